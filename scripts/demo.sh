@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The main job: install dependencies, build everything, run the demo against
+# the embedded local SegOps sink (no account, no network).
+#   scripts/demo.sh [--events N] [--threads T]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build/release -j"$(nproc)" >/dev/null
+exec build/release/segops-demo "$@"

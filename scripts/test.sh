@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds and passes every test: gcc and clang with -Werror, the whole suite
+# under ASan+UBSan, the concurrency and integration tests under TSan.
+# Installs what it needs on a fresh Debian 12 machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+jobs=$(nproc)
+
+run() { # name, cmake args...
+    local name=$1; shift
+    echo "=== build: $name"
+    cmake -S . -B "build/$name" -DSEGOPS_WERROR=ON "$@" >/dev/null
+    cmake --build "build/$name" -j"$jobs" >/dev/null
+}
+
+run gcc -DCMAKE_C_COMPILER=gcc
+echo "=== tests: gcc"
+ctest --test-dir build/gcc --output-on-failure
+
+run clang -DCMAKE_C_COMPILER=clang
+echo "=== tests: clang"
+ctest --test-dir build/clang --output-on-failure
+
+run asan -DCMAKE_C_COMPILER=clang -DSEGOPS_ASAN=ON -DCMAKE_BUILD_TYPE=Debug
+echo "=== tests: ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build/asan --output-on-failure
+
+run tsan -DCMAKE_C_COMPILER=clang -DSEGOPS_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+echo "=== tests: TSan (lanes, client integration)"
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
+    ctest --test-dir build/tsan --output-on-failure -R 'queue|client|sink'
+echo "=== all test builds passed"

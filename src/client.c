@@ -1,0 +1,374 @@
+/*
+ * client.c -- options, lifecycle, the producer entry points and stats.
+ *
+ * segops_track() is the hot path: lane lookup (a thread-local compare),
+ * one seq_cst store (the shutdown handshake, see queue.h), validation and
+ * a copy into the lane's slot, one wait-free SPSC dequeue and enqueue.  No
+ * allocation, no lock, no system call, no logging.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "client.h"
+#include "event.h"
+
+#define DEFAULT_URL "https://api.segops.ai"
+
+SEGOPS_API void segops_log_stderr(void *user, int level, const char *line)
+{
+    (void)user;
+    (void)level;
+    fprintf(stderr, "[SegOps] %s\n", line);
+}
+
+SEGOPS_API void segops_log_discard(void *user, int level, const char *line)
+{
+    (void)user;
+    (void)level;
+    (void)line;
+}
+
+SEGOPS_API const char *segops_strerror(int err)
+{
+    switch (err) {
+    case SEGOPS_OK: return "SEGOPS_OK: success";
+    case SEGOPS_EINVAL: return "SEGOPS_EINVAL: invalid argument";
+    case SEGOPS_ENOMEM: return "SEGOPS_ENOMEM: out of memory";
+    case SEGOPS_EUSERID: return "SEGOPS_EUSERID: user_id missing or empty";
+    case SEGOPS_EEVENTTYPE: return "SEGOPS_EEVENTTYPE: event_type missing or not snake_case";
+    case SEGOPS_ETIMESTAMP: return "SEGOPS_ETIMESTAMP: occurred_at is not RFC 3339";
+    case SEGOPS_ENUMBER: return "SEGOPS_ENUMBER: number is NaN or infinite";
+    case SEGOPS_ERAWJSON: return "SEGOPS_ERAWJSON: raw JSON is not a valid object or array";
+    case SEGOPS_EPROP: return "SEGOPS_EPROP: property key or value missing or of unknown type";
+    case SEGOPS_ETOOBIG: return "SEGOPS_ETOOBIG: event does not fit one slot";
+    case SEGOPS_EFULL: return "SEGOPS_EFULL: queue full, event dropped";
+    case SEGOPS_ENOLANE: return "SEGOPS_ENOLANE: no lane free for this thread, event dropped";
+    case SEGOPS_ESHUTDOWN: return "SEGOPS_ESHUTDOWN: client is shutting down";
+    case SEGOPS_ETIMEDOUT: return "SEGOPS_ETIMEDOUT: deadline passed";
+    case SEGOPS_EURL: return "SEGOPS_EURL: API URL malformed or unsupported";
+    case SEGOPS_EAPIKEY: return "SEGOPS_EAPIKEY: API key missing or malformed";
+    case SEGOPS_EOPTION: return "SEGOPS_EOPTION: option out of range";
+    case SEGOPS_EIO: return "SEGOPS_EIO: I/O driver could not be set up";
+    case SEGOPS_ETHREAD: return "SEGOPS_ETHREAD: sender thread could not start";
+    case SEGOPS_ECONNECT: return "SEGOPS_ECONNECT: could not connect to the server";
+    case SEGOPS_EPROTOCOL: return "SEGOPS_EPROTOCOL: malformed answer from the server";
+    case SEGOPS_EREJECTED: return "SEGOPS_EREJECTED: server rejected the batch";
+    case SEGOPS_ERETRIES: return "SEGOPS_ERETRIES: transient failures, retries exhausted";
+    case SEGOPS_ETLS: return "SEGOPS_ETLS: TLS failure";
+    case SEGOPS_EABANDONED: return "SEGOPS_EABANDONED: abandoned at the shutdown deadline";
+    default: return "SEGOPS_E?: unknown error code";
+    }
+}
+
+/* ------------------------------------------------------------- options */
+
+static int has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+            return 1;
+    return 0;
+}
+
+static uint32_t dflt(uint32_t v, uint32_t d)
+{
+    return v ? v : d;
+}
+
+static int load_config(const segops_options *o, struct segops_client *c)
+{
+    struct sg_config *k = &c->cfg;
+    k->batch_size = dflt(o->batch_size, 20);
+    k->flush_interval_ms = dflt(o->flush_interval_ms, 5000);
+    k->queue_capacity = dflt(o->queue_capacity, 8192);
+    k->slot_size = dflt(o->slot_size, 512);
+    k->max_batch_bytes = dflt(o->max_batch_bytes, 1u << 20);
+    k->request_timeout_ms = dflt(o->request_timeout_ms, 10000);
+    k->connect_timeout_ms = dflt(o->connect_timeout_ms, 5000);
+    k->max_backoff_ms = dflt(o->max_backoff_ms, 30000);
+    k->idle_poll_us = dflt(o->idle_poll_us, 1000);
+    k->max_retries = o->max_retries == 0 ? 3 : o->max_retries < 0 ? 0 : o->max_retries;
+    k->io_mode = o->io_mode;
+    const char *io = getenv("SEGOPS_IO");
+    if (io && strcmp(io, "poll") == 0)
+        k->io_mode = SEGOPS_IO_POLL;
+    else if (io && strcmp(io, "uring") == 0)
+        k->io_mode = SEGOPS_IO_URING;
+    k->pin_sender = o->pin_sender;
+    k->sender_cpu = o->sender_cpu;
+    k->logger = o->logger ? o->logger : segops_log_stderr;
+    k->logger_user = o->logger_user;
+    k->on_delivery = o->on_delivery;
+    k->delivery_user = o->delivery_user;
+
+    if (k->slot_size < SG_SLOT_MIN || k->slot_size > SG_SLOT_MAX || (k->slot_size & 7) ||
+        k->queue_capacity > (1u << 24) || o->max_producers > 4096 || o->shared_lanes > 256 ||
+        k->io_mode < SEGOPS_IO_AUTO || k->io_mode > SEGOPS_IO_POLL || k->max_retries > 100 ||
+        (k->pin_sender && (k->sender_cpu < 0 || k->sender_cpu >= CPU_SETSIZE)) ||
+        k->request_timeout_ms > 3600000 || k->connect_timeout_ms > 3600000 ||
+        k->flush_interval_ms > 86400000 || k->idle_poll_us > 1000000)
+        return SEGOPS_EOPTION;
+    /* one worst-case event must always fit a request body */
+    if ((uint64_t)k->max_batch_bytes < 160 + 6 * (uint64_t)k->slot_size + 64 ||
+        k->max_batch_bytes > (256u << 20))
+        return SEGOPS_EOPTION;
+    return 0;
+}
+
+SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
+{
+    if (!out)
+        return SEGOPS_EINVAL;
+    *out = NULL;
+    if (!o)
+        return SEGOPS_EINVAL;
+
+    const char *url = o->api_url ? o->api_url : getenv("SEGOPS_API_URL");
+    if (!url || !url[0])
+        url = DEFAULT_URL;
+    const char *key = o->api_key ? o->api_key : getenv("SEGOPS_API_KEY");
+    if (!key || !key[0] || has_ctl(key) || strchr(key, ' ') ||
+        strlen(key) >= sizeof(((struct segops_client *)0)->api_key))
+        return SEGOPS_EAPIKEY;
+
+    struct segops_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return SEGOPS_ENOMEM;
+    int rc = load_config(o, c);
+    if (rc)
+        goto fail_free;
+    if (sg_url_parse(url, &c->url) != 0) {
+        rc = SEGOPS_EURL;
+        goto fail_free;
+    }
+    if (c->url.tls) {
+        rc = SEGOPS_ETLS; /* https:// lands with the TLS layer */
+        goto fail_free;
+    }
+    c->api_key_len = strlen(key);
+    memcpy(c->api_key, key, c->api_key_len);
+
+    uint32_t nowned = o->max_producers ? o->max_producers : 16;
+    uint32_t nshared = o->shared_lanes ? o->shared_lanes : 2;
+    rc = sg_queue_init(&c->q, nowned, nshared, c->cfg.queue_capacity, c->cfg.slot_size);
+    if (rc)
+        goto fail_free;
+    c->arena_size = SG_HEAD_MAX + (size_t)c->cfg.max_batch_bytes + 8;
+    c->arena = malloc(c->arena_size);
+    c->rbuf = malloc(SG_RBUF_SIZE);
+    c->flush_snap = calloc(c->q.nlanes, sizeof(uint64_t));
+    if (!c->arena || !c->rbuf || !c->flush_snap) {
+        rc = SEGOPS_ENOMEM;
+        goto fail_queue;
+    }
+    memset(c->arena, 0, c->arena_size);
+    if (getrandom(&c->key_seed, sizeof(c->key_seed), GRND_NONBLOCK) != sizeof(c->key_seed))
+        c->key_seed = (uint64_t)sg_realtime_ns() ^ (uint64_t)(uintptr_t)c;
+    sg_clock_init(&c->ck);
+
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&c->mu, NULL);
+
+    if (pthread_create(&c->thread, NULL, sg_sender_main, c) != 0) {
+        rc = SEGOPS_ETHREAD;
+        goto fail_sync;
+    }
+    pthread_mutex_lock(&c->mu);
+    while (!c->started)
+        pthread_cond_wait(&c->cv, &c->mu);
+    rc = c->start_rc;
+    pthread_mutex_unlock(&c->mu);
+    if (rc) {
+        pthread_join(c->thread, NULL);
+        goto fail_sync;
+    }
+    c->thread_started = 1;
+    *out = c;
+    return 0;
+
+fail_sync:
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+fail_queue:
+    free(c->arena);
+    free(c->rbuf);
+    free(c->flush_snap);
+    sg_queue_destroy(&c->q);
+fail_free:
+    free(c);
+    return rc;
+}
+
+/* ----------------------------------------------------------- hot path */
+
+static int produce(segops_client *c, const char *user_id, const char *event_type,
+                   const char *occurred_at, const segops_prop *props, size_t n)
+{
+    /* the time of the call, taken first */
+    uint64_t stamp = sg_clock_stamp(&c->ck);
+    struct sg_queue *q = &c->q;
+    struct sg_lane *l = sg_lane_enter(q);
+    if (__builtin_expect(l == NULL, 0)) {
+        atomic_fetch_add_explicit(&q->dropped_no_lane, 1, memory_order_relaxed);
+        return SEGOPS_ENOLANE;
+    }
+    /* Dekker read: pairs with sg_queue_close() (see queue.h) */
+    if (__builtin_expect(atomic_load_explicit(&q->closing, memory_order_seq_cst), 0)) {
+        sg_lane_leave(l);
+        return SEGOPS_ESHUTDOWN;
+    }
+    int rc = sg_event_encode(l->cur, q->slot_size, user_id, event_type, occurred_at, props, n,
+                             stamp);
+    if (__builtin_expect(rc != 0, 0)) {
+        sg_count(&l->rejected);
+    } else if (__builtin_expect(sg_lane_publish(l) != 0, 0)) {
+        sg_count(&l->dropped);
+        rc = SEGOPS_EFULL;
+    }
+    sg_lane_leave(l);
+    return rc;
+}
+
+SEGOPS_API int segops_track(segops_client *c, const segops_event *ev)
+{
+    if (__builtin_expect(!c || !ev, 0))
+        return SEGOPS_EINVAL;
+    return produce(c, ev->user_id, ev->event_type, ev->occurred_at, ev->payload,
+                   ev->payload_len);
+}
+
+SEGOPS_API int segops_identify(segops_client *c, const segops_context *ctx)
+{
+    if (!c || !ctx)
+        return SEGOPS_EINVAL;
+    return produce(c, ctx->user_id, "context_identified", ctx->occurred_at, ctx->traits,
+                   ctx->traits_len);
+}
+
+/* ------------------------------------------------------ flush, shutdown */
+
+static struct timespec abs_deadline(uint32_t timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}
+
+SEGOPS_API int segops_flush(segops_client *c, uint32_t timeout_ms)
+{
+    if (!c)
+        return SEGOPS_EINVAL;
+    struct timespec dl = abs_deadline(timeout_ms);
+    pthread_mutex_lock(&c->mu);
+    if (c->stop) {
+        pthread_mutex_unlock(&c->mu);
+        return SEGOPS_ESHUTDOWN;
+    }
+    uint64_t gen = ++c->flush_req;
+    atomic_store_explicit(&c->flush_req_pub, gen, memory_order_release);
+    int rc = 0;
+    while (c->flush_done < gen) {
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) == ETIMEDOUT &&
+            c->flush_done < gen) {
+            rc = SEGOPS_ETIMEDOUT;
+            break;
+        }
+    }
+    if (rc == 0 && c->failures > c->failures_seen) {
+        rc = c->last_error;
+        c->failures_seen = c->failures;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *undelivered)
+{
+    if (undelivered)
+        *undelivered = 0;
+    if (!c)
+        return SEGOPS_EINVAL;
+    /* 1. refuse new events; wait out producers mid-publish (never long) */
+    sg_queue_close(&c->q);
+    /* 2. tell the sender: deliver everything before the deadline */
+    pthread_mutex_lock(&c->mu);
+    c->stop_deadline_ns = sg_mono_ns() + (int64_t)timeout_ms * 1000000;
+    c->stop = 1;
+    atomic_store_explicit(&c->stop_pub, 1, memory_order_release);
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    if (c->thread_started)
+        pthread_join(c->thread, NULL);
+    /* 3. a producer refused while we delivered may still be leaving its
+     * lane: wait it out (acquire) before the lanes are freed */
+    sg_queue_close(&c->q);
+
+    int rc = 0;
+    uint64_t lost = c->undelivered;
+    if (lost)
+        rc = c->last_error == SEGOPS_EABANDONED ? SEGOPS_ETIMEDOUT : c->last_error;
+    if (undelivered)
+        *undelivered = lost;
+
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c->arena);
+    free(c->rbuf);
+    free(c->flush_snap);
+    sg_queue_destroy(&c->q);
+    free(c);
+    return rc;
+}
+
+/* --------------------------------------------------------------- stats */
+
+static uint64_t ld(_Atomic uint64_t *p)
+{
+    return atomic_load_explicit(p, memory_order_acquire);
+}
+
+SEGOPS_API int segops_stats(segops_client *c, segops_counters *s)
+{
+    if (!c || !s)
+        return SEGOPS_EINVAL;
+    memset(s, 0, sizeof(*s));
+    /* resolved counters first: everything resolved was accepted earlier,
+     * so reading accepted afterwards keeps pending >= 0 */
+    s->delivered = ld(&c->delivered);
+    s->skipped = ld(&c->skipped);
+    s->failed = ld(&c->failed);
+    struct sg_queue *q = &c->q;
+    for (uint32_t i = 0; i < q->nlanes; i++) {
+        struct sg_lane *l = &q->lanes[i];
+        s->accepted += ld(&l->enq);
+        s->rejected_invalid += ld(&l->rejected);
+        s->dropped_full += ld(&l->dropped);
+    }
+    s->rejected_invalid += ld(&q->rejected_no_lane);
+    s->dropped_no_lane = ld(&q->dropped_no_lane);
+    s->pending = s->accepted - s->delivered - s->skipped - s->failed;
+    s->retries = ld(&c->retries);
+    s->batches = ld(&c->batches);
+    s->requests = ld(&c->requests);
+    s->bytes_sent = ld(&c->bytes_sent);
+    s->reconnects = ld(&c->reconnects);
+    s->queue_depth = sg_queue_depth(q);
+    s->queue_high_water = ld(&c->high_water);
+    s->lanes_in_use = atomic_load_explicit(&q->lanes_in_use, memory_order_relaxed);
+    s->io_mode = c->io.mode;
+    return 0;
+}

@@ -1,0 +1,215 @@
+/*
+ * event.c -- validation + slot encoding (runs on producer threads: no
+ * allocation, no system call, bounded work) and JSON rendering (sender).
+ */
+#include "event.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "clock.h"
+#include "json.h"
+#include "timefmt.h"
+
+/* Length of a NUL-terminated string, scanning at most max+1 bytes: a
+ * result > max means "too long" without reading a huge string to its end. */
+static size_t bounded_len(const char *s, size_t max)
+{
+    return strnlen(s, max + 1);
+}
+
+static int snake_case(const char *s, size_t n)
+{
+    if (n == 0 || !(s[0] >= 'a' && s[0] <= 'z'))
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+int sg_event_encode(void *slot, size_t slot_size, const char *user_id,
+                    const char *event_type, const char *occurred_at,
+                    const segops_prop *props, size_t nprops, uint64_t stamp)
+{
+    struct sg_slot_hdr h;
+    unsigned char *base = (unsigned char *)slot;
+    size_t off = sizeof(h);
+    size_t room = slot_size - off;
+
+    if (!user_id || !user_id[0])
+        return SEGOPS_EUSERID;
+    if (!event_type)
+        return SEGOPS_EEVENTTYPE;
+    if (nprops && !props)
+        return SEGOPS_EPROP;
+    if (nprops > UINT16_MAX)
+        return SEGOPS_ETOOBIG;
+
+    size_t ulen = bounded_len(user_id, room);
+    size_t tlen = strnlen(event_type, 256); /* event types: <= 255 bytes */
+    if (tlen > 255 || !snake_case(event_type, tlen))
+        return SEGOPS_EEVENTTYPE;
+
+    memset(&h, 0, sizeof(h));
+    h.stamp = stamp;
+    if (occurred_at) {
+        size_t olen = strnlen(occurred_at, 64);
+        int64_t ms;
+        if (olen > 63 || sg_rfc3339_parse(occurred_at, olen, &ms) != 0)
+            return SEGOPS_ETIMESTAMP;
+        h.stamp = (uint64_t)ms;
+        h.flags |= SG_SLOT_F_USER_TIME;
+    }
+
+    if (ulen + tlen > room)
+        return SEGOPS_ETOOBIG;
+    memcpy(base + off, user_id, ulen);
+    off += ulen;
+    memcpy(base + off, event_type, tlen);
+    off += tlen;
+
+    for (size_t i = 0; i < nprops; i++) {
+        const segops_prop *p = &props[i];
+        if (!p->key || !p->key[0])
+            return SEGOPS_EPROP;
+        room = slot_size - off;
+        size_t klen = bounded_len(p->key, room);
+        if (1 + 4 + klen > room)
+            return SEGOPS_ETOOBIG;
+        unsigned char type = (unsigned char)p->type;
+        uint32_t k32 = (uint32_t)klen;
+        size_t voff = off + 1 + 4 + klen;
+        switch (p->type) {
+        case SEGOPS_T_STR:
+        case SEGOPS_T_JSON: {
+            if (!p->str)
+                return SEGOPS_EPROP;
+            size_t vroom = slot_size - voff;
+            size_t vlen;
+            if (p->len == SEGOPS_NTS)
+                vlen = vroom < 4 ? 5 : bounded_len(p->str, vroom - 4);
+            else
+                vlen = p->len;
+            if (vroom < 4 || vlen > vroom - 4)
+                return SEGOPS_ETOOBIG;
+            if (p->type == SEGOPS_T_JSON &&
+                sg_json_validate(p->str, vlen, SG_JSON_MAX_DEPTH, 1) != 0)
+                return SEGOPS_ERAWJSON;
+            uint32_t v32 = (uint32_t)vlen;
+            memcpy(base + voff, &v32, 4);
+            memcpy(base + voff + 4, p->str, vlen);
+            voff += 4 + vlen;
+            break;
+        }
+        case SEGOPS_T_I64:
+        case SEGOPS_T_BOOL:
+        case SEGOPS_T_F64: {
+            if (p->type == SEGOPS_T_F64 && !isfinite(p->f64))
+                return SEGOPS_ENUMBER;
+            if (slot_size - voff < 8)
+                return SEGOPS_ETOOBIG;
+            if (p->type == SEGOPS_T_F64)
+                memcpy(base + voff, &p->f64, 8);
+            else
+                memcpy(base + voff, &p->i64, 8);
+            voff += 8;
+            break;
+        }
+        case SEGOPS_T_NULL:
+            break;
+        default:
+            return SEGOPS_EPROP;
+        }
+        base[off] = type;
+        memcpy(base + off + 1, &k32, 4);
+        memcpy(base + off + 5, p->key, klen);
+        off = voff;
+    }
+
+    h.len = (uint32_t)off;
+    h.user_len = (uint32_t)ulen;
+    h.type_len = (uint32_t)tlen;
+    h.nprops = (uint16_t)nprops;
+    memcpy(base, &h, sizeof(h));
+    return 0;
+}
+
+static char *lit(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
+}
+#define LIT(o, s) lit((o), (s), sizeof(s) - 1)
+
+size_t sg_event_render(const void *slot, char *out, const struct sg_clock *ck)
+{
+    const unsigned char *base = (const unsigned char *)slot;
+    struct sg_slot_hdr h;
+    memcpy(&h, base, sizeof(h));
+    const unsigned char *p = base + sizeof(h);
+    char *o = out;
+
+    o = LIT(o, "{\"user_id\":");
+    o += sg_json_write_str(o, (const char *)p, h.user_len);
+    p += h.user_len;
+    o = LIT(o, ",\"event_type\":\"");
+    o = lit(o, (const char *)p, h.type_len); /* snake_case: no escaping */
+    p += h.type_len;
+    o = LIT(o, "\",\"occurred_at\":\"");
+    int64_t ms = (h.flags & SG_SLOT_F_USER_TIME) ? (int64_t)h.stamp
+                                                 : sg_clock_to_unix_ms(ck, h.stamp);
+    o += sg_rfc3339_format_ms(o, ms);
+    o = LIT(o, "\",\"payload\":{");
+    for (unsigned i = 0; i < h.nprops; i++) {
+        unsigned char type = *p++;
+        uint32_t klen, vlen;
+        memcpy(&klen, p, 4);
+        p += 4;
+        if (i)
+            *o++ = ',';
+        o += sg_json_write_str(o, (const char *)p, klen);
+        p += klen;
+        *o++ = ':';
+        switch (type) {
+        case SEGOPS_T_STR:
+            memcpy(&vlen, p, 4);
+            o += sg_json_write_str(o, (const char *)p + 4, vlen);
+            p += 4 + vlen;
+            break;
+        case SEGOPS_T_JSON:
+            memcpy(&vlen, p, 4);
+            o = lit(o, (const char *)p + 4, vlen); /* validated at track */
+            p += 4 + vlen;
+            break;
+        case SEGOPS_T_I64: {
+            int64_t v;
+            memcpy(&v, p, 8);
+            o += sg_json_write_i64(o, v);
+            p += 8;
+            break;
+        }
+        case SEGOPS_T_BOOL: {
+            int64_t v;
+            memcpy(&v, p, 8);
+            o = v ? LIT(o, "true") : LIT(o, "false");
+            p += 8;
+            break;
+        }
+        case SEGOPS_T_F64: {
+            double v;
+            memcpy(&v, p, 8);
+            o += sg_json_write_f64(o, v);
+            p += 8;
+            break;
+        }
+        default: /* SEGOPS_T_NULL */
+            o = LIT(o, "null");
+            break;
+        }
+    }
+    o = LIT(o, "}}");
+    return (size_t)(o - out);
+}

@@ -1,0 +1,190 @@
+/*
+ * queue.c -- lane allocation, claiming and release (see queue.h for the
+ * ownership and publication invariants).
+ */
+#include "queue.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "segops.h"
+
+__thread struct sg_tls_lane sg_tls_lane __attribute__((tls_model("initial-exec")));
+
+static _Atomic uint64_t queue_gen = 1;
+
+static uint32_t pow2_at_least(uint32_t v)
+{
+    uint32_t p = 4; /* ck's minimum ring size */
+    while (p < v)
+        p <<= 1;
+    return p;
+}
+
+/* Thread-exit destructor of the pthread key: gives the owned lane back. */
+static void lane_release(void *p)
+{
+    struct sg_lane *l = p;
+    struct sg_queue *q = l->q;
+    atomic_fetch_sub_explicit(&q->lanes_in_use, 1, memory_order_relaxed);
+    /* release: the next owner's CAS acquires the lane's producer state */
+    atomic_store_explicit(&l->owned, 0, memory_order_release);
+    atomic_fetch_add_explicit(&q->epoch, 1, memory_order_release);
+}
+
+int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
+                  uint32_t capacity, uint32_t slot_size)
+{
+    memset(q, 0, sizeof(*q));
+    if (nowned + nshared == 0 || capacity == 0 || capacity > (1u << 24) ||
+        slot_size < 64 || (slot_size & 7))
+        return SEGOPS_EOPTION;
+    q->nowned = nowned;
+    q->nshared = nshared;
+    q->nlanes = nowned + nshared;
+    q->capacity = capacity;
+    q->slot_size = slot_size;
+    q->ring_size = pow2_at_least(capacity + 1);
+    q->gen = atomic_fetch_add(&queue_gen, 1);
+
+    size_t nslots = (size_t)q->nlanes * (capacity + 1);
+    q->lanes = aligned_alloc(SG_CACHELINE,
+                             ((sizeof(struct sg_lane) * q->nlanes + SG_CACHELINE - 1) /
+                              SG_CACHELINE) * SG_CACHELINE);
+    q->slab = aligned_alloc(SG_CACHELINE,
+                            ((nslots * slot_size + SG_CACHELINE - 1) / SG_CACHELINE) *
+                                SG_CACHELINE);
+    q->bufs = calloc((size_t)q->nlanes * 2 * q->ring_size, sizeof(struct ck_ring_buffer));
+    if (!q->lanes || !q->slab || !q->bufs) {
+        sg_queue_destroy(q);
+        return SEGOPS_ENOMEM;
+    }
+    /* pre-touch: no page fault on the hot path later */
+    memset(q->slab, 0, nslots * slot_size);
+    memset(q->lanes, 0, sizeof(struct sg_lane) * q->nlanes);
+
+    for (uint32_t i = 0; i < q->nlanes; i++) {
+        struct sg_lane *l = &q->lanes[i];
+        char *slots = q->slab + (size_t)i * (capacity + 1) * slot_size;
+        l->q = q;
+        l->filled_buf = q->bufs + (size_t)i * 2 * q->ring_size;
+        l->free_buf = l->filled_buf + q->ring_size;
+        ck_ring_init(&l->filled, q->ring_size);
+        ck_ring_init(&l->free, q->ring_size);
+        l->cur = slots;
+        for (uint32_t k = 1; k <= capacity; k++) {
+            void *s = slots + (size_t)k * slot_size;
+            SG_TSAN_RELEASE(s);
+            ck_ring_enqueue_spsc(&l->free, l->free_buf, s);
+        }
+    }
+    if (pthread_key_create(&q->key, lane_release) != 0) {
+        sg_queue_destroy(q);
+        return SEGOPS_ENOMEM;
+    }
+    q->key_ok = 1;
+    return 0;
+}
+
+void sg_queue_destroy(struct sg_queue *q)
+{
+    if (q->key_ok)
+        pthread_key_delete(q->key); /* no destructor runs after this */
+    /* this thread's cached binding must not survive the queue */
+    if (sg_tls_lane.q == q)
+        memset(&sg_tls_lane, 0, sizeof(sg_tls_lane));
+    free(q->lanes);
+    free(q->slab);
+    free(q->bufs);
+    memset(q, 0, sizeof(*q));
+}
+
+static struct sg_lane *claim_owned(struct sg_queue *q)
+{
+    for (uint32_t i = 0; i < q->nowned; i++) {
+        struct sg_lane *l = &q->lanes[i];
+        uint32_t zero = 0;
+        if (atomic_load_explicit(&l->owned, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong_explicit(&l->owned, &zero, 1,
+                                                    memory_order_acquire,
+                                                    memory_order_relaxed))
+            return l;
+    }
+    return NULL;
+}
+
+/* Threads without an owned lane remember the release epoch they last tried
+ * at, so they rescan the owned lanes only after one was given back. */
+static __thread struct {
+    uint64_t gen;
+    uint32_t epoch;
+    uint32_t tried;
+} sg_tls_miss __attribute__((tls_model("initial-exec")));
+
+struct sg_lane *sg_lane_enter_slow(struct sg_queue *q)
+{
+    struct sg_lane *l = q->key_ok ? pthread_getspecific(q->key) : NULL;
+    if (!l) {
+        uint32_t ep = atomic_load_explicit(&q->epoch, memory_order_acquire);
+        if (!(sg_tls_miss.tried && sg_tls_miss.gen == q->gen && sg_tls_miss.epoch == ep)) {
+            l = claim_owned(q);
+            if (l && pthread_setspecific(q->key, l) != 0) {
+                atomic_store_explicit(&l->owned, 0, memory_order_release);
+                l = NULL;
+            }
+            if (l) {
+                atomic_fetch_add_explicit(&q->lanes_in_use, 1, memory_order_relaxed);
+            } else {
+                sg_tls_miss.gen = q->gen;
+                sg_tls_miss.epoch = ep;
+                sg_tls_miss.tried = 1;
+            }
+        }
+    }
+    if (l) {
+        /* one client per thread is cached; others go through the key */
+        sg_tls_lane.q = q;
+        sg_tls_lane.gen = q->gen;
+        sg_tls_lane.lane = l;
+        atomic_store_explicit(&l->active, 1, memory_order_seq_cst);
+        return l;
+    }
+    /* shared lanes: try each once, starting at a per-thread position */
+    if (q->nshared == 0)
+        return NULL;
+    uint32_t start = (uint32_t)(((uintptr_t)&sg_tls_miss >> 6) % q->nshared);
+    for (uint32_t k = 0; k < q->nshared; k++) {
+        struct sg_lane *s = &q->lanes[q->nowned + (start + k) % q->nshared];
+        uint32_t zero = 0;
+        if (atomic_load_explicit(&s->active, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_strong_explicit(&s->active, &zero, 1,
+                                                    memory_order_seq_cst,
+                                                    memory_order_relaxed))
+            return s;
+    }
+    return NULL;
+}
+
+uint64_t sg_queue_depth(struct sg_queue *q)
+{
+    uint64_t d = 0;
+    for (uint32_t i = 0; i < q->nlanes; i++) {
+        struct sg_lane *l = &q->lanes[i];
+        uint64_t deq = atomic_load_explicit(&l->deq, memory_order_relaxed);
+        uint64_t enq = atomic_load_explicit(&l->enq, memory_order_acquire);
+        /* the sender may take an entry before its producer bumps enq */
+        if (enq > deq)
+            d += enq - deq;
+    }
+    return d;
+}
+
+void sg_queue_close(struct sg_queue *q)
+{
+    atomic_store_explicit(&q->closing, 1, memory_order_seq_cst);
+    for (uint32_t i = 0; i < q->nlanes; i++) {
+        while (atomic_load_explicit(&q->lanes[i].active, memory_order_seq_cst))
+            sched_yield(); /* a producer mid-publish; it never blocks */
+    }
+}

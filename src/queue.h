@@ -1,0 +1,198 @@
+/*
+ * queue.h -- internal: slots and per-thread lanes, the only code producers
+ * run besides validation.
+ *
+ * Shape.  A lane is a pair of ConcurrencyKit SPSC rings of slot pointers
+ * plus the slots themselves:
+ *
+ *     holder --filled--> sender        (events, in publication order)
+ *     holder <--free---- sender        (empty slots coming back)
+ *
+ * The "holder" is the single thread allowed to act as the rings' producer
+ * side of `filled` and consumer side of `free`.  Owned lanes (the first
+ * nowned) are held by one thread from its first track until it exits (a
+ * pthread key destructor gives the lane back).  Shared lanes (the last
+ * nshared) serve threads that found no owned lane free: such a thread holds
+ * a shared lane only for one call, taken with a compare-and-swap on
+ * `active` and never waited for -- if every shared lane is busy the event
+ * is dropped and counted (SEGOPS_ENOLANE).  So no producer ever waits for
+ * another producer: ck's SPSC operations are wait-free and the only shared
+ * write on the path is a try-lock that never spins.
+ *
+ * Slot ownership.  Each lane has capacity+1 slots.  The holder always owns
+ * exactly one of them, `cur`, and encodes every event into it; only after
+ * the event validated does it take a replacement from `free` (none there:
+ * the lane is full, SEGOPS_EFULL) and publish `cur` on `filled`.  A slot is
+ * therefore owned by exactly one party at any time: the holder (cur), the
+ * filled ring, the sender (while rendering it), or the free ring.  The
+ * rings' release/acquire ordering hands the slot's bytes over; under TSan
+ * the same handoff is annotated explicitly (TSan cannot see ck's fences).
+ *
+ * Shutdown handshake (Dekker).  A producer sets lane->active = 1 with a
+ * sequentially consistent store, then reads q->closing; the closer sets
+ * closing = 1 (seq_cst), then waits until every lane's active is 0.  Either
+ * the producer sees closing and refuses the event, or the closer sees the
+ * producer active and waits for its publication to finish -- an accepted
+ * event can never be published after the sender's final drain.
+ */
+#ifndef SG_QUEUE_H
+#define SG_QUEUE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <ck_ring.h>
+
+#if defined(__SANITIZE_THREAD__)
+#define SG_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SG_TSAN 1
+#endif
+#endif
+#ifdef SG_TSAN
+#include <sanitizer/tsan_interface.h>
+#define SG_TSAN_RELEASE(p) __tsan_release(p)
+#define SG_TSAN_ACQUIRE(p) __tsan_acquire(p)
+#else
+#define SG_TSAN_RELEASE(p) ((void)(p))
+#define SG_TSAN_ACQUIRE(p) ((void)(p))
+#endif
+
+#define SG_CACHELINE 64
+
+struct sg_queue;
+
+struct sg_lane {
+    /* ---- producer cache line: written by the holder ---- */
+    _Atomic uint32_t active;    /* holder inside a call; shared lanes: lock */
+    _Atomic uint32_t owned;     /* owned lanes: a live thread holds it */
+    void *cur;                  /* the holder's slot (see above) */
+    _Atomic uint64_t enq;       /* events accepted (counted just before
+                                   their publication); holder stores */
+    _Atomic uint64_t rejected;  /* validation failures on this lane */
+    _Atomic uint64_t dropped;   /* SEGOPS_EFULL on this lane */
+    struct sg_queue *q;
+    _Alignas(SG_CACHELINE) _Atomic uint64_t deq; /* sender: events taken */
+    _Alignas(SG_CACHELINE) struct ck_ring filled; /* ck pads c_head/p_tail */
+    struct ck_ring free;
+    struct ck_ring_buffer *filled_buf;
+    struct ck_ring_buffer *free_buf;
+};
+
+struct sg_queue {
+    uint32_t nowned, nshared, nlanes;
+    uint32_t capacity;          /* events per lane */
+    uint32_t slot_size;
+    uint32_t ring_size;
+    uint64_t gen;               /* unique per queue in the process */
+    struct sg_lane *lanes;      /* nlanes, cache-line aligned */
+    char *slab;                 /* all slots */
+    struct ck_ring_buffer *bufs;
+    pthread_key_t key;          /* value: the thread's owned lane */
+    int key_ok;
+    _Alignas(SG_CACHELINE) _Atomic uint32_t closing;
+    _Atomic uint32_t epoch;     /* bumped when an owned lane is released */
+    _Atomic uint32_t lanes_in_use;
+    _Alignas(SG_CACHELINE) _Atomic uint64_t dropped_no_lane;
+    _Atomic uint64_t rejected_no_lane;
+};
+
+/* Allocates and pre-touches everything.  Returns 0 or SEGOPS_ENOMEM /
+ * SEGOPS_EOPTION. */
+int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
+                  uint32_t capacity, uint32_t slot_size);
+void sg_queue_destroy(struct sg_queue *q);
+
+/* ---- producer side ---- */
+
+/* The calling thread's cached lane binding.  initial-exec: no allocation on
+ * a thread's first access, even when the library is dlopen()ed. */
+struct sg_tls_lane {
+    const struct sg_queue *q;
+    uint64_t gen;
+    struct sg_lane *lane;
+};
+extern __thread struct sg_tls_lane sg_tls_lane
+    __attribute__((tls_model("initial-exec")));
+
+struct sg_lane *sg_lane_enter_slow(struct sg_queue *q);
+
+/* Returns a lane the caller now holds with active = 1, or NULL when no lane
+ * is free (the caller counts the drop).  The caller MUST then read
+ * q->closing before publishing, and MUST call sg_lane_leave(). */
+static inline struct sg_lane *sg_lane_enter(struct sg_queue *q)
+{
+    struct sg_tls_lane *t = &sg_tls_lane;
+    if (__builtin_expect(t->q == q && t->gen == q->gen && t->lane != NULL, 1)) {
+        /* seq_cst: orders this store before the caller's load of closing */
+        atomic_store_explicit(&t->lane->active, 1, memory_order_seq_cst);
+        return t->lane;
+    }
+    return sg_lane_enter_slow(q);
+}
+
+static inline void sg_lane_leave(struct sg_lane *l)
+{
+    atomic_store_explicit(&l->active, 0, memory_order_release);
+}
+
+/* Publishes the holder's slot if a free replacement exists.  Returns 0, or
+ * -1 when the lane is full (cur stays with the holder, unpublished). */
+static inline int sg_lane_publish(struct sg_lane *l)
+{
+    void *next;
+    if (!ck_ring_dequeue_spsc(&l->free, l->free_buf, &next))
+        return -1;
+    SG_TSAN_ACQUIRE(next);
+    /* Count first, publish second: the sender can never resolve an event
+     * that `enq` does not yet include, so delivered <= accepted in every
+     * snapshot.  Single writer: a plain increment. */
+    atomic_store_explicit(&l->enq,
+        atomic_load_explicit(&l->enq, memory_order_relaxed) + 1,
+        memory_order_release);
+    SG_TSAN_RELEASE(l->cur);
+    /* cannot fail: filled holds at most `capacity` slots, its usable size */
+    ck_ring_enqueue_spsc(&l->filled, l->filled_buf, l->cur);
+    l->cur = next;
+    return 0;
+}
+
+/* Single-writer counter bump (holder only). */
+static inline void sg_count(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* ---- sender side ---- */
+
+/* Takes the oldest published slot of the lane, or NULL. */
+static inline void *sg_lane_take(struct sg_lane *l)
+{
+    void *s;
+    if (!ck_ring_dequeue_spsc(&l->filled, l->filled_buf, &s))
+        return NULL;
+    SG_TSAN_ACQUIRE(s);
+    atomic_store_explicit(&l->deq,
+        atomic_load_explicit(&l->deq, memory_order_relaxed) + 1,
+        memory_order_relaxed);
+    return s;
+}
+
+/* Returns a slot the sender has finished with to its lane's free ring. */
+static inline void sg_lane_recycle(struct sg_lane *l, void *slot)
+{
+    SG_TSAN_RELEASE(slot);
+    ck_ring_enqueue_spsc(&l->free, l->free_buf, slot);
+}
+
+/* Events published and not yet taken, over all lanes. */
+uint64_t sg_queue_depth(struct sg_queue *q);
+
+/* Closer side of the shutdown handshake: sets closing, then waits until no
+ * producer is inside a call.  After it returns no event can be published. */
+void sg_queue_close(struct sg_queue *q);
+
+#endif

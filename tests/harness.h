@@ -1,0 +1,64 @@
+/*
+ * harness.h -- integration-test harness: an in-process segops-sink on a
+ * real loopback socket, a client pointed at it, and capture of what both
+ * sides saw (events per (thread, seq), events per Idempotency-Key, every
+ * log line, every delivery report).
+ */
+#ifndef SEGOPS_TEST_HARNESS_H
+#define SEGOPS_TEST_HARNESS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "segops.h"
+#include "sink.h"
+
+#define H_MAX_THREADS 16
+#define H_MAX_KEYS 4096
+#define H_LOG_MAX 65536
+
+struct h_key {
+    char key[64];
+    uint32_t events;
+};
+
+struct harness {
+    struct sink *sink;
+    uint16_t port;
+    char url[64];
+    segops_client *c;
+
+    pthread_mutex_t mu;
+    /* events seen at the sink that carry "thread" and "seq" payload fields */
+    uint8_t *seen;          /* [thread * per + seq] counts */
+    uint32_t per;
+    uint64_t tagged, untagged, dup_tagged;
+    struct h_key keys[H_MAX_KEYS];
+    uint32_t nkeys;
+    char last_event[2048];
+    int64_t last_event_unix_ms; /* receive time at the sink */
+
+    char log[H_LOG_MAX];    /* every log line, '\n'-separated */
+    size_t log_len;
+    uint32_t log_lines;
+    segops_delivery last;   /* strings not kept */
+    char last_detail[256];
+    uint32_t deliveries;
+};
+
+/* Starts the sink (so may be NULL) with event capture for threads x per. */
+void h_start_sink(struct harness *h, const struct sink_opts *so, uint32_t per);
+/* Creates the client against the sink; o may be NULL; the harness fills
+ * url, key "sk_test" (unless set), logger and delivery callback. */
+int h_client(struct harness *h, segops_options *o);
+void h_stop(struct harness *h);
+void h_counts(struct harness *h, struct sink_counts *k);
+/* Waits up to ms for the sink to have queued n events; returns the count. */
+uint64_t h_wait_queued(struct harness *h, uint64_t n, int ms);
+int64_t h_now_ms(void);
+void h_sleep_ms(int ms);
+/* Checks accepted = delivered + skipped + failed + pending. */
+void h_expect_invariant(segops_client *c);
+
+#endif

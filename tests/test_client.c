@@ -1,0 +1,577 @@
+/*
+ * Integration tests: the client against segops-sink over real loopback
+ * sockets, real threads.  ctest runs this file twice, with SEGOPS_IO=uring
+ * and SEGOPS_IO=poll, so every behaviour is checked under both drivers.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "queue.h" /* SG_TSAN */
+#include "timefmt.h"
+#include <sched.h>
+#include <stdint.h>
+
+static struct harness H;
+
+static segops_options opts(void)
+{
+    segops_options o;
+    memset(&o, 0, sizeof(o));
+    o.flush_interval_ms = 60000; /* only what a test asks for is sent */
+    return o;
+}
+
+static int track_n(segops_client *c, int thread, int from, int n)
+{
+    int ok = 0;
+    for (int i = from; i < from + n; i++) {
+        segops_prop p[] = {SEGOPS_I64("thread", thread), SEGOPS_I64("seq", i),
+                           SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
+        segops_event ev = {"user-123", "order_placed", NULL, p, 4};
+        if (segops_track(c, &ev) == 0)
+            ok++;
+    }
+    return ok;
+}
+
+static void stats(segops_counters *s)
+{
+    cr_assert_eq(segops_stats(H.c, s), 0);
+}
+
+static void teardown(void)
+{
+    h_stop(&H);
+}
+
+TestSuite(client, .fini = teardown, .timeout = 60);
+
+Test(client, delivers_a_batch_once_batch_size_events_are_queued)
+{
+    h_start_sink(&H, NULL, 1000);
+    segops_options o = opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 19), 19);
+    h_sleep_ms(300);
+    struct sink_counts k;
+    h_counts(&H, &k);
+    cr_expect_eq(k.queued, 0, "19 < batch size 20: nothing may be sent yet");
+    cr_assert_eq(track_n(H.c, 0, 19, 1), 1);
+    cr_expect_eq(h_wait_queued(&H, 20, 3000), 20);
+    h_counts(&H, &k);
+    cr_expect_eq(k.batch_requests, 1);
+    h_expect_invariant(H.c);
+}
+
+Test(client, delivers_on_the_flush_interval)
+{
+    h_start_sink(&H, NULL, 1000);
+    segops_options o = opts();
+    o.flush_interval_ms = 400;
+    cr_assert_eq(h_client(&H, &o), 0);
+    int64_t t0 = h_now_ms();
+    cr_assert_eq(track_n(H.c, 0, 0, 5), 5);
+    cr_expect_eq(h_wait_queued(&H, 5, 3000), 5);
+    int64_t dt = h_now_ms() - t0;
+    cr_expect(dt <= 1500, "interval flush took %lld ms", (long long)dt);
+}
+
+Test(client, splits_a_thousand_events_into_two_requests_of_500)
+{
+    h_start_sink(&H, NULL, 1000);
+    segops_options o = opts();
+    o.batch_size = 1000;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 999), 999);
+    h_sleep_ms(200);
+    struct sink_counts k;
+    h_counts(&H, &k);
+    cr_expect_eq(k.queued, 0);
+    cr_assert_eq(track_n(H.c, 0, 999, 1), 1);
+    cr_expect_eq(h_wait_queued(&H, 1000, 3000), 1000);
+    h_counts(&H, &k);
+    cr_expect_eq(k.batch_requests, 2);
+    pthread_mutex_lock(&H.mu);
+    cr_expect_eq(H.nkeys, 2);
+    cr_expect_eq(H.keys[0].events, 500);
+    cr_expect_eq(H.keys[1].events, 500);
+    pthread_mutex_unlock(&H.mu);
+}
+
+Test(client, flush_waits_for_the_request_in_flight)
+{
+    struct sink_opts so = {0};
+    so.delay_ms = 300;
+    h_start_sink(&H, &so, 1000);
+    segops_options o = opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 10), 10);
+    cr_expect_eq(segops_flush(H.c, 5000), 0);
+    struct sink_counts k;
+    h_counts(&H, &k);
+    cr_expect_eq(k.queued, 10, "flush returned before delivery");
+    segops_counters s;
+    stats(&s);
+    cr_expect_eq(s.delivered, 10);
+    cr_expect_eq(s.pending, 0);
+}
+
+Test(client, flush_times_out_on_a_slow_server)
+{
+    struct sink_opts so = {0};
+    so.delay_ms = 1500;
+    h_start_sink(&H, &so, 1000);
+    segops_options o = opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 3), 3);
+    cr_expect_eq(segops_flush(H.c, 200), SEGOPS_ETIMEDOUT);
+    cr_expect_eq(segops_flush(H.c, 5000), 0);
+}
+
+Test(client, shutdown_delivers_ten_thousand_pending_events)
+{
+    h_start_sink(&H, NULL, 10000);
+    segops_options o = opts();
+    o.queue_capacity = 16384;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 10000), 10000);
+    uint64_t lost = 99;
+    cr_expect_eq(segops_shutdown(H.c, 10000, &lost), 0);
+    H.c = NULL;
+    cr_expect_eq(lost, 0);
+    struct sink_counts k;
+    h_counts(&H, &k);
+    cr_expect_eq(k.queued, 10000);
+    cr_expect_eq(H.tagged, 10000);
+    cr_expect_eq(H.dup_tagged, 0);
+}
+
+Test(client, retries_503_three_times_then_delivers)
+{
+    struct sink_opts so = {0};
+    so.fail_status = 503;
+    so.fail_first = 3;
+    h_start_sink(&H, &so, 1000);
+    segops_options o = opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 5), 5);
+    cr_expect_eq(segops_flush(H.c, 10000), 0);
+    segops_counters s;
+    stats(&s);
+    cr_expect_eq(s.delivered, 5);
+    cr_expect_eq(s.retries, 3);
+    cr_expect_eq(s.requests, 4);
+    cr_expect_eq(s.failed, 0);
+    struct sink_counts k;
+    h_counts(&H, &k);
+    cr_expect_eq(k.repeated_keys, 3, "the Idempotency-Key must stay the same across retries");
+    cr_expect_eq(H.last.attempts, 4);
+    h_expect_invariant(H.c);
+}
+
+Test(client, fails_after_max_retries_with_exact_counters)
+{
+    struct sink_opts so = {0};
+    so.fail_status = 500;
+    so.fail_every = 1;
+    so.fail_detail = "database on fire";
+    h_start_sink(&H, &so, 1000);
+    segops_options o = opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 7), 7);
+    int64_t t0 = h_now_ms();
+    cr_expect_eq(segops_flush(H.c, 10000), SEGOPS_ERETRIES);
+    int64_t dt = h_now_ms() - t0;
+    /* back-off 0 + 500 + 1000 ms (+ <= 10% jitter) */
+    cr_expect(dt >= 1400, "retried too fast: %lld ms", (long long)dt);
+    segops_counters s;
+    stats(&s);
+    cr_expect_eq(s.failed, 7);
+    cr_expect_eq(s.delivered, 0);
+    cr_expect_eq(s.retries, 3);
+    cr_expect_eq(s.requests, 4);
+    cr_expect_eq(s.batches, 1);
+    cr_expect_eq(s.pending, 0);
+    cr_expect_eq(H.last.result, SEGOPS_ERETRIES);
+    cr_expect_eq(H.last.status, 500);
+    cr_expect_str_eq(H.last_detail, "database on fire");
+    cr_expect(strstr(H.log, "database on fire") != NULL, "log: %s", H.log);
+    cr_expect(strstr(H.log, "sk_test") == NULL, "the API key leaked into a log line");
+    h_expect_invariant(H.c);
+}
+
+Test(client, honours_retry_after_on_429)
+{
+    struct sink_opts so = {0};
+    so.fail_status = 429;
+    so.fail_first = 1;
+    so.retry_after = "1";
+    h_start_sink(&H, &so, 1000);
+    segops_options o = opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 2), 2);
+    int64_t t0 = h_now_ms();
+    cr_expect_eq(segops_flush(H.c, 10000), 0);
+    int64_t dt = h_now_ms() - t0;
+    cr_expect(dt >= 950 && dt < 3000, "Retry-After: 1 gave %lld ms", (long long)dt);
+    segops_counters s;
+    stats(&s);
+    cr_expect_eq(s.retries, 1);
+    cr_expect_eq(s.delivered, 2);
+}
+
+Test(client, first_retry_is_immediate_without_retry_after)
+{
+    struct sink_opts so = {0};
+    so.fail_status = 502;
+    so.fail_first = 1;
+    h_start_sink(&H, &so, 1000);
+    segops_options o = opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 2), 2);
+    int64_t t0 = h_now_ms();
+    cr_expect_eq(segops_flush(H.c, 10000), 0);
+    cr_expect(h_now_ms() - t0 < 450, "first retry waited");
+}
+
+Test(client, unauthorized_is_not_retried_and_logs_the_detail_not_the_key)
+{
+    h_start_sink(&H, NULL, 1000);
+    segops_options o = opts();
+    o.api_key = "sk_wrong_secret_123";
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 3), 3);
+    cr_expect_eq(segops_flush(H.c, 5000), SEGOPS_EREJECTED);
+    segops_counters s;
+    stats(&s);
+    cr_expect_eq(s.requests, 1);
+    cr_expect_eq(s.retries, 0);
+    cr_expect_eq(s.failed, 3);
+    cr_expect_eq(H.last.status, 401);
+    cr_expect(strstr(H.log, "401") != NULL, "log: %s", H.log);
+    cr_expect(strstr(H.log, "Invalid API key") != NULL, "log: %s", H.log);
+    cr_expect(strstr(H.log, "sk_wrong_secret_123") == NULL, "key leaked: %s", H.log);
+    h_expect_invariant(H.c);
+}
+
+Test(client, resends_on_an_idle_connection_the_server_closed_without_a_retry)
+{
+    struct sink_opts so = {0};
+    so.idle_close_ms = 100;
+    h_start_sink(&H, &so, 1000);
+    segops_options o = opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 1), 1);
+    cr_expect_eq(segops_flush(H.c, 5000), 0);
+    h_sleep_ms(400); /* the sink closes the idle keep-alive connection */
+    cr_assert_eq(track_n(H.c, 0, 1, 1), 1);
+    cr_expect_eq(segops_flush(H.c, 5000), 0);
+    segops_counters s;
+    stats(&s);
+    cr_expect_eq(s.delivered, 2);
+    cr_expect_eq(s.retries, 0);
+    cr_expect_eq(s.reconnects, 1);
+    struct sink_counts k;
+    h_counts(&H, &k);
+    cr_expect_eq(k.connections, 2);
+}
+
+Test(client, keeps_one_connection_across_batches)
+{
+    h_start_sink(&H, NULL, 1000);
+    segops_options o = opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    for (int i = 0; i < 5; i++) {
+        cr_assert_eq(track_n(H.c, 0, i * 10, 10), 10);
+        cr_assert_eq(segops_flush(H.c, 5000), 0);
+    }
+    struct sink_counts k;
+    h_counts(&H, &k);
+    cr_expect_eq(k.connections, 1);
+    cr_expect_eq(k.batch_requests, 5);
+}
+
+Test(client, full_queue_drops_and_counts_without_blocking)
+{
+    struct sink_opts so = {0};
+    so.delay_ms = 2000;
+    h_start_sink(&H, &so, 1000);
+    segops_options o = opts();
+    o.queue_capacity = 64;
+    o.batch_size = 10;
+    cr_assert_eq(h_client(&H, &o), 0);
+    int full = 0, ok = 0;
+    int64_t t0 = h_now_ms();
+    for (int i = 0; i < 500; i++) {
+        segops_prop p[] = {SEGOPS_I64("thread", 0), SEGOPS_I64("seq", i)};
+        int rc = segops_track(H.c, &(segops_event){"u", "e", NULL, p, 2});
+        if (rc == SEGOPS_EFULL)
+            full++;
+        else if (rc == 0)
+            ok++;
+    }
+    int64_t dt = h_now_ms() - t0;
+    cr_expect(dt < 1000, "track blocked for %lld ms on a full queue", (long long)dt);
+    cr_expect_gt(full, 0);
+    segops_counters s;
+    stats(&s);
+    cr_expect_eq(s.dropped_full, (uint64_t)full);
+    cr_expect_eq(s.accepted, (uint64_t)ok);
+    cr_expect_eq(segops_flush(H.c, 20000), 0);
+    stats(&s);
+    cr_expect_eq(s.delivered, (uint64_t)ok);
+    h_expect_invariant(H.c);
+}
+
+struct prod {
+    segops_client *c;
+    int id, n, ok;
+};
+
+static void *producer(void *arg)
+{
+    struct prod *p = arg;
+    for (int i = 0; i < p->n; i++) {
+        segops_prop props[] = {SEGOPS_I64("thread", p->id), SEGOPS_I64("seq", i),
+                               SEGOPS_STR("page", "/checkout")};
+        segops_event ev = {"user-1", "page_viewed", NULL, props, 3};
+        int rc;
+        while ((rc = segops_track(p->c, &ev)) == SEGOPS_EFULL)
+            sched_yield(); /* the test wants every event; users may drop */
+        if (rc == 0)
+            p->ok++;
+    }
+    return NULL;
+}
+
+Test(client, eight_threads_deliver_every_event_exactly_once, .timeout = 120)
+{
+#ifdef SG_TSAN
+    enum { T = 8, N = 10000 }; /* TSan runs ~10x slower */
+#else
+    enum { T = 8, N = 100000 };
+#endif
+    h_start_sink(&H, NULL, N);
+    segops_options o = opts();
+    o.flush_interval_ms = 100;
+    o.queue_capacity = 8192;
+    o.max_producers = T;
+    cr_assert_eq(h_client(&H, &o), 0);
+    pthread_t th[T];
+    struct prod p[T];
+    for (int i = 0; i < T; i++) {
+        p[i] = (struct prod){H.c, i, N, 0};
+        pthread_create(&th[i], NULL, producer, &p[i]);
+    }
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect_eq(p[i].ok, N);
+    }
+    cr_expect_eq(segops_flush(H.c, 60000), 0);
+    segops_counters s;
+    stats(&s);
+    cr_expect_eq(s.accepted, (uint64_t)T * N);
+    cr_expect_eq(s.delivered, (uint64_t)T * N);
+    cr_expect_eq(s.pending, 0);
+    h_expect_invariant(H.c);
+    pthread_mutex_lock(&H.mu);
+    cr_expect_eq(H.tagged, (uint64_t)T * N);
+    cr_expect_eq(H.dup_tagged, 0);
+    uint64_t missing = 0;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < N; i++)
+            missing += H.seen[(size_t)t * N + i] != 1;
+    pthread_mutex_unlock(&H.mu);
+    cr_expect_eq(missing, 0);
+}
+
+Test(client, shutdown_deadline_cuts_a_hanging_server_short)
+{
+    struct sink_opts so = {0};
+    so.delay_ms = 10000;
+    h_start_sink(&H, &so, 1000);
+    segops_options o = opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 10), 10);
+    int64_t t0 = h_now_ms();
+    uint64_t lost = 0;
+    cr_expect_eq(segops_shutdown(H.c, 500, &lost), SEGOPS_ETIMEDOUT);
+    H.c = NULL;
+    int64_t dt = h_now_ms() - t0;
+    cr_expect(dt >= 450 && dt < 1500, "shutdown(500) took %lld ms", (long long)dt);
+    cr_expect_eq(lost, 10);
+}
+
+static void *shutdown_thread(void *arg)
+{
+    struct harness *h = arg;
+    uint64_t lost = 1;
+    int rc = segops_shutdown(h->c, 10000, &lost);
+    return rc == 0 && lost == 0 ? arg : NULL;
+}
+
+Test(client, refuses_events_once_shutdown_began_and_delivers_the_rest)
+{
+    struct sink_opts so = {0};
+    so.delay_ms = 800; /* keeps shutdown busy while this thread tracks */
+    h_start_sink(&H, &so, 1000);
+    segops_options o = opts();
+    o.queue_capacity = 256; /* bounds the work shutdown has to do */
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 3), 3);
+    pthread_t t;
+    pthread_create(&t, NULL, shutdown_thread, &H);
+    int rc = 0, i = 3, accepted = 3;
+    for (int64_t t0 = h_now_ms(); h_now_ms() - t0 < 300 && rc != SEGOPS_ESHUTDOWN; i++) {
+        segops_prop p[] = {SEGOPS_I64("thread", 0), SEGOPS_I64("seq", i)};
+        rc = segops_track(H.c, &(segops_event){"u", "e", NULL, p, 2});
+        accepted += rc == 0;
+        sched_yield();
+    }
+    cr_expect_eq(rc, SEGOPS_ESHUTDOWN);
+    void *ok;
+    pthread_join(t, &ok);
+    H.c = NULL;
+    cr_expect(ok != NULL, "shutdown lost events");
+    /* everything accepted before the refusal arrived, exactly once */
+    cr_expect_eq(H.tagged, (uint64_t)accepted);
+    cr_expect_eq(H.dup_tagged, 0);
+}
+
+Test(client, identify_sends_context_identified_with_traits)
+{
+    h_start_sink(&H, NULL, 0);
+    segops_options o = opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    segops_prop traits[] = {SEGOPS_STR("plan", "pro"), SEGOPS_BOOL("beta", 1)};
+    segops_context ctx = {"user-9", NULL, traits, 2};
+    cr_assert_eq(segops_identify(H.c, &ctx), 0);
+    cr_assert_eq(segops_flush(H.c, 5000), 0);
+    cr_expect(strstr(H.last_event, "\"event_type\":\"context_identified\"") != NULL, "%s",
+              H.last_event);
+    cr_expect(strstr(H.last_event, "\"payload\":{\"plan\":\"pro\",\"beta\":true}") != NULL,
+              "%s", H.last_event);
+}
+
+Test(client, occurred_at_is_the_time_of_the_track_call)
+{
+    h_start_sink(&H, NULL, 0);
+    segops_options o = opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    int64_t before = h_now_ms();
+    cr_assert_eq(segops_track(H.c, &(segops_event){"u", "clicked", NULL, NULL, 0}), 0);
+    int64_t after = h_now_ms();
+    h_sleep_ms(400); /* sent well after the call */
+    cr_assert_eq(segops_flush(H.c, 5000), 0);
+    const char *p = strstr(H.last_event, "\"occurred_at\":\"");
+    cr_assert_not_null(p, "%s", H.last_event);
+    int64_t ms;
+    cr_assert_eq(sg_rfc3339_parse(p + 15, SG_RFC3339_MS_LEN, &ms), 0, "%s", H.last_event);
+    cr_expect(p[15 + SG_RFC3339_MS_LEN - 1] == 'Z');
+    cr_expect(ms >= before - 2 && ms <= after + 2, "occurred_at %lld not in [%lld, %lld]",
+              (long long)ms, (long long)before, (long long)after);
+}
+
+Test(client, validation_errors_are_counted_and_nothing_is_sent)
+{
+    h_start_sink(&H, NULL, 0);
+    segops_options o = opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_expect_eq(segops_track(H.c, &(segops_event){"", "e", NULL, NULL, 0}), SEGOPS_EUSERID);
+    cr_expect_eq(segops_track(H.c, &(segops_event){"u", "Bad", NULL, NULL, 0}),
+                 SEGOPS_EEVENTTYPE);
+    cr_expect_eq(segops_track(H.c, NULL), SEGOPS_EINVAL);
+    cr_expect_eq(segops_track(NULL, &(segops_event){"u", "e", NULL, NULL, 0}), SEGOPS_EINVAL);
+    cr_assert_eq(segops_flush(H.c, 2000), 0);
+    segops_counters s;
+    stats(&s);
+    cr_expect_eq(s.rejected_invalid, 2);
+    cr_expect_eq(s.accepted, 0);
+    struct sink_counts k;
+    h_counts(&H, &k);
+    cr_expect_eq(k.requests, 0);
+}
+
+Test(client, server_answer_variants_all_deliver)
+{
+    struct sink_opts variants[4];
+    memset(variants, 0, sizeof(variants));
+    variants[0].chunked = 1;
+    variants[1].byte_by_byte = 1;
+    variants[2].conn_close = 1;
+    variants[3].close_after_answer = 1;
+    for (int v = 0; v < 4; v++) {
+        h_start_sink(&H, &variants[v], 1000);
+        segops_options o = opts();
+        cr_assert_eq(h_client(&H, &o), 0);
+        for (int r = 0; r < 3; r++) {
+            cr_assert_eq(track_n(H.c, 0, r * 5, 5), 5);
+            cr_expect_eq(segops_flush(H.c, 5000), 0, "variant %d round %d", v, r);
+        }
+        segops_counters s;
+        stats(&s);
+        cr_expect_eq(s.delivered, 15, "variant %d", v);
+        cr_expect_eq(s.failed, 0, "variant %d", v);
+        cr_expect_eq(H.dup_tagged, 0, "variant %d", v);
+        h_stop(&H);
+    }
+}
+
+Test(client, creation_refuses_bad_options)
+{
+    segops_client *c = (segops_client *)1;
+    segops_options o;
+    memset(&o, 0, sizeof(o));
+    o.api_url = "http://127.0.0.1:1";
+    o.api_key = "sk_a\r\nX-Evil: 1";
+    cr_expect_eq(segops_client_new(&o, &c), SEGOPS_EAPIKEY);
+    cr_expect_null(c);
+    o.api_key = "sk_ok";
+    o.api_url = "http://127.0.0.1:1/\r\nX: y";
+    cr_expect_eq(segops_client_new(&o, &c), SEGOPS_EURL);
+    o.api_url = "ftp://example.com";
+    cr_expect_eq(segops_client_new(&o, &c), SEGOPS_EURL);
+    o.api_url = "http://127.0.0.1:1";
+    o.slot_size = 100;
+    cr_expect_eq(segops_client_new(&o, &c), SEGOPS_EOPTION);
+    o.slot_size = 0;
+    o.max_batch_bytes = 1000;
+    cr_expect_eq(segops_client_new(&o, &c), SEGOPS_EOPTION);
+    cr_expect_eq(segops_client_new(NULL, &c), SEGOPS_EINVAL);
+    cr_expect_eq(segops_client_new(&o, NULL), SEGOPS_EINVAL);
+}
+
+Test(client, environment_fills_url_and_key)
+{
+    h_start_sink(&H, NULL, 0);
+    setenv("SEGOPS_API_URL", H.url, 1);
+    setenv("SEGOPS_API_KEY", "sk_test", 1);
+    segops_options o;
+    memset(&o, 0, sizeof(o));
+    segops_client *c;
+    cr_assert_eq(segops_client_new(&o, &c), 0);
+    cr_assert_eq(segops_track(c, &(segops_event){"u", "e", NULL, NULL, 0}), 0);
+    cr_expect_eq(segops_flush(c, 5000), 0);
+    segops_counters s;
+    segops_stats(c, &s);
+    cr_expect_eq(s.delivered, 1);
+    cr_expect_eq(segops_shutdown(c, 5000, NULL), 0);
+    unsetenv("SEGOPS_API_URL");
+    unsetenv("SEGOPS_API_KEY");
+}
+
+Test(client, reports_the_io_driver_in_use)
+{
+    h_start_sink(&H, NULL, 0);
+    cr_assert_eq(h_client(&H, NULL), 0);
+    segops_counters s;
+    stats(&s);
+    const char *io = getenv("SEGOPS_IO");
+    if (io && strcmp(io, "poll") == 0)
+        cr_expect_eq(s.io_mode, SEGOPS_IO_POLL);
+    else if (io && strcmp(io, "uring") == 0)
+        cr_expect_eq(s.io_mode, SEGOPS_IO_URING);
+}

@@ -1,0 +1,303 @@
+/* Tests for src/queue.c: lanes, slot ownership, the shutdown handshake,
+ * and many more producer threads than cores.  Also run under TSan. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "queue.h"
+#include "segops.h"
+
+struct rec {
+    uint32_t thread;
+    uint32_t pad;
+    uint64_t seq;
+};
+
+/* What segops_track() does around the encoder. */
+static int put(struct sg_queue *q, uint32_t thread, uint64_t seq)
+{
+    struct sg_lane *l = sg_lane_enter(q);
+    if (!l)
+        return SEGOPS_ENOLANE;
+    if (atomic_load_explicit(&q->closing, memory_order_seq_cst)) {
+        sg_lane_leave(l);
+        return SEGOPS_ESHUTDOWN;
+    }
+    struct rec r = {thread, 0, seq};
+    memcpy(l->cur, &r, sizeof(r));
+    int rc = sg_lane_publish(l) == 0 ? 0 : SEGOPS_EFULL;
+    sg_lane_leave(l);
+    return rc;
+}
+
+/* Per-thread order holds within a lane; a thread on shared lanes may have
+ * its events spread over several, so then only exactly-once is checked. */
+static uint8_t *seen_map; /* [thread * seen_per + seq], shared-lane tests */
+static uint64_t seen_per;
+
+static uint64_t drain(struct sg_queue *q, uint64_t *next_seq, uint32_t nthreads)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < q->nlanes; i++) {
+        void *s;
+        while ((s = sg_lane_take(&q->lanes[i])) != NULL) {
+            struct rec r;
+            memcpy(&r, s, sizeof(r));
+            cr_assert_lt(r.thread, nthreads);
+            if (seen_map) {
+                cr_assert_lt(r.seq, seen_per);
+                cr_assert_eq(seen_map[r.thread * seen_per + r.seq]++, 0, "duplicate");
+                sg_lane_recycle(&q->lanes[i], s);
+                n++;
+                continue;
+            }
+            /* per-thread order is preserved by its lane */
+            cr_assert_eq(r.seq, next_seq[r.thread], "thread %u got %llu want %llu", r.thread,
+                         (unsigned long long)r.seq, (unsigned long long)next_seq[r.thread]);
+            next_seq[r.thread]++;
+            sg_lane_recycle(&q->lanes[i], s);
+            n++;
+        }
+    }
+    return n;
+}
+
+Test(queue, lane_holds_capacity_then_reports_full)
+{
+    struct sg_queue q;
+    cr_assert_eq(sg_queue_init(&q, 2, 1, 100, 64), 0);
+    for (uint64_t i = 0; i < 100; i++)
+        cr_assert_eq(put(&q, 0, i), 0);
+    cr_expect_eq(put(&q, 0, 100), SEGOPS_EFULL);
+    cr_expect_eq(sg_queue_depth(&q), 100);
+    uint64_t next = 0;
+    cr_expect_eq(drain(&q, &next, 1), 100);
+    /* slots came back: the lane takes events again */
+    cr_expect_eq(put(&q, 0, 100), 0);
+    cr_expect_eq(drain(&q, &next, 1), 1);
+    sg_queue_destroy(&q);
+}
+
+Test(queue, rejects_bad_geometry)
+{
+    struct sg_queue q;
+    cr_expect_eq(sg_queue_init(&q, 0, 0, 10, 64), SEGOPS_EOPTION);
+    cr_expect_eq(sg_queue_init(&q, 1, 0, 0, 64), SEGOPS_EOPTION);
+    cr_expect_eq(sg_queue_init(&q, 1, 0, 10, 60), SEGOPS_EOPTION);
+}
+
+struct prod {
+    struct sg_queue *q;
+    uint32_t id;
+    uint64_t n;
+    uint64_t ok, full, nolane;
+    struct sg_lane *lane_seen;
+};
+
+static void *producer(void *arg)
+{
+    struct prod *p = arg;
+    for (uint64_t i = 0; i < p->n;) {
+        int rc = put(p->q, p->id, p->ok);
+        if (rc == 0) {
+            p->ok++;
+            i++;
+        } else if (rc == SEGOPS_EFULL) {
+            p->full++;
+            sched_yield();
+        } else {
+            p->nolane++;
+            i++;
+        }
+    }
+    p->lane_seen = sg_tls_lane.q == p->q ? sg_tls_lane.lane : NULL;
+    return NULL;
+}
+
+struct cons {
+    struct sg_queue *q;
+    uint32_t nthreads;
+    uint64_t want;
+    uint64_t got;
+    uint64_t next[64];
+};
+
+static void *consumer(void *arg)
+{
+    struct cons *c = arg;
+    while (c->got < c->want) {
+        uint64_t n = drain(c->q, c->next, c->nthreads);
+        c->got += n;
+        if (!n)
+            sched_yield();
+    }
+    return NULL;
+}
+
+/* 8 producers on a 2-core machine, each with its own lane: every event
+ * arrives once, in per-thread order, and no producer ever waits for
+ * another (a stalled ticket would show up as this test timing out). */
+Test(queue, eight_producers_more_than_cores_lose_nothing, .timeout = 60)
+{
+    struct sg_queue q;
+    cr_assert_eq(sg_queue_init(&q, 8, 0, 1024, 64), 0);
+#ifdef SG_TSAN
+    enum { N = 8, PER = 20000 }; /* TSan runs ~10x slower */
+#else
+    enum { N = 8, PER = 200000 };
+#endif
+    pthread_t th[N], ct;
+    struct prod p[N];
+    struct cons c = {&q, N, (uint64_t)N * PER, 0, {0}};
+    pthread_create(&ct, NULL, consumer, &c);
+    for (int i = 0; i < N; i++) {
+        p[i] = (struct prod){&q, (uint32_t)i, PER, 0, 0, 0, NULL};
+        pthread_create(&th[i], NULL, producer, &p[i]);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    pthread_join(ct, NULL);
+    for (int i = 0; i < N; i++) {
+        cr_expect_eq(p[i].ok, PER);
+        cr_expect_eq(c.next[i], PER);
+        cr_expect_eq(p[i].nolane, 0);
+        for (int j = 0; j < i; j++)
+            cr_expect_neq(p[i].lane_seen, p[j].lane_seen, "two threads shared a lane");
+    }
+    /* every owned lane was given back when its thread exited */
+    cr_expect_eq(atomic_load(&q.lanes_in_use), 0);
+    sg_queue_destroy(&q);
+}
+
+/* Threads beyond the owned lanes go through the shared lanes; with none
+ * configured they get SEGOPS_ENOLANE at once instead of waiting. */
+static void *producer_once(void *arg)
+{
+    struct prod *p = arg;
+    for (uint64_t i = 0; i < p->n; i++) {
+        int rc = put(p->q, p->id, p->ok);
+        if (rc == 0)
+            p->ok++;
+        else if (rc == SEGOPS_EFULL)
+            p->full++;
+        else
+            p->nolane++;
+    }
+    return NULL;
+}
+
+static atomic_int drain_stop;
+
+static void *drainer(void *arg)
+{
+    struct cons *c = arg;
+    for (;;) {
+        int last = atomic_load(&drain_stop);
+        uint64_t n = drain(c->q, c->next, c->nthreads);
+        c->got += n;
+        if (last && n == 0)
+            return NULL;
+        if (!n)
+            sched_yield();
+    }
+}
+
+Test(queue, threads_beyond_owned_lanes_never_block, .timeout = 60)
+{
+    struct sg_queue q;
+    cr_assert_eq(sg_queue_init(&q, 1, 2, 4096, 64), 0);
+    enum { N = 6, PER = 20000 };
+    pthread_t th[N], ct;
+    struct prod p[N];
+    struct cons c = {&q, N, 0, 0, {0}};
+    static uint8_t map[N * PER];
+    seen_map = map;
+    seen_per = PER;
+    atomic_store(&drain_stop, 0);
+    pthread_create(&ct, NULL, drainer, &c);
+    for (int i = 0; i < N; i++) {
+        p[i] = (struct prod){&q, (uint32_t)i, PER, 0, 0, 0, NULL};
+        pthread_create(&th[i], NULL, producer_once, &p[i]);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    atomic_store(&drain_stop, 1);
+    pthread_join(ct, NULL);
+    uint64_t ok = 0, other = 0;
+    for (int i = 0; i < N; i++) {
+        ok += p[i].ok;
+        other += p[i].full + p[i].nolane;
+    }
+    /* every call returned (none waited), and every accepted event arrived */
+    cr_expect_eq(ok + other, (uint64_t)N * PER);
+    cr_expect_gt(ok, 0);
+    cr_expect_eq(c.got, ok);
+    sg_queue_destroy(&q);
+    seen_map = NULL;
+
+    struct sg_queue q2;
+    cr_assert_eq(sg_queue_init(&q2, 1, 0, 64, 64), 0);
+    pthread_t t2;
+    struct prod a = {&q2, 0, 10, 0, 0, 0, NULL};
+    pthread_create(&t2, NULL, producer, &a); /* takes the only lane */
+    pthread_join(t2, NULL);                   /* ...and gives it back */
+    cr_expect_eq(a.ok, 10);
+    /* hold the owned lane in this thread, then another thread has none */
+    cr_assert_eq(put(&q2, 1, 0), 0);
+    struct prod b = {&q2, 2, 5, 0, 0, 0, NULL};
+    pthread_create(&t2, NULL, producer, &b);
+    pthread_join(t2, NULL);
+    cr_expect_eq(b.nolane, 5);
+    cr_expect_eq(b.ok, 0);
+    sg_queue_destroy(&q2);
+}
+
+static atomic_int stop_flag;
+
+static void *hammer(void *arg)
+{
+    struct prod *p = arg;
+    while (!atomic_load(&stop_flag)) {
+        int rc = put(p->q, p->id, p->ok);
+        if (rc == 0)
+            p->ok++;
+        else if (rc == SEGOPS_ESHUTDOWN)
+            p->nolane++; /* refused after close */
+        else
+            sched_yield();
+    }
+    return NULL;
+}
+
+/* After sg_queue_close() returns, no producer can publish: everything
+ * accepted is already in the rings. */
+Test(queue, close_handshake_leaves_nothing_unpublished, .timeout = 60)
+{
+    struct sg_queue q;
+    cr_assert_eq(sg_queue_init(&q, 4, 0, 1 << 16, 64), 0);
+    enum { N = 4 };
+    pthread_t th[N];
+    struct prod p[N];
+    atomic_store(&stop_flag, 0);
+    for (int i = 0; i < N; i++) {
+        p[i] = (struct prod){&q, (uint32_t)i, 0, 0, 0, 0, NULL};
+        pthread_create(&th[i], NULL, hammer, &p[i]);
+    }
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+    sg_queue_close(&q);
+    uint64_t next[N] = {0};
+    uint64_t taken = drain(&q, next, N);
+    nanosleep(&ts, NULL); /* producers keep trying, and are refused */
+    uint64_t late = drain(&q, next, N);
+    atomic_store(&stop_flag, 1);
+    uint64_t ok = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        ok += p[i].ok;
+    }
+    cr_expect_eq(late, 0, "an event was published after close");
+    cr_expect_eq(taken, ok);
+    sg_queue_destroy(&q);
+}
