@@ -69,8 +69,8 @@ void sg_clock_recalibrate(struct sg_clock *c)
 {
     if (!c->use_tsc)
         return;
-    uint64_t t;
-    int64_t w;
+    uint64_t t = 0;
+    int64_t w = 0;
     sample(&t, &w);
     if (t > c->base_tsc && w > c->base_ns && w - c->base_ns > 50000000)
         c->ns_per_tick = (double)(w - c->base_ns) / (double)(t - c->base_tsc);

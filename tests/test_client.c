@@ -575,3 +575,104 @@ Test(client, reports_the_io_driver_in_use)
     else if (io && strcmp(io, "uring") == 0)
         cr_expect_eq(s.io_mode, SEGOPS_IO_URING);
 }
+
+Test(client, resolves_host_names_on_the_sender)
+{
+    h_start_sink(&H, NULL, 0);
+    char url[64];
+    snprintf(url, sizeof(url), "http://localhost:%u/", (unsigned)H.port);
+    segops_options o = opts();
+    o.api_url = url;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 3), 3);
+    cr_expect_eq(segops_flush(H.c, 5000), 0);
+    struct sink_counts k;
+    h_counts(&H, &k);
+    cr_expect_eq(k.queued, 3);
+}
+
+Test(client, keeps_the_base_url_path_prefix)
+{
+    h_start_sink(&H, NULL, 0);
+    char url[80];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/segops/", (unsigned)H.port);
+    segops_options o = opts();
+    o.api_url = url;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 2), 2);
+    cr_expect_eq(segops_flush(H.c, 5000), 0);
+    struct sink_counts k;
+    h_counts(&H, &k);
+    cr_expect_eq(k.batch_requests, 1);
+    cr_expect_eq(k.queued, 2);
+}
+
+Test(client, connection_refused_fails_after_retries_as_econnect)
+{
+    /* a port with nothing listening: start a sink, note its port, stop it */
+    h_start_sink(&H, NULL, 0);
+    char url[64];
+    snprintf(url, sizeof(url), "%s", H.url);
+    sink_stop(H.sink);
+    H.sink = NULL;
+    segops_options o = opts();
+    o.api_url = url;
+    o.max_retries = 1;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 4), 4);
+    cr_expect_eq(segops_flush(H.c, 5000), SEGOPS_ECONNECT);
+    segops_counters s;
+    stats(&s);
+    cr_expect_eq(s.failed, 4);
+    cr_expect_eq(s.retries, 1);
+    cr_expect_eq(s.requests, 0);
+    cr_expect_eq(H.last.result, SEGOPS_ECONNECT);
+    h_expect_invariant(H.c);
+}
+
+Test(client, request_timeout_retries_under_the_same_idempotency_key)
+{
+    struct sink_opts so = {0};
+    so.delay_ms = 400;
+    h_start_sink(&H, &so, 1000);
+    segops_options o = opts();
+    o.request_timeout_ms = 150;
+    o.max_retries = 1;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 2), 2);
+    cr_expect_eq(segops_flush(H.c, 5000), SEGOPS_ERETRIES);
+    segops_counters s;
+    stats(&s);
+    cr_expect_eq(s.requests, 2);
+    cr_expect_eq(s.failed, 2);
+    h_sleep_ms(600); /* the sink finishes both (slow) requests anyway */
+    struct sink_counts k;
+    h_counts(&H, &k);
+    cr_expect_eq(k.requests, 2);
+    cr_expect_eq(k.repeated_keys, 1, "a retry must reuse the batch's Idempotency-Key");
+}
+
+Test(client, counts_events_the_server_skipped)
+{
+    struct sink_opts so = {0};
+    so.skip_user_id = "user-banned";
+    h_start_sink(&H, &so, 0);
+    segops_options o = opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(segops_track(H.c, &(segops_event){i % 3 ? "user-ok" : "user-banned",
+                                                       "page_viewed", NULL, NULL, 0}),
+                     0);
+    cr_expect_eq(segops_flush(H.c, 5000), 0);
+    segops_counters s;
+    stats(&s);
+    cr_expect_eq(s.skipped, 4);
+    cr_expect_eq(s.delivered, 6);
+    cr_expect_eq(s.failed, 0);
+    cr_expect_eq(H.last.skipped, 4);
+    h_expect_invariant(H.c);
+    struct sink_counts k;
+    h_counts(&H, &k);
+    cr_expect_eq(k.skipped, 4);
+    cr_expect_eq(k.queued, 6);
+}

@@ -46,6 +46,7 @@ static const char usage[] =
     "  --conn-close           send \"Connection: close\" and close after answering\n"
     "  --close-after-answer   close after answering, without saying so\n"
     "  --idle-close-ms N      close a connection idle N ms, silently\n"
+    "  --skip-user ID         skip (count, do not queue) events of user_id ID\n"
     "  -h, --help             this text\n";
 
 static int parse_u32(const char *name, const char *v, uint32_t max,
@@ -68,7 +69,8 @@ static int is_value_option(const char *name)
     static const char *const names[] = {
         "--bind", "--port", "--port-file", "--key", "--jsonl",
         "--fail-status", "--fail-first", "--fail-every", "--fail-detail",
-        "--retry-after", "--drop-first", "--delay-ms", "--idle-close-ms"};
+        "--retry-after", "--drop-first", "--delay-ms", "--idle-close-ms",
+        "--skip-user"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(name, names[i])) return 1;
     return 0;
@@ -166,6 +168,8 @@ int main(int argc, char **argv)
             if (parse_u32(name, v, 3600000, &o.delay_ms)) return 2;
         } else if (!strcmp(name, "--idle-close-ms")) {
             if (parse_u32(name, v, 3600000, &o.idle_close_ms)) return 2;
+        } else if (!strcmp(name, "--skip-user")) {
+            o.skip_user_id = v;
         } else
             goto bad;
         continue;

@@ -91,12 +91,16 @@ struct conn {
     size_t cap, used;
     char *out;      /* rendered answer */
     size_t out_cap;
+    char *stage;    /* JSONL lines of one request, grown once */
+    size_t stage_cap;
     struct sink_ev evs[SINK_BATCH_MAX];
 };
 
 struct sink {
     struct sink_opts o;        /* strings point into the copies below */
     char *bind_host, *api_key, *jsonl_path, *fail_detail, *retry_after;
+    char *skip_pat;            /* "user_id":"<skip_user_id>" or NULL */
+    size_t skip_pat_len;
     char *fail_body;           /* {"detail":"..."} for injected failures */
     size_t fail_body_len;
 
@@ -974,41 +978,56 @@ static size_t render_counts(const struct sink_counts *k, char *b, size_t cap)
     return n < 0 ? 0 : (size_t)n;
 }
 
-/* Writes the event text as one JSONL line; raw CR/LF (only possible as
- * whitespace between tokens) become spaces.  Caller holds jsonl_mu. */
-static void jsonl_line(FILE *f, const char *p, size_t n)
-{
-    const char *e = p + n;
-    if (!memchr(p, '\n', n) && !memchr(p, '\r', n)) {
-        fwrite(p, 1, n, f);
-    } else {
-        while (p < e) {
-            const char *q = p;
-            while (q < e && *q != '\n' && *q != '\r') q++;
-            fwrite(p, 1, (size_t)(q - p), f);
-            if (q < e) {
-                fputc(' ', f);
-                q++;
-            }
-            p = q;
-        }
-    }
-    fputc('\n', f);
-}
-
 /* Records the valid events of evs (extents relative to body). */
 static void record(struct conn *c, char *body, const struct sink_ev *evs,
-                   int n, const char *idem)
+                   int n, int queued, const char *idem)
 {
     struct sink *s = c->s;
-    if (s->jsonl) {
-        pthread_mutex_lock(&s->jsonl_mu);
+    if (s->jsonl && queued > 0) {
+        /* the lines are staged in the connection's buffer and written with
+         * one fwrite: no per-event stdio call under the lock */
+        size_t need = 0, k = 0;
         for (int i = 0; i < n; i++)
-            if (evs[i].valid)
-                jsonl_line(s->jsonl, body + evs[i].off, evs[i].len);
-        /* the lines are in the file before the client sees 202 */
-        fflush(s->jsonl);
-        pthread_mutex_unlock(&s->jsonl_mu);
+            if (evs[i].valid) need += evs[i].len + 1;
+        if (need > c->stage_cap) {
+            char *nb = realloc(c->stage, need);
+            if (nb) {
+                c->stage = nb;
+                c->stage_cap = need;
+            }
+        }
+        if (need <= c->stage_cap) {
+            for (int i = 0; i < n; i++) {
+                if (!evs[i].valid) continue;
+                char *d = c->stage + k;
+                memcpy(d, body + evs[i].off, evs[i].len);
+                /* raw CR/LF can only be whitespace between tokens: blank
+                 * them so that each event stays on one line */
+                for (char *q = d; (q = memchr(q, '\n', evs[i].len - (size_t)(q - d)));)
+                    *q = ' ';
+                for (char *q = d; (q = memchr(q, '\r', evs[i].len - (size_t)(q - d)));)
+                    *q = ' ';
+                k += evs[i].len;
+                c->stage[k++] = '\n';
+            }
+            pthread_mutex_lock(&s->jsonl_mu);
+            fwrite(c->stage, 1, k, s->jsonl);
+            /* the lines are in the file before the client sees 202 */
+            fflush(s->jsonl);
+            pthread_mutex_unlock(&s->jsonl_mu);
+        } else {
+            /* out of memory for the staging copy: slower, still complete */
+            pthread_mutex_lock(&s->jsonl_mu);
+            for (int i = 0; i < n; i++) {
+                if (!evs[i].valid) continue;
+                const char *t = body + evs[i].off;
+                for (uint32_t j = 0; j < evs[i].len; j++)
+                    putc(t[j] == '\n' || t[j] == '\r' ? ' ' : t[j], s->jsonl);
+                putc('\n', s->jsonl);
+            }
+            fflush(s->jsonl);
+            pthread_mutex_unlock(&s->jsonl_mu);
+        }
     }
     if (s->o.on_event) {
         for (int i = 0; i < n; i++) {
@@ -1115,8 +1134,14 @@ static int handle_ingest(struct conn *c, struct req *r, int batch)
             ctr_add(s, CTR_BAD, 1);
             return answer_detail(c, 400, why, flags) ? CLOSE : KEEP;
         }
-        for (int i = 0; i < nev; i++) queued += c->evs[i].valid;
-        record(c, body, c->evs, nev, idem);
+        for (int i = 0; i < nev; i++) {
+            /* a server-side rule the client cannot know: skip this user */
+            if (s->skip_pat && c->evs[i].valid &&
+                memmem(body + c->evs[i].off, c->evs[i].len, s->skip_pat, s->skip_pat_len))
+                c->evs[i].valid = 0;
+            queued += c->evs[i].valid;
+        }
+        record(c, body, c->evs, nev, queued, idem);
         ctr_add(s, CTR_EVENTS, (uint64_t)nev);
         ctr_add(s, CTR_QUEUED, (uint64_t)queued);
         ctr_add(s, CTR_SKIPPED, (uint64_t)(nev - queued));
@@ -1154,7 +1179,7 @@ static int handle_ingest(struct conn *c, struct req *r, int batch)
         ev.off = (uint32_t)(p - body);
         ev.len = (uint32_t)(q - p);
         ev.valid = 1;
-        record(c, body, &ev, 1, idem);
+        record(c, body, &ev, 1, 1, idem);
         ctr_add(s, CTR_EVENTS, 1);
         ctr_add(s, CTR_QUEUED, 1);
         if (slot) {
@@ -1452,7 +1477,8 @@ static void *conn_main(void *arg)
 out:
     free(c->buf);
     free(c->out);
-    c->buf = c->out = NULL;
+    free(c->stage);
+    c->buf = c->out = c->stage = NULL;
     pthread_mutex_lock(&s->conn_mu);
     close(c->fd);
     c->fd = -1;
@@ -1539,6 +1565,7 @@ static void sink_free(struct sink *s)
     free(s->jsonl_path);
     free(s->fail_detail);
     free(s->retry_after);
+    free(s->skip_pat);
     free(s->fail_body);
     pthread_mutex_destroy(&s->conn_mu);
     pthread_mutex_destroy(&s->idem_mu);
@@ -1610,6 +1637,14 @@ struct sink *sink_start(const struct sink_opts *o, uint16_t *port_out)
     s->o.jsonl_path = s->jsonl_path;
     s->o.fail_detail = s->fail_detail;
     s->o.retry_after = s->retry_after;
+    s->o.skip_user_id = NULL;
+    if (o->skip_user_id) {
+        size_t n = strlen(o->skip_user_id) + 16;
+        s->skip_pat = malloc(n);
+        if (!s->skip_pat) goto fail_nomem;
+        s->skip_pat_len = (size_t)snprintf(s->skip_pat, n, "\"user_id\":\"%s\"",
+                                           o->skip_user_id);
+    }
     if (s->o.fail_status < 100 || s->o.fail_status > 599)
         s->o.fail_status = 503;
     s->fail_body = detail_body(s->fail_detail, &s->fail_body_len);

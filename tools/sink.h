@@ -45,6 +45,9 @@ struct sink_opts {
     uint32_t idle_close_ms;  /* close a keep-alive connection idle this long
                                 (silently, like a server's keep-alive
                                 timeout); 0: never */
+    const char *skip_user_id; /* events of this user_id are skipped (a
+                                server-side validation rule the client
+                                cannot check); NULL: none */
 };
 
 struct sink_counts {

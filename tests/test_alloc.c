@@ -1,0 +1,120 @@
+/*
+ * Steady state allocates nothing: malloc and friends are interposed in this
+ * test program and counted.  After a warm-up (first connection, host
+ * resolution), 100,000 tracked events and 50 flushed batches must not
+ * allocate a byte -- neither on the producer thread nor on the sender.  The
+ * sink runs in a forked child process so its allocations do not count.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "segops.h"
+#include "sink.h"
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
+static atomic_ullong allocs;
+
+void *malloc(size_t n)
+{
+    atomic_fetch_add(&allocs, 1);
+    return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b)
+{
+    atomic_fetch_add(&allocs, 1);
+    return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n)
+{
+    atomic_fetch_add(&allocs, 1);
+    return __libc_realloc(p, n);
+}
+void *aligned_alloc(size_t al, size_t n)
+{
+    atomic_fetch_add(&allocs, 1);
+    return __libc_memalign(al, n);
+}
+int posix_memalign(void **out, size_t al, size_t n)
+{
+    atomic_fetch_add(&allocs, 1);
+    *out = __libc_memalign(al, n);
+    return *out ? 0 : 12;
+}
+void free(void *p)
+{
+    __libc_free(p);
+}
+
+static pid_t sink_child(uint16_t *port)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        struct sink_opts so;
+        memset(&so, 0, sizeof(so));
+        uint16_t p = 0;
+        struct sink *s = sink_start(&so, &p);
+        if (write(fds[1], &p, sizeof(p)) != sizeof(p) || !s)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    cr_assert_eq(read(fds[0], port, sizeof(*port)), (ssize_t)sizeof(*port));
+    close(fds[0]);
+    close(fds[1]);
+    return pid;
+}
+
+Test(alloc, steady_state_track_and_send_allocate_nothing, .timeout = 60)
+{
+    uint16_t port;
+    pid_t child = sink_child(&port);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
+    segops_options o;
+    memset(&o, 0, sizeof(o));
+    o.api_url = url;
+    o.api_key = "sk_test";
+    o.flush_interval_ms = 60000;
+    segops_client *c;
+    unsigned long long at_new = atomic_load(&allocs);
+    cr_assert_eq(segops_client_new(&o, &c), 0);
+    /* the interposition is live: creation is where the client allocates */
+    cr_assert_gt(atomic_load(&allocs), at_new);
+    segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95),
+                           SEGOPS_JSON("items", "[{\"sku\":\"a\",\"qty\":2}]")};
+    segops_event ev = {"user-123", "order_placed", NULL, props, 3};
+    /* warm-up: lane claim, connection, resolution */
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(segops_track(c, &ev), 0);
+    cr_assert_eq(segops_flush(c, 5000), 0);
+
+    unsigned long long before = atomic_load(&allocs);
+    int bad = 0;
+    for (int b = 0; b < 50; b++) {
+        for (int i = 0; i < 2000; i++)
+            bad += segops_track(c, &ev) != 0;
+        bad += segops_flush(c, 5000) != 0;
+    }
+    unsigned long long after = atomic_load(&allocs);
+    segops_counters s;
+    segops_stats(c, &s);
+    cr_expect_eq(segops_shutdown(c, 5000, NULL), 0);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    cr_expect_eq(bad, 0);
+    cr_expect_eq(s.delivered, 100100);
+    cr_expect_eq(after - before, 0, "%llu allocations in steady state", after - before);
+}
