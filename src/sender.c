@@ -49,16 +49,6 @@ struct batch {
     char key[33];
 };
 
-void sg_log(struct segops_client *c, int level, const char *fmt, ...)
-{
-    char line[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    c->cfg.logger(c->cfg.logger_user, level, line);
-}
-
 static void add(_Atomic uint64_t *ctr, uint64_t v)
 {
     atomic_fetch_add_explicit(ctr, v, memory_order_relaxed);
