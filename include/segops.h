@@ -265,6 +265,8 @@ typedef struct segops_counters {
     uint64_t queue_high_water; /* largest queue_depth seen by the sender */
     uint32_t lanes_in_use;     /* lanes owned by live producer threads */
     int io_mode;               /* SEGOPS_IO_URING or SEGOPS_IO_POLL */
+    uint64_t tls_handshakes;   /* https: full or resumed handshakes done */
+    uint64_t tls_resumed;      /* https: of which resumed a session */
 } segops_counters;
 
 SEGOPS_API int segops_stats(segops_client *c, segops_counters *out);

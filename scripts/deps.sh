@@ -3,7 +3,8 @@
 # Does nothing when they are already there.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev
-      liburing-dev libbearssl-dev libck-dev libcriterion-dev)
+      liburing-dev libbearssl-dev libck-dev libcriterion-dev
+      nginx-light openssl ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -28,9 +28,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
     ctest --test-dir build/asan --output-on-failure
 
 run tsan -DCMAKE_C_COMPILER=gcc -DSEGOPS_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
-echo "=== tests: TSan (lanes, client integration)"
+echo "=== tests: TSan (lanes, sink, client and TLS integration)"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
-    ctest --test-dir build/tsan --output-on-failure -R 'queue|client|sink'
+    ctest --test-dir build/tsan --output-on-failure -R 'queue|client|sink|tls'
 echo "=== fuzz: every parser target, ${FUZZ_SECONDS:-10} s each"
 scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 echo "=== all test builds passed"

@@ -146,8 +146,11 @@ SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
         goto fail_free;
     }
     if (c->url.tls) {
-        rc = SEGOPS_ETLS; /* https:// lands with the TLS layer */
-        goto fail_free;
+        /* anchors decoded once, here; the sender never reads the bundle */
+        rc = sg_tls_init(&c->tls, o->ca_file, c->url.host);
+        if (rc)
+            goto fail_free;
+        c->tls_on = 1;
     }
     c->api_key_len = strlen(key);
     memcpy(c->api_key, key, c->api_key_len);
@@ -203,6 +206,8 @@ fail_queue:
     free(c->flush_snap);
     sg_queue_destroy(&c->q);
 fail_free:
+    if (c->tls_on)
+        sg_tls_free(&c->tls);
     free(c);
     return rc;
 }
@@ -330,6 +335,8 @@ SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *
     free(c->rbuf);
     free(c->flush_snap);
     sg_queue_destroy(&c->q);
+    if (c->tls_on)
+        sg_tls_free(&c->tls);
     free(c);
     return rc;
 }
@@ -370,5 +377,7 @@ SEGOPS_API int segops_stats(segops_client *c, segops_counters *s)
     s->queue_high_water = ld(&c->high_water);
     s->lanes_in_use = atomic_load_explicit(&q->lanes_in_use, memory_order_relaxed);
     s->io_mode = c->io.mode;
+    s->tls_handshakes = ld(&c->tls_handshakes);
+    s->tls_resumed = ld(&c->tls_resumed);
     return 0;
 }

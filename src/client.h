@@ -20,6 +20,7 @@
 #include "http.h"
 #include "io.h"
 #include "queue.h"
+#include "tls.h"
 #include "segops.h"
 #include "url.h"
 
@@ -51,6 +52,8 @@ struct segops_client {
     pthread_t thread;
     int thread_started;
     struct sg_io io;
+    int tls_on;                 /* https:// */
+    struct sg_tls tls;
     char *arena;                /* SG_HEAD_MAX + max_batch_bytes + 4 */
     size_t arena_size;
     char *rbuf;                 /* SG_RBUF_SIZE */
@@ -84,6 +87,7 @@ struct segops_client {
     /* sender-written counters */
     _Atomic uint64_t delivered, skipped, failed, retries, batches, requests;
     _Atomic uint64_t bytes_sent, reconnects, high_water;
+    _Atomic uint64_t tls_handshakes, tls_resumed;
 };
 
 void *sg_sender_main(void *arg);

@@ -181,6 +181,15 @@ static int conn_open(struct segops_client *c, int64_t deadline)
     for (int i = 0; i < c->naddrs; i++) {
         rc = c->io.ops->connect(&c->io, (struct sockaddr *)&c->addrs[i], c->addr_lens[i],
                                 deadline);
+        if (rc == 0 && c->tls_on) {
+            rc = sg_tls_handshake(&c->tls, &c->io, deadline);
+            if (rc != 0) {
+                c->io.ops->close(&c->io);
+                return rc; /* the address answered: no point trying others */
+            }
+            add(&c->tls_handshakes, 1);
+            add(&c->tls_resumed, (uint64_t)c->tls.resumed);
+        }
         if (rc == 0) {
             c->connected = 1;
             c->conn_requests = 0;
@@ -197,6 +206,8 @@ static int conn_open(struct segops_client *c, int64_t deadline)
 
 static int send_all(struct segops_client *c, const char *p, size_t len, int64_t deadline)
 {
+    if (c->tls_on)
+        return sg_tls_send(&c->tls, &c->io, p, len, deadline);
     while (len) {
         ssize_t n = c->io.ops->send(&c->io, p, len, deadline);
         if (n < 0)
@@ -215,7 +226,8 @@ static int read_response(struct segops_client *c, int64_t deadline, size_t *got)
     sg_http_resp_init(&c->resp);
     *got = 0;
     for (;;) {
-        ssize_t n = c->io.ops->recv(&c->io, c->rbuf, SG_RBUF_SIZE, deadline);
+        ssize_t n = c->tls_on ? sg_tls_recv(&c->tls, &c->io, c->rbuf, SG_RBUF_SIZE, deadline)
+                              : c->io.ops->recv(&c->io, c->rbuf, SG_RBUF_SIZE, deadline);
         if (n < 0)
             return (int)n;
         if (n == 0) {
@@ -238,9 +250,13 @@ static int read_response(struct segops_client *c, int64_t deadline, size_t *got)
     }
 }
 
-static const char *err_text(int rc, char *buf, size_t cap)
+static const char *err_text(struct segops_client *c, int rc, char *buf, size_t cap)
 {
     switch (rc) {
+    case SG_ETLS:
+        snprintf(buf, cap, "TLS: %s (BearSSL error %d)", sg_tls_reason(c->tls.last_err),
+                 c->tls.last_err);
+        return buf;
     case SG_EEOF:
         return "connection closed by the server before answering";
     case SG_EPROTO:
@@ -331,7 +347,7 @@ static int deliver(struct segops_client *c, struct batch *b)
 {
     size_t total;
     char detail[256] = "";
-    char ebuf[96];
+    char ebuf[160];
     memcpy(b->body + b->len, "]}", 2);
     b->len += 2;
     make_key(c, b);
@@ -399,9 +415,10 @@ static int deliver(struct segops_client *c, struct batch *b)
                 continue;
             }
             retryable = 1;
-            last_rc = connect_failed ? SEGOPS_ECONNECT
-                      : rc == SG_EPROTO ? SEGOPS_EPROTOCOL
-                                        : SEGOPS_ERETRIES;
+            last_rc = rc == SG_ETLS       ? SEGOPS_ETLS
+                      : connect_failed    ? SEGOPS_ECONNECT
+                      : rc == SG_EPROTO   ? SEGOPS_EPROTOCOL
+                                          : SEGOPS_ERETRIES;
         }
 
         if (!retryable) {
@@ -418,9 +435,9 @@ static int deliver(struct segops_client *c, struct batch *b)
             else
                 sg_log(c, SEGOPS_LOG_ERROR,
                        "batch %s: %u events failed after %d attempts: %s", b->key, b->n,
-                       attempts, err_text(rc, ebuf, sizeof(ebuf)));
+                       attempts, err_text(c, rc, ebuf, sizeof(ebuf)));
             resolve_batch(c, b, last_rc, status, 0, attempts,
-                          rc == 0 ? detail : err_text(rc, ebuf, sizeof(ebuf)));
+                          rc == 0 ? detail : err_text(c, rc, ebuf, sizeof(ebuf)));
             return last_rc;
         }
         uint64_t rnd;
@@ -488,6 +505,7 @@ static int flush_reached(struct segops_client *c)
 void *sg_sender_main(void *arg)
 {
     struct segops_client *c = arg;
+    pthread_setname_np(pthread_self(), "segops-sender");
     if (c->cfg.pin_sender) {
         cpu_set_t set;
         CPU_ZERO(&set);

@@ -1,0 +1,365 @@
+/*
+ * tls.c -- trust anchors from PEM, and the BearSSL engine pump.
+ *
+ * The pump's invariant: records BearSSL wants written (SENDREC) are always
+ * written before anything else is waited for, so the engine can never
+ * stall with output pending; the caller's wait condition (SENDAPP to
+ * write, RECVAPP to read) is checked next; only then is the socket read
+ * (RECVREC).  CLOSED ends the connection: with BR_ERR_OK it is a clean
+ * close_notify, otherwise a failure whose code is kept in last_err.
+ */
+#include "tls.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "segops.h"
+
+/* ------------------------------------------------------------ anchors */
+
+struct growbuf {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void grow_append(void *ctx, const void *buf, size_t len)
+{
+    struct growbuf *g = ctx;
+    if (g->oom)
+        return;
+    if (g->len + len > g->cap) {
+        size_t cap = g->cap ? g->cap : 1024;
+        while (cap < g->len + len)
+            cap *= 2;
+        unsigned char *p = realloc(g->p, cap);
+        if (!p) {
+            g->oom = 1;
+            return;
+        }
+        g->p = p;
+        g->cap = cap;
+    }
+    memcpy(g->p + g->len, buf, len);
+    g->len += len;
+}
+
+static void *dup_mem(const void *p, size_t n)
+{
+    void *q = malloc(n ? n : 1);
+    if (q && n)
+        memcpy(q, p, n);
+    return q;
+}
+
+/* Decodes one DER certificate into a new anchor.  0, 1 (not a usable
+ * certificate: skipped), -1 (out of memory). */
+static int add_anchor(struct sg_anchors *a, const unsigned char *der, size_t len)
+{
+    struct growbuf dn = {0};
+    br_x509_decoder_context dc;
+    br_x509_decoder_init(&dc, grow_append, &dn);
+    br_x509_decoder_push(&dc, der, len);
+    const br_x509_pkey *pk = br_x509_decoder_get_pkey(&dc);
+    if (dn.oom) {
+        free(dn.p);
+        return -1;
+    }
+    if (!pk || dn.len == 0) {
+        free(dn.p);
+        return 1;
+    }
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 16;
+        br_x509_trust_anchor *ta = realloc(a->ta, cap * sizeof(*ta));
+        if (!ta) {
+            free(dn.p);
+            return -1;
+        }
+        a->ta = ta;
+        a->cap = cap;
+    }
+    br_x509_trust_anchor *t = &a->ta[a->n];
+    memset(t, 0, sizeof(*t));
+    t->dn.data = dn.p;
+    t->dn.len = dn.len;
+    t->flags = br_x509_decoder_isCA(&dc) ? BR_X509_TA_CA : 0;
+    t->pkey.key_type = pk->key_type;
+    if (pk->key_type == BR_KEYTYPE_RSA) {
+        t->pkey.key.rsa.n = dup_mem(pk->key.rsa.n, pk->key.rsa.nlen);
+        t->pkey.key.rsa.nlen = pk->key.rsa.nlen;
+        t->pkey.key.rsa.e = dup_mem(pk->key.rsa.e, pk->key.rsa.elen);
+        t->pkey.key.rsa.elen = pk->key.rsa.elen;
+        if (!t->pkey.key.rsa.n || !t->pkey.key.rsa.e) {
+            free(t->pkey.key.rsa.n);
+            free(t->pkey.key.rsa.e);
+            free(dn.p);
+            return -1;
+        }
+    } else if (pk->key_type == BR_KEYTYPE_EC) {
+        t->pkey.key.ec.curve = pk->key.ec.curve;
+        t->pkey.key.ec.q = dup_mem(pk->key.ec.q, pk->key.ec.qlen);
+        t->pkey.key.ec.qlen = pk->key.ec.qlen;
+        if (!t->pkey.key.ec.q) {
+            free(dn.p);
+            return -1;
+        }
+    } else {
+        free(dn.p);
+        return 1;
+    }
+    a->n++;
+    return 0;
+}
+
+int sg_anchors_from_pem(struct sg_anchors *a, const void *pem, size_t len, size_t *bad)
+{
+    br_pem_decoder_context pc;
+    struct growbuf der = {0};
+    const unsigned char *p = pem;
+    int in_cert = 0, rc = 0;
+    size_t skipped = 0;
+
+    br_pem_decoder_init(&pc);
+    while (len > 0) {
+        size_t n = br_pem_decoder_push(&pc, p, len);
+        p += n;
+        len -= n;
+        switch (br_pem_decoder_event(&pc)) {
+        case BR_PEM_BEGIN_OBJ: {
+            const char *name = br_pem_decoder_name(&pc);
+            in_cert = !strcmp(name, "CERTIFICATE") || !strcmp(name, "X509 CERTIFICATE") ||
+                      !strcmp(name, "TRUSTED CERTIFICATE");
+            der.len = 0;
+            br_pem_decoder_setdest(&pc, in_cert ? grow_append : NULL, in_cert ? &der : NULL);
+            break;
+        }
+        case BR_PEM_END_OBJ:
+            if (in_cert) {
+                if (der.oom) {
+                    rc = -1;
+                    goto out;
+                }
+                int r = add_anchor(a, der.p, der.len);
+                if (r < 0) {
+                    rc = -1;
+                    goto out;
+                }
+                skipped += (size_t)r;
+            }
+            in_cert = 0;
+            break;
+        case BR_PEM_ERROR:
+            rc = -1;
+            goto out;
+        default:
+            break;
+        }
+    }
+out:
+    free(der.p);
+    if (bad)
+        *bad = skipped;
+    return rc;
+}
+
+int sg_anchors_load(struct sg_anchors *a, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    unsigned char *buf = malloc(SG_TLS_BUNDLE_MAX);
+    size_t len = buf ? fread(buf, 1, SG_TLS_BUNDLE_MAX, f) : 0;
+    int too_big = buf && len == SG_TLS_BUNDLE_MAX && fgetc(f) != EOF;
+    fclose(f);
+    int rc = -1;
+    if (buf && !too_big && sg_anchors_from_pem(a, buf, len, NULL) == 0 && a->n > 0)
+        rc = 0;
+    free(buf);
+    return rc;
+}
+
+void sg_anchors_free(struct sg_anchors *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        br_x509_trust_anchor *t = &a->ta[i];
+        free(t->dn.data);
+        if (t->pkey.key_type == BR_KEYTYPE_RSA) {
+            free(t->pkey.key.rsa.n);
+            free(t->pkey.key.rsa.e);
+        } else {
+            free(t->pkey.key.ec.q);
+        }
+    }
+    free(a->ta);
+    memset(a, 0, sizeof(*a));
+}
+
+/* ------------------------------------------------------------- engine */
+
+int sg_tls_init(struct sg_tls *t, const char *ca_file, const char *host)
+{
+    memset(t, 0, sizeof(*t));
+    if (strlen(host) >= sizeof(t->host))
+        return SEGOPS_ETLS;
+    snprintf(t->host, sizeof(t->host), "%s", host);
+    if (sg_anchors_load(&t->anchors, ca_file ? ca_file : SG_TLS_DEFAULT_CA) != 0) {
+        sg_anchors_free(&t->anchors);
+        return SEGOPS_ETLS;
+    }
+    t->iobuf = malloc(BR_SSL_BUFSIZE_BIDI);
+    if (!t->iobuf) {
+        sg_anchors_free(&t->anchors);
+        return SEGOPS_ENOMEM;
+    }
+    br_ssl_client_init_full(&t->cc, &t->xc, t->anchors.ta, t->anchors.n);
+    br_ssl_engine_set_versions(&t->cc.eng, BR_TLS12, BR_TLS12);
+    br_ssl_engine_set_buffer(&t->cc.eng, t->iobuf, BR_SSL_BUFSIZE_BIDI, 1);
+    return 0;
+}
+
+void sg_tls_free(struct sg_tls *t)
+{
+    free(t->iobuf);
+    sg_anchors_free(&t->anchors);
+    memset(t, 0, sizeof(*t));
+}
+
+#define PUMP_CLOSED 1 /* clean close (close_notify or TCP FIN) */
+
+/* Moves records until the engine is in `want` (BR_SSL_SENDAPP or
+ * BR_SSL_RECVAPP), or `want` is 0 and no record is left to write. */
+static int pump(struct sg_tls *t, struct sg_io *io, unsigned want, int64_t deadline)
+{
+    br_ssl_engine_context *e = &t->cc.eng;
+    for (;;) {
+        unsigned st = br_ssl_engine_current_state(e);
+        if (st & BR_SSL_CLOSED) {
+            t->last_err = br_ssl_engine_last_error(e);
+            return t->last_err == BR_ERR_OK ? PUMP_CLOSED : SG_ETLS;
+        }
+        if (st & BR_SSL_SENDREC) {
+            size_t len;
+            unsigned char *buf = br_ssl_engine_sendrec_buf(e, &len);
+            ssize_t n = io->ops->send(io, buf, len, deadline);
+            if (n < 0)
+                return (int)n;
+            br_ssl_engine_sendrec_ack(e, (size_t)n);
+            continue;
+        }
+        if (want == 0 || (st & want))
+            return 0;
+        if (st & BR_SSL_RECVREC) {
+            size_t len;
+            unsigned char *buf = br_ssl_engine_recvrec_buf(e, &len);
+            ssize_t n = io->ops->recv(io, buf, len, deadline);
+            if (n < 0)
+                return (int)n;
+            if (n == 0)
+                return PUMP_CLOSED;
+            br_ssl_engine_recvrec_ack(e, (size_t)n);
+            continue;
+        }
+        /* waiting to write while the server sent application data we
+         * never asked for: a protocol violation for this client */
+        t->last_err = BR_ERR_IO;
+        return SG_ETLS;
+    }
+}
+
+int sg_tls_handshake(struct sg_tls *t, struct sg_io *io, int64_t deadline_ns)
+{
+    br_ssl_session_parameters prev;
+    br_ssl_engine_get_session_parameters(&t->cc.eng, &prev);
+    int had = prev.session_id_len > 0;
+    t->last_err = 0;
+    t->resumed = 0;
+    if (!br_ssl_client_reset(&t->cc, t->host, 1)) {
+        t->last_err = br_ssl_engine_last_error(&t->cc.eng);
+        return SG_ETLS;
+    }
+    int rc = pump(t, io, BR_SSL_SENDAPP, deadline_ns);
+    if (rc == PUMP_CLOSED)
+        return t->last_err ? SG_ETLS : -ECONNRESET;
+    if (rc != 0)
+        return rc;
+    t->handshakes++;
+    br_ssl_session_parameters now;
+    br_ssl_engine_get_session_parameters(&t->cc.eng, &now);
+    if (had && now.session_id_len == prev.session_id_len &&
+        memcmp(now.session_id, prev.session_id, now.session_id_len) == 0) {
+        t->resumed = 1;
+        t->resumptions++;
+    }
+    return 0;
+}
+
+int sg_tls_send(struct sg_tls *t, struct sg_io *io, const void *buf, size_t len,
+                int64_t deadline_ns)
+{
+    br_ssl_engine_context *e = &t->cc.eng;
+    const unsigned char *p = buf;
+    while (len > 0) {
+        int rc = pump(t, io, BR_SSL_SENDAPP, deadline_ns);
+        if (rc == PUMP_CLOSED)
+            return -EPIPE;
+        if (rc != 0)
+            return rc;
+        size_t room;
+        unsigned char *out = br_ssl_engine_sendapp_buf(e, &room);
+        size_t n = len < room ? len : room;
+        memcpy(out, p, n);
+        br_ssl_engine_sendapp_ack(e, n);
+        p += n;
+        len -= n;
+    }
+    br_ssl_engine_flush(e, 0);
+    int rc = pump(t, io, 0, deadline_ns);
+    return rc == PUMP_CLOSED ? -EPIPE : rc;
+}
+
+ssize_t sg_tls_recv(struct sg_tls *t, struct sg_io *io, void *buf, size_t cap,
+                    int64_t deadline_ns)
+{
+    br_ssl_engine_context *e = &t->cc.eng;
+    int rc = pump(t, io, BR_SSL_RECVAPP, deadline_ns);
+    if (rc == PUMP_CLOSED)
+        return 0;
+    if (rc != 0)
+        return rc;
+    size_t len;
+    unsigned char *in = br_ssl_engine_recvapp_buf(e, &len);
+    size_t n = len < cap ? len : cap;
+    memcpy(buf, in, n);
+    br_ssl_engine_recvapp_ack(e, n);
+    return (ssize_t)n;
+}
+
+const char *sg_tls_reason(int err)
+{
+    switch (err) {
+    case BR_ERR_X509_NOT_TRUSTED:
+        return "certificate not trusted (no chain to a trusted CA)";
+    case BR_ERR_X509_BAD_SERVER_NAME:
+        return "certificate does not match the host name";
+    case BR_ERR_X509_EXPIRED:
+        return "certificate expired or not yet valid";
+    case BR_ERR_BAD_VERSION:
+    case BR_ERR_UNSUPPORTED_VERSION:
+        return "server does not speak TLS 1.2";
+    case BR_ERR_BAD_CIPHER_SUITE:
+        return "no cipher suite in common";
+    case BR_ERR_IO:
+        return "I/O error or unexpected data during TLS";
+    case BR_ERR_SEND_FATAL_ALERT:
+        return "client aborted the handshake";
+    default:
+        if (err >= BR_ERR_RECV_FATAL_ALERT && err < BR_ERR_SEND_FATAL_ALERT)
+            return "server sent a fatal alert";
+        if (err >= 32 && err < 64)
+            return "certificate chain invalid";
+        return "TLS protocol error";
+    }
+}

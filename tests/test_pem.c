@@ -1,0 +1,126 @@
+/*
+ * Tests for the PEM trust-anchor loader of src/tls.c.  The certificates
+ * below were made for this test by tests/tls/mkcerts.sh (a throwaway EC
+ * test CA and a leaf it signed); they protect nothing.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tls.h"
+
+static const char CA[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBnTCCAUOgAwIBAgIUAh6grwlJTQBGcHQOZZgQw1dC4wcwCgYIKoZIzj0EAwIw\n"
+    "HDEaMBgGA1UEAwwRbGlic2Vnb3BzIHRlc3QgY2EwHhcNMjYxMTI2MTIxMzE4WhcN\n"
+    "MjYxMjI2MTIxMzE4WjAcMRowGAYDVQQDDBFsaWJzZWdvcHMgdGVzdCBjYTBZMBMG\n"
+    "ByqGSM49AgEGCCqGSM49AwEHA0IABM87P312BCQMWIYnsXDs+lrik2jdQkRoU1N9\n"
+    "+JUBpwJbrVO4PUlNwi8H+RbIQ6xAIDYGnC/5Iut0HQRvm5VT3UejYzBhMB0GA1Ud\n"
+    "DgQWBBT/4HoGvfNIA0wKbsCVvtqW5PPW5zAfBgNVHSMEGDAWgBT/4HoGvfNIA0wK\n"
+    "bsCVvtqW5PPW5zAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB/wQEAwIBBjAKBggq\n"
+    "hkjOPQQDAgNIADBFAiEA4ghOEa6Z2cc4/FzvK/Y9YgJU8GYifvti328d3oUDiNIC\n"
+    "IAQwr3fC8mtxnsLTm5RpT0luHqTub/NWFkKvX3gWVZR0\n"
+    "-----END CERTIFICATE-----\n";
+
+static const char LEAF[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBvDCCAWKgAwIBAgIUaP5vcelyhGfYRNMGbwL8vMJo+GYwCgYIKoZIzj0EAwIw\n"
+    "HDEaMBgGA1UEAwwRbGlic2Vnb3BzIHRlc3QgY2EwHhcNMjYxMTI2MTIxMzE4WhcN\n"
+    "MjYxMjI2MTIxMzE4WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIB\n"
+    "BggqhkjOPQMBBwNCAARah8/+9VP2mpvg5ff3bxeutyIOLsiOKgSoN7h40WsGx9Zq\n"
+    "76WT+3z8lGfxGKOoKeXpOtKL7iF2BSv4pAljVsgHo4GJMIGGMAkGA1UdEwQCMAAw\n"
+    "DgYDVR0PAQH/BAQDAgeAMBMGA1UdJQQMMAoGCCsGAQUFBwMBMBQGA1UdEQQNMAuC\n"
+    "CWxvY2FsaG9zdDAdBgNVHQ4EFgQUnpHMk393q/A8XfNF8EP9tCH+Jy4wHwYDVR0j\n"
+    "BBgwFoAU/+B6Br3zSANMCm7Alb7aluTz1ucwCgYIKoZIzj0EAwIDSAAwRQIhANei\n"
+    "9qim/PsrezR+SN/ZgESycH1F60+v4ELmEOVRclKFAiBCUSVOWot3tXEZW1UzHhaL\n"
+    "ct+4XGnjaGMhzYh3VNOyag==\n"
+    "-----END CERTIFICATE-----\n";
+
+static const char KEY[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg5zxseN8AB97jZ2aO\n"
+    "VtF9ns6SE04FhVEskFnkg17dJBWhRANCAARah8/+9VP2mpvg5ff3bxeutyIOLsiO\n"
+    "KgSoN7h40WsGx9Zq76WT+3z8lGfxGKOoKeXpOtKL7iF2BSv4pAljVsgH\n"
+    "-----END PRIVATE KEY-----\n";
+
+static size_t load(const char *pem, size_t len, int *rc)
+{
+    struct sg_anchors a = {0};
+    *rc = sg_anchors_from_pem(&a, pem, len, NULL);
+    size_t n = a.n;
+    sg_anchors_free(&a);
+    return n;
+}
+
+Test(pem, decodes_a_ca_certificate_into_an_anchor)
+{
+    struct sg_anchors a = {0};
+    cr_assert_eq(sg_anchors_from_pem(&a, CA, strlen(CA), NULL), 0);
+    cr_assert_eq(a.n, 1);
+    cr_expect_eq(a.ta[0].flags & BR_X509_TA_CA, BR_X509_TA_CA);
+    cr_expect_eq(a.ta[0].pkey.key_type, BR_KEYTYPE_EC);
+    cr_expect_gt(a.ta[0].dn.len, 0);
+    sg_anchors_free(&a);
+}
+
+Test(pem, leaf_is_an_anchor_without_the_ca_flag)
+{
+    struct sg_anchors a = {0};
+    cr_assert_eq(sg_anchors_from_pem(&a, LEAF, strlen(LEAF), NULL), 0);
+    cr_assert_eq(a.n, 1);
+    cr_expect_eq(a.ta[0].flags & BR_X509_TA_CA, 0);
+    sg_anchors_free(&a);
+}
+
+Test(pem, bundle_of_several_objects_skips_non_certificates)
+{
+    char buf[8192];
+    snprintf(buf, sizeof(buf), "junk before\n%s\n%s\ncomment\n%s", CA, KEY, LEAF);
+    int rc;
+    cr_expect_eq(load(buf, strlen(buf), &rc), 2);
+    cr_expect_eq(rc, 0);
+}
+
+Test(pem, truncated_or_corrupt_input_never_yields_a_bogus_anchor)
+{
+    /* every prefix: either an error or only whole certificates */
+    for (size_t n = 0; n < strlen(CA); n++) {
+        int rc;
+        size_t got = load(CA, n, &rc);
+        cr_assert_eq(got, 0, "prefix of %zu bytes gave an anchor", n);
+    }
+    char bad[2048];
+    snprintf(bad, sizeof(bad), "%s", CA);
+    bad[100] = '*'; /* not base64 */
+    int rc;
+    cr_expect_eq(load(bad, strlen(bad), &rc), 0);
+    cr_expect_eq(rc, -1);
+    /* well-formed PEM, garbage DER: skipped, counted */
+    const char *g = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    struct sg_anchors a = {0};
+    size_t skipped = 0;
+    cr_expect_eq(sg_anchors_from_pem(&a, g, strlen(g), &skipped), 0);
+    cr_expect_eq(a.n, 0);
+    cr_expect_eq(skipped, 1);
+    sg_anchors_free(&a);
+}
+
+Test(pem, loads_the_system_bundle_when_present)
+{
+    if (access(SG_TLS_DEFAULT_CA, R_OK) != 0)
+        return;
+    struct sg_anchors a = {0};
+    cr_assert_eq(sg_anchors_load(&a, SG_TLS_DEFAULT_CA), 0);
+    cr_expect_gt(a.n, 50);
+    sg_anchors_free(&a);
+}
+
+Test(pem, load_fails_for_missing_or_empty_files)
+{
+    struct sg_anchors a = {0};
+    cr_expect_eq(sg_anchors_load(&a, "/nonexistent/bundle.pem"), -1);
+    cr_expect_eq(sg_anchors_load(&a, "/dev/null"), -1);
+    sg_anchors_free(&a);
+}
