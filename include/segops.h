@@ -32,6 +32,14 @@
  * NULL.       A NULL client, event or options pointer is SEGOPS_EINVAL; it
  *             never crashes.
  *
+ * fork().     A client belongs to the process that created it.  In a child
+ *             made by fork(), its sender thread does not exist, so the
+ *             client refuses every event with SEGOPS_EFORKED (never a queue
+ *             that silently swallows events) and never sends the parent's
+ *             queued events again; segops_shutdown() in the child only
+ *             frees the child's copy.  A child that wants to send events
+ *             creates a client of its own.  The parent is unaffected.
+ *
  * Strings.    Every `const char *` is NUL-terminated unless a length is given
  *             alongside it.  Strings may hold any bytes: they are escaped on
  *             the wire, and invalid UTF-8 becomes U+FFFD.
@@ -85,7 +93,8 @@ enum segops_error {
     SEGOPS_EREJECTED = -21,  /* batch failed: non-retryable 4xx from server */
     SEGOPS_ERETRIES = -22,   /* batch failed: transient errors, retries spent */
     SEGOPS_ETLS = -23,       /* batch failed: TLS handshake or verification */
-    SEGOPS_EABANDONED = -24  /* batch failed: shutdown deadline passed */
+    SEGOPS_EABANDONED = -24, /* batch failed: shutdown deadline passed */
+    SEGOPS_EFORKED = -25     /* called in a child process after fork() */
 };
 
 /* The name and meaning of an error code, e.g. "SEGOPS_EFULL: queue full,

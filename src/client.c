@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "event.h"
@@ -60,8 +61,79 @@ SEGOPS_API const char *segops_strerror(int err)
     case SEGOPS_ERETRIES: return "SEGOPS_ERETRIES: transient failures, retries exhausted";
     case SEGOPS_ETLS: return "SEGOPS_ETLS: TLS failure";
     case SEGOPS_EABANDONED: return "SEGOPS_EABANDONED: abandoned at the shutdown deadline";
+    case SEGOPS_EFORKED: return "SEGOPS_EFORKED: client belongs to the parent process";
     default: return "SEGOPS_E?: unknown error code";
     }
+}
+
+/* ---------------------------------------------------------------- fork */
+
+/* Every live client is in this list so that the fork() child handler can
+ * mark them.  The prepare handler takes reg_mu and every client's mu, so
+ * the child inherits them in a known (locked) state and re-initialises
+ * them; the parent just unlocks.  Invariant: a client is in the list from
+ * the end of segops_client_new() to the start of segops_shutdown(). */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct segops_client *reg_head;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (struct segops_client *c = reg_head; c; c = c->reg_next)
+        pthread_mutex_lock(&c->mu);
+}
+
+static void fork_parent(void)
+{
+    for (struct segops_client *c = reg_head; c; c = c->reg_next)
+        pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void fork_child(void)
+{
+    for (struct segops_client *c = reg_head; c; c = c->reg_next) {
+        c->forked = 1;
+        /* producers see closing == 2 and answer SEGOPS_EFORKED */
+        atomic_store_explicit(&c->q.closing, 2, memory_order_seq_cst);
+        pthread_mutex_init(&c->mu, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&c->cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
+    pthread_mutex_init(&reg_mu, NULL);
+}
+
+static void reg_init(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void reg_add(struct segops_client *c)
+{
+    pthread_once(&reg_once, reg_init);
+    pthread_mutex_lock(&reg_mu);
+    c->reg_prev = NULL;
+    c->reg_next = reg_head;
+    if (reg_head)
+        reg_head->reg_prev = c;
+    reg_head = c;
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void reg_remove(struct segops_client *c)
+{
+    pthread_mutex_lock(&reg_mu);
+    if (c->reg_prev)
+        c->reg_prev->reg_next = c->reg_next;
+    else if (reg_head == c)
+        reg_head = c->reg_next;
+    if (c->reg_next)
+        c->reg_next->reg_prev = c->reg_prev;
+    pthread_mutex_unlock(&reg_mu);
 }
 
 /* ------------------------------------------------------------- options */
@@ -194,6 +266,7 @@ SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
         goto fail_sync;
     }
     c->thread_started = 1;
+    reg_add(c);
     *out = c;
     return 0;
 
@@ -226,9 +299,10 @@ static int produce(segops_client *c, const char *user_id, const char *event_type
         return SEGOPS_ENOLANE;
     }
     /* Dekker read: pairs with sg_queue_close() (see queue.h) */
-    if (__builtin_expect(atomic_load_explicit(&q->closing, memory_order_seq_cst), 0)) {
+    uint32_t closing = atomic_load_explicit(&q->closing, memory_order_seq_cst);
+    if (__builtin_expect(closing != 0, 0)) {
         sg_lane_leave(l);
-        return SEGOPS_ESHUTDOWN;
+        return closing == 2 ? SEGOPS_EFORKED : SEGOPS_ESHUTDOWN;
     }
     int rc = sg_event_encode(l->cur, q->slot_size, user_id, event_type, occurred_at, props, n,
                              stamp);
@@ -277,6 +351,8 @@ SEGOPS_API int segops_flush(segops_client *c, uint32_t timeout_ms)
 {
     if (!c)
         return SEGOPS_EINVAL;
+    if (c->forked)
+        return SEGOPS_EFORKED;
     struct timespec dl = abs_deadline(timeout_ms);
     pthread_mutex_lock(&c->mu);
     if (c->stop) {
@@ -303,10 +379,24 @@ SEGOPS_API int segops_flush(segops_client *c, uint32_t timeout_ms)
 
 SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *undelivered)
 {
+    int rc = 0;
     if (undelivered)
         *undelivered = 0;
     if (!c)
         return SEGOPS_EINVAL;
+    reg_remove(c);
+    if (c->forked) {
+        /* A child's copy: no sender thread here, and the connection and
+         * io_uring ring are the parent's.  Drop our references without
+         * sending a byte (close() of an inherited socket sends nothing
+         * while the parent holds it; unmapping our view of the ring does
+         * not touch the parent's). */
+        if (c->io.fd >= 0)
+            close(c->io.fd);
+        if (c->io.ring_ok)
+            io_uring_queue_exit(&c->io.ring);
+        goto free_all;
+    }
     /* 1. refuse new events; wait out producers mid-publish (never long) */
     sg_queue_close(&c->q);
     /* 2. tell the sender: deliver everything before the deadline */
@@ -322,13 +412,13 @@ SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *
      * lane: wait it out (acquire) before the lanes are freed */
     sg_queue_close(&c->q);
 
-    int rc = 0;
     uint64_t lost = c->undelivered;
     if (lost)
         rc = c->last_error == SEGOPS_EABANDONED ? SEGOPS_ETIMEDOUT : c->last_error;
     if (undelivered)
         *undelivered = lost;
 
+free_all:
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     free(c->arena);

@@ -84,6 +84,10 @@ struct segops_client {
     uint64_t failures_seen;     /* as of the last flush return */
     uint64_t undelivered;       /* failed while shutting down */
 
+    /* registry of live clients, for the fork() child handler */
+    struct segops_client *reg_next, *reg_prev;
+    int forked;                 /* this is a child's copy: see segops.h */
+
     /* sender-written counters */
     _Atomic uint64_t delivered, skipped, failed, retries, batches, requests;
     _Atomic uint64_t bytes_sent, reconnects, high_water;

@@ -5,6 +5,7 @@
 #include "queue.h"
 
 #include <sched.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,22 @@ static void lane_release(void *p)
     atomic_fetch_add_explicit(&q->epoch, 1, memory_order_release);
 }
 
+/* Commits a lane's slot memory by writing every page once, so the hot path
+ * never takes a page fault.  Done for an owned lane when a thread first
+ * claims it (that first call is the thread's warm-up), for shared lanes at
+ * creation.  Only ever on a lane that has never held an event, so the
+ * zeros overwrite nothing. */
+static void lane_touch(struct sg_queue *q, struct sg_lane *l)
+{
+    if (l->touched)
+        return;
+    size_t lane_bytes = (size_t)(q->capacity + 1) * q->slot_size;
+    char *base = q->slab + (size_t)(l - q->lanes) * lane_bytes;
+    for (size_t off = 0; off < lane_bytes; off += 4096)
+        ((volatile char *)base)[off] = 0;
+    l->touched = 1;
+}
+
 int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
                   uint32_t capacity, uint32_t slot_size)
 {
@@ -52,16 +69,16 @@ int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
     q->lanes = aligned_alloc(SG_CACHELINE,
                              ((sizeof(struct sg_lane) * q->nlanes + SG_CACHELINE - 1) /
                               SG_CACHELINE) * SG_CACHELINE);
-    q->slab = aligned_alloc(SG_CACHELINE,
-                            ((nslots * slot_size + SG_CACHELINE - 1) / SG_CACHELINE) *
-                                SG_CACHELINE);
+    /* reserved now, committed lane by lane (see lane_touch) */
+    q->slab_size = nslots * slot_size;
+    q->slab = mmap(NULL, q->slab_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (q->slab == MAP_FAILED)
+        q->slab = NULL;
     q->bufs = calloc((size_t)q->nlanes * 2 * q->ring_size, sizeof(struct ck_ring_buffer));
     if (!q->lanes || !q->slab || !q->bufs) {
         sg_queue_destroy(q);
         return SEGOPS_ENOMEM;
     }
-    /* pre-touch: no page fault on the hot path later */
-    memset(q->slab, 0, nslots * slot_size);
     memset(q->lanes, 0, sizeof(struct sg_lane) * q->nlanes);
 
     for (uint32_t i = 0; i < q->nlanes; i++) {
@@ -79,6 +96,8 @@ int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
             ck_ring_enqueue_spsc(&l->free, l->free_buf, s);
         }
     }
+    for (uint32_t i = q->nowned; i < q->nlanes; i++)
+        lane_touch(q, &q->lanes[i]); /* any thread may take a shared lane */
     if (pthread_key_create(&q->key, lane_release) != 0) {
         sg_queue_destroy(q);
         return SEGOPS_ENOMEM;
@@ -95,7 +114,8 @@ void sg_queue_destroy(struct sg_queue *q)
     if (sg_tls_lane.q == q)
         memset(&sg_tls_lane, 0, sizeof(sg_tls_lane));
     free(q->lanes);
-    free(q->slab);
+    if (q->slab)
+        munmap(q->slab, q->slab_size);
     free(q->bufs);
     memset(q, 0, sizeof(*q));
 }
@@ -129,6 +149,8 @@ struct sg_lane *sg_lane_enter_slow(struct sg_queue *q)
         uint32_t ep = atomic_load_explicit(&q->epoch, memory_order_acquire);
         if (!(sg_tls_miss.tried && sg_tls_miss.gen == q->gen && sg_tls_miss.epoch == ep)) {
             l = claim_owned(q);
+            if (l)
+                lane_touch(q, l);
             if (l && pthread_setspecific(q->key, l) != 0) {
                 atomic_store_explicit(&l->owned, 0, memory_order_release);
                 l = NULL;

@@ -74,6 +74,8 @@ struct sg_lane {
     _Atomic uint64_t rejected;  /* validation failures on this lane */
     _Atomic uint64_t dropped;   /* SEGOPS_EFULL on this lane */
     struct sg_queue *q;
+    int touched;                /* slot pages committed (claimer writes,
+                                   under the owned CAS) */
     _Alignas(SG_CACHELINE) _Atomic uint64_t deq; /* sender: events taken */
     _Alignas(SG_CACHELINE) struct ck_ring filled; /* ck pads c_head/p_tail */
     struct ck_ring free;
@@ -88,7 +90,8 @@ struct sg_queue {
     uint32_t ring_size;
     uint64_t gen;               /* unique per queue in the process */
     struct sg_lane *lanes;      /* nlanes, cache-line aligned */
-    char *slab;                 /* all slots */
+    char *slab;                 /* all slots (mmap) */
+    size_t slab_size;
     struct ck_ring_buffer *bufs;
     pthread_key_t key;          /* value: the thread's owned lane */
     int key_ok;
