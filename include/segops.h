@@ -280,6 +280,58 @@ typedef struct segops_counters {
 
 SEGOPS_API int segops_stats(segops_client *c, segops_counters *out);
 
+/* ------------------------------------------------------- observability */
+
+/* The default logger.  When options.logger is NULL (or segops_log_stderr),
+ * the client filters lines before they reach stderr:
+ *   - $SEGOPS_LOG_LEVEL = error | warn | info | off sets the most verbose
+ *     level written (default info: every line);
+ *   - each kind of message (one call site in the library) writes at most 10
+ *     lines per 10 s, process-wide; the rest are counted, and once the
+ *     10 s window has ended the next line written is preceded by one
+ *     "... N similar lines suppressed (last: ...)" summary.
+ * So a server that stays down costs a few lines a minute, not one per
+ * batch.  A custom logger receives every line unfiltered. */
+
+/* A buffer of this many bytes always holds the text of
+ * segops_stats_prometheus(). */
+#define SEGOPS_PROMETHEUS_MAX 8192
+
+/* Formats a segops_stats() snapshot as Prometheus text exposition format
+ * 0.0.4 (Content-Type "text/plain; version=0.0.4"), ready to serve on a
+ * /metrics endpoint: for each metric one "# HELP" line, one "# TYPE" line,
+ * then its sample; '\n' line ends; NUL-terminated.  Metrics (all without
+ * labels unless shown):
+ *
+ *   counter segops_events_accepted_total          accepted
+ *   counter segops_events_rejected_invalid_total  rejected_invalid
+ *   counter segops_events_dropped_full_total      dropped_full
+ *   counter segops_events_dropped_no_lane_total   dropped_no_lane
+ *   counter segops_events_delivered_total         delivered
+ *   counter segops_events_skipped_total           skipped
+ *   counter segops_events_failed_total            failed
+ *   gauge   segops_events_pending                 pending
+ *   counter segops_retries_total                  retries
+ *   counter segops_batches_total                  batches
+ *   counter segops_requests_total                 requests
+ *   counter segops_sent_bytes_total               bytes_sent
+ *   counter segops_reconnects_total               reconnects
+ *   gauge   segops_queue_depth                    queue_depth
+ *   gauge   segops_queue_high_water               queue_high_water
+ *   gauge   segops_lanes_in_use                   lanes_in_use
+ *   gauge   segops_io_driver{driver="io_uring"|"poll"}  1 (io_mode;
+ *                                                "none" before the sender
+ *                                                has chosen)
+ *   gauge   segops_build_info{version="X.Y.Z"}    1
+ *
+ * The text is cap bytes at most, NUL included.  *len (may be NULL) gets
+ * the length of the whole text, NUL not counted, whether or not it fitted,
+ * so a buffer of *len + 1 bytes (or SEGOPS_PROMETHEUS_MAX) suffices.
+ * Returns 0; SEGOPS_EINVAL for a NULL client, or a NULL buf with cap > 0;
+ * SEGOPS_ETOOBIG when cap is too small (buf then holds "" if cap > 0).
+ * Any thread; reads the same atomics as segops_stats(), no allocation. */
+SEGOPS_API int segops_stats_prometheus(segops_client *c, char *buf, size_t cap, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

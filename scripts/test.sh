@@ -17,6 +17,8 @@ run() { # name, cmake args...
 run gcc -DCMAKE_C_COMPILER=gcc
 echo "=== tests: gcc"
 ctest --test-dir build/gcc --output-on-failure
+echo "=== packaging: install, out-of-tree consumers (C, C++; pkg-config, find_package), exported symbols"
+scripts/consumer_test.sh build/consumer
 
 run clang -DCMAKE_C_COMPILER=clang
 echo "=== tests: clang"
@@ -30,7 +32,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 run tsan -DCMAKE_C_COMPILER=gcc -DSEGOPS_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "=== tests: TSan (lanes, sink, client and TLS integration)"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
-    ctest --test-dir build/tsan --output-on-failure -R 'queue|client|sink|tls'
+    ctest --test-dir build/tsan --output-on-failure -R 'queue|client|sink|tls|fork|metrics|segops_send|example'
 echo "=== fuzz: every parser target, ${FUZZ_SECONDS:-10} s each"
 scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
 echo "=== all test builds passed"
