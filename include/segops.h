@@ -175,7 +175,7 @@ typedef struct segops_delivery {
     int status;               /* last HTTP status, 0 if none was received */
     uint32_t events;          /* events in the batch */
     uint32_t skipped;         /* events the server skipped (validation) */
-    uint32_t attempts;        /* requests made (1 + retries) */
+    uint32_t attempts;        /* tries (1 + retries), connected or not */
     const char *idempotency_key;
     const char *detail;       /* the server's "detail" or our reason; "" if none */
 } segops_delivery;

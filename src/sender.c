@@ -370,6 +370,9 @@ static int deliver(struct segops_client *c, struct batch *b)
         if (cdeadline > deadline)
             cdeadline = deadline;
 
+        /* tries of this batch: 1 + retries (a stale-connection resend is
+         * part of the same try), whether or not the connection opened */
+        attempts = retries + 1;
         int reused = c->connected;
         size_t got = 0;
         int connect_failed = 0;
@@ -377,7 +380,6 @@ static int deliver(struct segops_client *c, struct batch *b)
         if (rc != 0) {
             connect_failed = 1;
         } else {
-            attempts++;
             c->conn_requests++;
             add(&c->requests, 1);
             rc = send_all(c, req, total, deadline);
