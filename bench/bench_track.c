@@ -1,293 +1,378 @@
 /*
- * bench_track.c -- B1: latency of segops_track() per call, measured with a
- * fenced rdtsc bracket around each call (the bracket's own cost, ~25-30 ns
- * here, is included, as in the reference figures), recorded in a
- * log-linear histogram; p50 / p99 / p99.9 / p99.99 / max per producer
- * count and mode.  The sender drains to an in-process segops-sink on
- * loopback during the run, as in production.
+ * bench_track.c -- B1: per-call latency of segops_track() next to two
+ * baselines run in the same program and the same run:
+ *   mutex   the existing C SDKs' design (baseline_mutex.c)
+ *   spdlog  spdlog's async logger to a null sink (baseline_spdlog.cpp;
+ *           only when spdlog was found at build time)
+ * All three hand over the same four values: user_id, event_type, a string
+ * and a double property; each takes its own timestamp.
  *
- *   bench_track [--threads 1,2,4,8] [--calls N] [--mode burst|pressured|saturate|all]
- *               [--lanes N]
+ * Each call is timed with a fenced rdtsc bracket (its own cost included,
+ * printed first), into a log-linear histogram; p50/p99/p99.9/p99.99/max per
+ * implementation, mode and producer count.  libsegops' sender delivers to
+ * an in-process segops-sink on 127.0.0.1 during the run, as in production.
  *
- * Modes: burst = 20 calls then a 200 us pause (the sender keeps up);
- * pressured = 20 calls then 2 us; saturate = no pause (lanes fill: the
- * count of SEGOPS_EFULL is reported).  --lanes below --threads puts the
- * extra threads on the shared lanes (SEGOPS_ENOLANE counted).
+ *   bench_track [--threads 1,2,4,8] [--mode burst|pressured|saturate|all]
+ *               [--impl segops,mutex,spdlog] [--calls N] [--budget-ms MS]
+ *               [--capacity N] [--slot BYTES] [--dat FILE]
+ *
+ * Modes: burst = 20 calls, then a 200 us sleep (clock_nanosleep: the CPU
+ * is given back, as a server thread between requests would);
+ * pressured = 20 calls, then a 2 us spin; saturate = no pause (libsegops:
+ * lanes fill and SEGOPS_EFULL is counted; mutex: drops past its bound;
+ * spdlog: blocks, its policy).  Every run stops at its time budget.
  * Figures, not assertions: this program never fails for being slow.
  */
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/utsname.h>
-#include <unistd.h>
-#include <time.h>
-#include <x86intrin.h>
 
+#include "baseline.h"
+#include "bench_common.h"
 #include "segops.h"
 #include "sink.h"
 
-#define BUCKETS (64 * 16)
+enum { I_SEGOPS, I_MUTEX, I_SPDLOG, NIMPL };
+static const char *impl_name[NIMPL] = {"libsegops", "mutex+malloc", "spdlog-async"};
+enum { M_BURST, M_PRESSURED, M_SATURATE, NMODE };
+static const char *mode_name[NMODE] = {"burst", "pressured", "saturate"};
 
-static double ns_per_tick;
+#define MAXTH 64
 
-static inline uint64_t tsc_begin(void)
-{
-    _mm_lfence();
-    uint64_t t = __rdtsc();
-    _mm_lfence();
-    return t;
-}
+static const char USER[] = "user-123", TYPE[] = "order_placed", K1[] = "order_id",
+                  V1[] = "ord-456", K2[] = "total";
+static const double V2 = 89.95;
 
-static inline uint64_t tsc_end(void)
-{
-    unsigned aux;
-    uint64_t t = __rdtscp(&aux);
-    _mm_lfence();
-    return t;
-}
-
-/* log-linear: 16 sub-buckets per power of two */
-static unsigned bucket(uint64_t v)
-{
-    if (v < 16)
-        return (unsigned)v;
-    unsigned lg = 63u - (unsigned)__builtin_clzll(v);
-    unsigned sub = (unsigned)(v >> (lg - 4)) & 15u;
-    return (lg - 3) * 16 + sub;
-}
-
-static uint64_t bucket_low(unsigned b)
-{
-    if (b < 16)
-        return b;
-    unsigned lg = b / 16 + 3, sub = b % 16;
-    return ((uint64_t)16 + sub) << (lg - 4);
-}
-
-struct hist {
-    uint64_t n[BUCKETS];
-    uint64_t count, max;
+struct result {
+    int valid;
+    double p50, p99, p999, p9999, max, mcalls, maccepted;
+    uint64_t calls, full;
 };
-
-static void hist_add(struct hist *h, uint64_t v)
-{
-    h->n[bucket(v)]++;
-    h->count++;
-    if (v > h->max)
-        h->max = v;
-}
-
-static double pct(const struct hist *h, double p)
-{
-    uint64_t want = (uint64_t)(p * (double)h->count), acc = 0;
-    for (unsigned b = 0; b < BUCKETS; b++) {
-        acc += h->n[b];
-        if (acc > want)
-            return (double)bucket_low(b) * ns_per_tick;
-    }
-    return (double)h->max * ns_per_tick;
-}
-
-static void spin_ns(uint64_t ns)
-{
-    uint64_t end = __rdtsc() + (uint64_t)((double)ns / ns_per_tick);
-    while (__rdtsc() < end)
-        _mm_pause();
-}
+static struct result results[NIMPL][NMODE][MAXTH + 1];
 
 struct worker {
-    segops_client *c;
-    int id;
+    int impl, mode;
+    void *ctx;
     long calls;
-    uint64_t pause_ns;
+    uint64_t budget; /* tsc ticks from the start of measuring */
+    pthread_barrier_t *bar;
     struct hist h;
-    uint64_t ok, full, nolane;
+    uint64_t ok, full, other;
     double secs;
 };
 
-static atomic_int go;
+static inline int do_track(int impl, void *ctx, const segops_event *ev)
+{
+    switch (impl) {
+    case I_SEGOPS: {
+        int rc = segops_track((segops_client *)ctx, ev);
+        return rc == 0 ? 0 : rc == SEGOPS_EFULL ? 1 : 2;
+    }
+    case I_MUTEX:
+        return bl_mutex_track((struct bl_mutex *)ctx, USER, TYPE, K1, V1, K2, V2);
+#ifdef BENCH_HAVE_SPDLOG
+    case I_SPDLOG:
+        return bl_spdlog_track(ctx, USER, TYPE, K1, V1, K2, V2);
+#endif
+    default:
+        return 2;
+    }
+}
+
+static inline void pause_after(int mode, long i)
+{
+    if (i % 20 != 19)
+        return;
+    if (mode == M_BURST)
+        sleep_ns(200000);
+    else if (mode == M_PRESSURED)
+        spin_ns(2000);
+}
 
 static void *run(void *arg)
 {
     struct worker *w = arg;
-    segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 2};
-    while (!atomic_load(&go))
-        ;
-    /* warm-up: claim the lane, touch the code path */
-    for (int i = 0; i < 2000; i++)
-        segops_track(w->c, &ev);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (long i = 0; i < w->calls; i++) {
+    segops_prop props[] = {SEGOPS_STR(K1, V1), SEGOPS_F64(K2, V2)};
+    segops_event ev = {USER, TYPE, NULL, props, 2};
+    /* warm-up: claims the lane, faults the path in, fills caches */
+    for (long i = 0; i < 2000; i++) {
+        do_track(w->impl, w->ctx, &ev);
+        pause_after(w->mode == M_SATURATE ? M_PRESSURED : w->mode, i);
+    }
+    pthread_barrier_wait(w->bar);
+    int64_t t0 = mono_ns();
+    uint64_t deadline = __rdtsc() + w->budget;
+    long i;
+    for (i = 0; i < w->calls; i++) {
         uint64_t a = tsc_begin();
-        int rc = segops_track(w->c, &ev);
+        int rc = do_track(w->impl, w->ctx, &ev);
         uint64_t b = tsc_end();
         hist_add(&w->h, b - a);
         w->ok += rc == 0;
-        w->full += rc == SEGOPS_EFULL;
-        w->nolane += rc == SEGOPS_ENOLANE;
-        if (w->pause_ns && i % 20 == 19)
-            spin_ns(w->pause_ns);
+        w->full += rc == 1;
+        w->other += rc == 2;
+        pause_after(w->mode, i);
+        if ((i & 255) == 255 && b > deadline)
+            break;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    w->secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    w->secs = (double)(mono_ns() - t0) / 1e9;
     return NULL;
 }
 
-static void calibrate(void)
-{
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    uint64_t t0 = __rdtsc();
-    do
-        clock_gettime(CLOCK_MONOTONIC, &b);
-    while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 200000000L);
-    uint64_t t1 = __rdtsc();
-    ns_per_tick = (double)((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec)) /
-                  (double)(t1 - t0);
-}
+static uint16_t sink_port;
+static uint32_t opt_capacity = 8192, opt_slot = 0;
 
-static void machine(void)
+static void *impl_new(int impl, int threads)
 {
-    char model[256] = "?", line[512];
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, "model name", 10)) {
-            char *p = strchr(line, ':');
-            snprintf(model, sizeof(model), "%.200s", p ? p + 2 : line);
-            model[strcspn(model, "\n")] = 0;
-            break;
+    switch (impl) {
+    case I_SEGOPS: {
+        char url[64];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)sink_port);
+        segops_options o;
+        memset(&o, 0, sizeof(o));
+        o.api_url = url;
+        o.api_key = "sk_bench";
+        o.max_producers = (uint32_t)threads;
+        o.queue_capacity = opt_capacity;
+        o.slot_size = opt_slot;
+        o.logger = segops_log_discard;
+        segops_client *c;
+        int rc = segops_client_new(&o, &c);
+        if (rc) {
+            fprintf(stderr, "bench_track: client: %s\n", segops_strerror(rc));
+            exit(1);
         }
-    if (f)
-        fclose(f);
-    struct utsname u;
-    uname(&u);
-    printf("# machine: %s, %ld cores, Linux %s, compiler %s, TSC %.3f GHz\n", model,
-           sysconf(_SC_NPROCESSORS_ONLN), u.release,
-#ifdef __clang__
-           "clang " __clang_version__,
-#else
-           "gcc " __VERSION__,
+        return c;
+    }
+    case I_MUTEX:
+        return bl_mutex_new(8192 * (size_t)threads);
+#ifdef BENCH_HAVE_SPDLOG
+    case I_SPDLOG:
+        return bl_spdlog_new(8192 * (size_t)threads);
 #endif
-           1.0 / ns_per_tick);
+    }
+    return NULL;
 }
 
-static void one(int threads, const char *mode, uint64_t pause_ns, long calls, int lanes,
-                uint16_t port)
+static void impl_free(int impl, void *ctx)
 {
-    char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
-    segops_options o;
-    memset(&o, 0, sizeof(o));
-    o.api_url = url;
-    o.api_key = "sk_bench";
-    o.max_producers = (uint32_t)(lanes ? lanes : threads);
-    o.queue_capacity = 8192;
-    o.logger = segops_log_discard;
-    segops_client *c;
-    int rc = segops_client_new(&o, &c);
-    if (rc) {
-        fprintf(stderr, "client: %s\n", segops_strerror(rc));
-        exit(1);
+    switch (impl) {
+    case I_SEGOPS:
+        segops_flush(ctx, 30000);
+        segops_shutdown(ctx, 30000, NULL);
+        break;
+    case I_MUTEX:
+        bl_mutex_free(ctx);
+        break;
+#ifdef BENCH_HAVE_SPDLOG
+    case I_SPDLOG:
+        bl_spdlog_free(ctx);
+        break;
+#endif
     }
+}
+
+static void one(int impl, int mode, int threads, long calls, long budget_ms)
+{
+    void *ctx = impl_new(impl, threads);
     struct worker *w = calloc((size_t)threads, sizeof(*w));
-    pthread_t th[64];
-    atomic_store(&go, 0);
+    pthread_t th[MAXTH];
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, (unsigned)threads);
     for (int i = 0; i < threads; i++) {
-        w[i].c = c;
-        w[i].id = i;
+        w[i].impl = impl;
+        w[i].mode = mode;
+        w[i].ctx = ctx;
         w[i].calls = calls;
-        w[i].pause_ns = pause_ns;
+        w[i].bar = &bar;
+        w[i].budget = ns_to_ticks((uint64_t)budget_ms * 1000000u);
         pthread_create(&th[i], NULL, run, &w[i]);
     }
-    atomic_store(&go, 1);
-    struct hist all;
-    memset(&all, 0, sizeof(all));
-    uint64_t ok = 0, full = 0, nolane = 0;
+    struct hist *all = calloc(1, sizeof(*all));
+    uint64_t ok = 0, full = 0;
     double secs = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join(th[i], NULL);
-        for (unsigned b = 0; b < BUCKETS; b++)
-            all.n[b] += w[i].h.n[b];
-        all.count += w[i].h.count;
-        if (w[i].h.max > all.max)
-            all.max = w[i].h.max;
+        hist_merge(all, &w[i].h);
         ok += w[i].ok;
         full += w[i].full;
-        nolane += w[i].nolane;
         if (w[i].secs > secs)
             secs = w[i].secs;
     }
-    segops_flush(c, 30000);
-    segops_counters s;
-    segops_stats(c, &s);
-    segops_shutdown(c, 30000, NULL);
-    printf("| %-9s | %2d | %5d | %6.0f | %6.0f | %7.0f | %8.0f | %9.0f | %10.2f | %8" PRIu64
+    impl_free(impl, ctx);
+    pthread_barrier_destroy(&bar);
+    struct result *r = &results[impl][mode][threads];
+    r->valid = 1;
+    r->p50 = hist_pct(all, 0.50);
+    r->p99 = hist_pct(all, 0.99);
+    r->p999 = hist_pct(all, 0.999);
+    r->p9999 = hist_pct(all, 0.9999);
+    r->max = hist_max_ns(all);
+    r->calls = all->count;
+    r->full = full;
+    r->mcalls = (double)all->count / secs / 1e6;
+    r->maccepted = (double)ok / secs / 1e6;
+    printf("| %-12s | %-9s | %2d | %6.0f | %6.0f | %7.0f | %8.0f | %9.0f | %8.2f | %8.2f | %9" PRIu64
            " | %8" PRIu64 " |\n",
-           mode, threads, lanes ? lanes : threads, pct(&all, 0.50), pct(&all, 0.99),
-           pct(&all, 0.999), pct(&all, 0.9999), (double)all.max * ns_per_tick,
-           (double)(ok + full + nolane) / secs / 1e6, full, nolane);
+           impl_name[impl], mode_name[mode], threads, r->p50, r->p99, r->p999, r->p9999, r->max,
+           r->mcalls, r->maccepted, r->calls, full);
     fflush(stdout);
+    free(all);
     free(w);
+}
+
+/* The bracket alone: what every figure above includes. */
+static void bracket_cost(void)
+{
+    struct hist *h = calloc(1, sizeof(*h));
+    for (int i = 0; i < 200000; i++) {
+        uint64_t a = tsc_begin();
+        uint64_t b = tsc_end();
+        hist_add(h, b - a);
+    }
+    printf("# empty fenced rdtsc bracket: p50 %.0f ns, p99 %.0f ns, p99.9 %.0f ns\n",
+           hist_pct(h, 0.5), hist_pct(h, 0.99), hist_pct(h, 0.999));
+    free(h);
+}
+
+static int parse_list(const char *s, int *out, int max)
+{
+    int n = 0;
+    while (*s && n < max) {
+        int v = atoi(s);
+        if (v >= 1 && v <= MAXTH)
+            out[n++] = v;
+        s = strchr(s, ',');
+        if (!s)
+            break;
+        s++;
+    }
+    return n;
 }
 
 int main(int argc, char **argv)
 {
-    const char *threads_arg = "1,2,4,8", *mode = "all";
-    long calls = 200000;
-    int lanes = 0;
+    const char *threads_arg = "1,2,4,8", *mode_arg = "all", *impl_arg = "segops,mutex,spdlog";
+    const char *dat = NULL;
+    long calls = 0, budget_ms = 4000;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads_arg = argv[++i];
-        else if (!strcmp(argv[i], "--calls") && i + 1 < argc)
-            calls = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--mode") && i + 1 < argc)
-            mode = argv[++i];
-        else if (!strcmp(argv[i], "--lanes") && i + 1 < argc)
-            lanes = atoi(argv[++i]);
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--threads") && v)
+            threads_arg = v, i++;
+        else if (!strcmp(a, "--mode") && v)
+            mode_arg = v, i++;
+        else if (!strcmp(a, "--impl") && v)
+            impl_arg = v, i++;
+        else if (!strcmp(a, "--calls") && v)
+            calls = atol(v), i++;
+        else if (!strcmp(a, "--budget-ms") && v)
+            budget_ms = atol(v), i++;
+        else if (!strcmp(a, "--capacity") && v)
+            opt_capacity = (uint32_t)atol(v), i++;
+        else if (!strcmp(a, "--slot") && v)
+            opt_slot = (uint32_t)atol(v), i++;
+        else if (!strcmp(a, "--dat") && v)
+            dat = v, i++;
         else {
-            fprintf(stderr, "usage: %s [--threads 1,2,4,8] [--calls N] "
-                            "[--mode burst|pressured|saturate|all] [--lanes N]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [--threads 1,2,4,8] [--mode burst|pressured|saturate|all]\n"
+                    "          [--impl segops,mutex,spdlog] [--calls N] [--budget-ms MS]\n"
+                    "          [--capacity N] [--slot BYTES] [--dat FILE]\n",
+                    argv[0]);
             return 2;
         }
     }
-    calibrate();
-    machine();
+    int th[16];
+    int nth = parse_list(threads_arg, th, 16);
+    int use[NIMPL] = {strstr(impl_arg, "segops") != NULL, strstr(impl_arg, "mutex") != NULL,
+                      strstr(impl_arg, "spdlog") != NULL};
+#ifndef BENCH_HAVE_SPDLOG
+    if (use[I_SPDLOG])
+        printf("# spdlog baseline: not built (libspdlog-dev not found at configure time)\n");
+    use[I_SPDLOG] = 0;
+#endif
+
+    bench_calibrate();
+    bench_machine(stdout);
     struct sink_opts so;
     memset(&so, 0, sizeof(so));
     so.api_key = "sk_bench";
-    uint16_t port;
-    struct sink *sink = sink_start(&so, &port);
+    struct sink *sink = sink_start(&so, &sink_port);
     if (!sink) {
-        perror("sink");
+        perror("bench_track: sink");
         return 1;
     }
-    printf("# segops_track latency in ns (fenced rdtsc bracket included), %ld calls per thread\n",
-           calls);
-    printf("| mode      | th | lanes |    p50 |    p99 |   p99.9 |  p99.99 |       max |"
-           " Mcalls/s   |    EFULL |  ENOLANE |\n");
-    printf("|-----------|----|-------|--------|--------|---------|----------|-----------|"
-           "------------|----------|----------|\n");
-    struct {
-        const char *name;
-        uint64_t pause;
-    } modes[] = {{"burst", 200000}, {"pressured", 2000}, {"saturate", 0}};
-    for (unsigned m = 0; m < 3; m++) {
-        if (strcmp(mode, "all") && strcmp(mode, modes[m].name))
+#ifdef BENCH_HAVE_SPDLOG
+    printf("# baselines: mutex+malloc (C SDK design), %s async to a null sink\n",
+           bl_spdlog_version());
+#else
+    printf("# baselines: mutex+malloc (C SDK design)\n");
+#endif
+    bracket_cost();
+    printf("# latency in ns per call (bracket included); Mcalls/s and Macc/s are totals over "
+           "all threads;\n# 'full' = SEGOPS_EFULL (libsegops) or dropped at the bound (mutex)\n\n");
+    printf("| impl         | mode      | th |    p50 |    p99 |   p99.9 |   p99.99 |       max |"
+           " Mcalls/s |   Macc/s |     calls |     full |\n");
+    printf("|--------------|-----------|----|--------|--------|---------|----------|-----------|"
+           "----------|----------|-----------|----------|\n");
+    for (int m = 0; m < NMODE; m++) {
+        if (strcmp(mode_arg, "all") && strcmp(mode_arg, mode_name[m]))
             continue;
-        char buf[64];
-        snprintf(buf, sizeof(buf), "%s", threads_arg);
-        for (char *t = strtok(buf, ","); t; t = strtok(NULL, ",")) {
-            int n = atoi(t);
-            if (n < 1 || n > 64)
-                continue;
-            one(n, modes[m].name, modes[m].pause, calls, lanes, port);
-        }
+        long n = calls ? calls : m == M_BURST ? 100000 : 200000;
+        for (int t = 0; t < nth; t++)
+            for (int i = 0; i < NIMPL; i++)
+                if (use[i])
+                    one(i, m, th[t], n, budget_ms);
     }
     sink_stop(sink);
+
+    printf("\n# ratios libsegops / baseline (lower is better; 0.10 = 10x faster)\n\n");
+    printf("| mode      | th | p50 vs mutex | p99.9 vs mutex | p50 vs spdlog | p99.9 vs spdlog |\n");
+    printf("|-----------|----|--------------|----------------|---------------|-----------------|\n");
+    for (int m = 0; m < NMODE; m++)
+        for (int t = 0; t < nth; t++) {
+            struct result *s = &results[I_SEGOPS][m][th[t]];
+            struct result *a = &results[I_MUTEX][m][th[t]];
+            struct result *b = &results[I_SPDLOG][m][th[t]];
+            if (!s->valid)
+                continue;
+            char c1[16] = "-", c2[16] = "-", c3[16] = "-", c4[16] = "-";
+            if (a->valid) {
+                snprintf(c1, sizeof(c1), "%.3f", s->p50 / a->p50);
+                snprintf(c2, sizeof(c2), "%.3f", s->p999 / a->p999);
+            }
+            if (b->valid) {
+                snprintf(c3, sizeof(c3), "%.3f", s->p50 / b->p50);
+                snprintf(c4, sizeof(c4), "%.3f", s->p999 / b->p999);
+            }
+            printf("| %-9s | %2d | %12s | %14s | %13s | %15s |\n", mode_name[m], th[t], c1, c2,
+                   c3, c4);
+        }
+    /* scaling: saturating call rate of N producers relative to 1 */
+    if (results[I_SEGOPS][M_SATURATE][1].valid) {
+        printf("\n# libsegops saturate scaling (total calls/s relative to 1 producer):");
+        for (int t = 0; t < nth; t++)
+            if (results[I_SEGOPS][M_SATURATE][th[t]].valid)
+                printf(" %dth %.2fx", th[t],
+                       results[I_SEGOPS][M_SATURATE][th[t]].mcalls /
+                           results[I_SEGOPS][M_SATURATE][1].mcalls);
+        printf("\n");
+    }
+    if (dat) {
+        FILE *f = fopen(dat, "w");
+        if (!f) {
+            perror(dat);
+            return 1;
+        }
+        fprintf(f, "# impl mode threads p50 p99 p99.9 p99.99 max (ns)\n");
+        for (int i = 0; i < NIMPL; i++)
+            for (int m = 0; m < NMODE; m++)
+                for (int t = 0; t < nth; t++) {
+                    struct result *r = &results[i][m][th[t]];
+                    if (r->valid)
+                        fprintf(f, "%s %s %d %.1f %.1f %.1f %.1f %.1f\n", impl_name[i],
+                                mode_name[m], th[t], r->p50, r->p99, r->p999, r->p9999, r->max);
+                }
+        fclose(f);
+    }
     return 0;
 }
