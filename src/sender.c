@@ -138,6 +138,33 @@ static char *build_request(struct segops_client *c, struct batch *b, size_t *tot
 
 /* ---------------------------------------------------------- connection */
 
+static int stopping(struct segops_client *c)
+{
+    return atomic_load_explicit(&c->stop_pub, memory_order_acquire);
+}
+
+static int past_stop_deadline(struct segops_client *c, int64_t now)
+{
+    return stopping(c) && now >= c->stop_deadline_ns;
+}
+
+/* Waits on the socket are cut into slices of at most this long, so that a
+ * shutdown that begins while a request is in flight (a hanging server)
+ * still ends the request at the shutdown deadline, not at the request's. */
+#define SG_WAIT_SLICE_NS 50000000
+
+/* The deadline of the next wait: the request's, but no later than the
+ * shutdown deadline once shutdown has begun, and no more than one slice. */
+static int64_t wait_deadline(struct segops_client *c, int64_t deadline, int *last)
+{
+    int64_t now = sg_mono_ns(), d = deadline;
+    if (stopping(c) && c->stop_deadline_ns < d)
+        d = c->stop_deadline_ns;
+    *last = d - now <= SG_WAIT_SLICE_NS;
+    return *last ? d : now + SG_WAIT_SLICE_NS;
+}
+
+
 static void conn_close(struct segops_client *c)
 {
     if (c->connected)
@@ -206,10 +233,19 @@ static int conn_open(struct segops_client *c, int64_t deadline)
 
 static int send_all(struct segops_client *c, const char *p, size_t len, int64_t deadline)
 {
-    if (c->tls_on)
+    if (c->tls_on) {
+        /* not sliced: a TLS write cannot be resumed after a timeout (the
+         * engine already holds part of the data), so the whole write gets
+         * the request's deadline, capped by shutdown's when it has begun */
+        if (stopping(c) && c->stop_deadline_ns < deadline)
+            deadline = c->stop_deadline_ns;
         return sg_tls_send(&c->tls, &c->io, p, len, deadline);
+    }
     while (len) {
-        ssize_t n = c->io.ops->send(&c->io, p, len, deadline);
+        int last;
+        ssize_t n = c->io.ops->send(&c->io, p, len, wait_deadline(c, deadline, &last));
+        if (n == -ETIMEDOUT && !last)
+            continue; /* a slice ended: look at the deadlines again */
         if (n < 0)
             return (int)n;
         if (n == 0)
@@ -226,8 +262,12 @@ static int read_response(struct segops_client *c, int64_t deadline, size_t *got)
     sg_http_resp_init(&c->resp);
     *got = 0;
     for (;;) {
-        ssize_t n = c->tls_on ? sg_tls_recv(&c->tls, &c->io, c->rbuf, SG_RBUF_SIZE, deadline)
-                              : c->io.ops->recv(&c->io, c->rbuf, SG_RBUF_SIZE, deadline);
+        int last;
+        int64_t d = wait_deadline(c, deadline, &last);
+        ssize_t n = c->tls_on ? sg_tls_recv(&c->tls, &c->io, c->rbuf, SG_RBUF_SIZE, d)
+                              : c->io.ops->recv(&c->io, c->rbuf, SG_RBUF_SIZE, d);
+        if (n == -ETIMEDOUT && !last)
+            continue; /* a slice ended: look at the deadlines again */
         if (n < 0)
             return (int)n;
         if (n == 0) {
@@ -272,16 +312,6 @@ static const char *err_text(struct segops_client *c, int rc, char *buf, size_t c
 }
 
 /* ------------------------------------------------------------ delivery */
-
-static int stopping(struct segops_client *c)
-{
-    return atomic_load_explicit(&c->stop_pub, memory_order_acquire);
-}
-
-static int past_stop_deadline(struct segops_client *c, int64_t now)
-{
-    return stopping(c) && now >= c->stop_deadline_ns;
-}
 
 /* Back-off before retry r+1, r retries having been made: 0 ms, 500 ms, 1 s, then
  * doubling, capped; up to 10% jitter on non-zero delays so that many

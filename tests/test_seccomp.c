@@ -1,0 +1,274 @@
+/*
+ * io_uring forbidden by a seccomp filter (as under Docker's default
+ * profile and many hardened deployments): SEGOPS_IO_AUTO must fall back to
+ * poll() with a WARN line and lose nothing; SEGOPS_IO_URING must refuse to
+ * start with SEGOPS_EIO.
+ *
+ * The filter is installed in a child forked for the purpose (it cannot be
+ * removed, and the test runner's own process should stay unfiltered); the
+ * child reports through a pipe and the checks run in the parent.  The sink
+ * is started in the child before the filter (it does not use io_uring).
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "segops.h"
+#include "sink.h"
+
+#if defined(__x86_64__)
+#define SC_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define SC_ARCH AUDIT_ARCH_AARCH64
+#elif defined(__riscv) && __riscv_xlen == 64
+#define SC_ARCH AUDIT_ARCH_RISCV64
+#endif
+
+#ifndef __NR_io_uring_setup
+#define __NR_io_uring_setup 425
+#define __NR_io_uring_enter 426
+#define __NR_io_uring_register 427
+#endif
+
+enum { THREADS = 4, PER = 2500 };
+
+struct result {
+    int stage;           /* how far the child got; 99: done */
+    int filter_rc;       /* install_filter() */
+    int probe_errno;     /* errno of a raw io_uring_setup after the filter */
+    int new_auto_rc, new_uring_rc;
+    int io_mode;
+    int flush_rc, shutdown_rc;
+    uint64_t accepted, delivered, failed, pending, undelivered;
+    uint64_t sink_queued;
+    uint32_t warn_fallback; /* WARN lines mentioning the fallback */
+    uint32_t warn_lines;
+    char first_warn[200];
+};
+
+static struct result *RES; /* the child's report */
+
+static int install_filter(void)
+{
+#ifdef SC_ARCH
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SC_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 3, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_register, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+    };
+    struct sock_fprog prog = {(unsigned short)(sizeof(f) / sizeof(f[0])), f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -errno;
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+        return -errno;
+    return 0;
+#else
+    return -ENOSYS;
+#endif
+}
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_log(void *user, int level, const char *line)
+{
+    struct result *r = user;
+    if (level != SEGOPS_LOG_WARN)
+        return;
+    pthread_mutex_lock(&log_mu);
+    r->warn_lines++;
+    if (!r->first_warn[0])
+        snprintf(r->first_warn, sizeof(r->first_warn), "%s", line);
+    if (strstr(line, "io_uring") && strstr(line, "poll"))
+        r->warn_fallback++;
+    pthread_mutex_unlock(&log_mu);
+}
+
+struct prod {
+    segops_client *c;
+    int id, ok;
+};
+
+static void *producer(void *arg)
+{
+    struct prod *p = arg;
+    for (int i = 0; i < PER; i++) {
+        segops_prop props[] = {SEGOPS_I64("thread", p->id), SEGOPS_I64("seq", i)};
+        segops_event ev = {"user-1", "page_viewed", NULL, props, 2};
+        int rc;
+        for (int spin = 0; (rc = segops_track(p->c, &ev)) == SEGOPS_EFULL && spin < 100000;
+             spin++)
+            sched_yield();
+        p->ok += rc == 0;
+    }
+    return NULL;
+}
+
+static void child(struct result *r)
+{
+    unsetenv("SEGOPS_IO"); /* the point is the default, AUTO */
+    struct sink_opts so;
+    memset(&so, 0, sizeof(so));
+    uint16_t port = 0;
+    struct sink *s = sink_start(&so, &port);
+    if (!s)
+        return;
+    r->stage = 1;
+    r->filter_rc = install_filter();
+    if (r->filter_rc != 0)
+        return;
+    r->stage = 2;
+    errno = 0;
+    long k = syscall(__NR_io_uring_setup, 8, NULL);
+    r->probe_errno = k < 0 ? errno : 0;
+
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
+    segops_options o;
+    memset(&o, 0, sizeof(o));
+    o.api_url = url;
+    o.api_key = "sk_test";
+    o.flush_interval_ms = 100;
+    o.queue_capacity = 4096;
+    o.logger = on_log;
+    o.logger_user = r;
+
+    segops_client *c = NULL;
+    o.io_mode = SEGOPS_IO_URING;
+    r->new_uring_rc = segops_client_new(&o, &c);
+    if (r->new_uring_rc == 0)
+        segops_shutdown(c, 1000, NULL);
+    r->stage = 3;
+
+    c = NULL;
+    o.io_mode = SEGOPS_IO_AUTO;
+    r->new_auto_rc = segops_client_new(&o, &c);
+    if (r->new_auto_rc != 0)
+        return;
+    r->stage = 4;
+    pthread_t th[THREADS];
+    struct prod p[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        p[i] = (struct prod){c, i, 0};
+        pthread_create(&th[i], NULL, producer, &p[i]);
+    }
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(th[i], NULL);
+    r->flush_rc = segops_flush(c, 20000);
+    segops_counters st;
+    segops_stats(c, &st);
+    r->io_mode = st.io_mode;
+    r->accepted = st.accepted;
+    r->delivered = st.delivered;
+    r->failed = st.failed;
+    r->pending = st.pending;
+    r->shutdown_rc = segops_shutdown(c, 5000, &r->undelivered);
+    struct sink_counts kc;
+    sink_get_counts(s, &kc);
+    r->sink_queued = kc.queued;
+    sink_stop(s);
+    r->stage = 99;
+}
+
+/* Runs child() in a fresh process; returns 0 and fills *out. */
+static int run_child(struct result *out)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        close(fds[0]);
+        struct result r;
+        memset(&r, 0, sizeof(r));
+        child(&r);
+        ssize_t w = write(fds[1], &r, sizeof(r));
+        _exit(w == (ssize_t)sizeof(r) ? 0 : 3);
+    }
+    close(fds[1]);
+    memset(out, 0, sizeof(*out));
+    size_t got = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 600 && got < sizeof(*out); i++) { /* <= 60 s */
+        struct pollfd pf = {fds[0], POLLIN, 0};
+        if (poll(&pf, 1, 100) <= 0)
+            continue;
+        ssize_t n = read(fds[0], (char *)out + got, sizeof(*out) - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fds[0]);
+    if (got < sizeof(*out))
+        kill(pid, SIGKILL);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return got == sizeof(*out) && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static struct result R;
+static int R_rc = -2;
+
+static struct result *result(void)
+{
+    if (R_rc == -2)
+        R_rc = run_child(&R);
+    cr_assert_eq(R_rc, 0, "the child did not report (crashed or hung)");
+    RES = &R;
+    return RES;
+}
+
+TestSuite(seccomp, .timeout = 90);
+
+Test(seccomp, io_uring_denied_auto_falls_back_to_poll_and_delivers_everything)
+{
+    struct result *r = result();
+    cr_assert_geq(r->stage, 2, "seccomp filter not installed: %d", r->filter_rc);
+    cr_log_info("child: io_mode %d, delivered %llu, sink queued %llu, WARN: '%s'", r->io_mode,
+                (unsigned long long)r->delivered, (unsigned long long)r->sink_queued,
+                r->first_warn);
+    cr_expect_eq(r->probe_errno, EPERM, "io_uring_setup not denied by the filter");
+    cr_assert_eq(r->new_auto_rc, 0, "AUTO client: %s", segops_strerror(r->new_auto_rc));
+    cr_assert_eq(r->stage, 99, "stopped at stage %d", r->stage);
+    cr_expect_eq(r->io_mode, SEGOPS_IO_POLL);
+    cr_expect_eq(r->flush_rc, 0, "%s", segops_strerror(r->flush_rc));
+    cr_expect_eq(r->accepted, (uint64_t)THREADS * PER);
+    cr_expect_eq(r->delivered, (uint64_t)THREADS * PER);
+    cr_expect_eq(r->failed, 0);
+    cr_expect_eq(r->pending, 0);
+    cr_expect_eq(r->sink_queued, (uint64_t)THREADS * PER);
+    cr_expect_eq(r->shutdown_rc, 0);
+    cr_expect_eq(r->undelivered, 0);
+    cr_expect_geq(r->warn_fallback, 1, "no WARN line about the fallback; first WARN: '%s'",
+                  r->first_warn);
+}
+
+Test(seccomp, io_uring_denied_forced_uring_is_eio)
+{
+    struct result *r = result();
+    cr_assert_geq(r->stage, 3, "stopped at stage %d (filter %d)", r->stage, r->filter_rc);
+    cr_expect_eq(r->new_uring_rc, SEGOPS_EIO, "got %s", segops_strerror(r->new_uring_rc));
+}
