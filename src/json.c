@@ -165,6 +165,46 @@ size_t sg_json_write_i64(char *out, int64_t v)
  * test is sound; afterwards any run of bytes that cannot belong to a C
  * number (a ',' or a multibyte decimal point) is rewritten as one '.'.
  */
+/* Fast path for the common case, a value with few decimals (prices,
+ * ratios, measurements): the smallest k <= 17 for which m = round(v * 10^k)
+ * satisfies m / 10^k == v.  With |m| < 2^53 and 10^k exact, that division
+ * is correctly rounded, exactly like strtod() of the decimal text "m with k
+ * decimals", so the text round-trips by construction.  Anything else takes
+ * the printf path.  Returns bytes written, or 0 to fall back. */
+static size_t write_f64_fast(char *out, double v)
+{
+    static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,
+                                 1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17};
+    const double two53 = 9007199254740992.0;
+    double a = v < 0 ? -v : v;
+    for (int k = 0; k < 18; k++) {
+        double sc = a * p10[k];
+        if (sc >= two53)
+            return 0;
+        uint64_t m = (uint64_t)(sc + 0.5);
+        if ((double)m / p10[k] != a)
+            continue;
+        char dig[24];
+        int nd = 0;
+        do {
+            dig[nd++] = (char)('0' + m % 10);
+            m /= 10;
+        } while (m);
+        while (nd <= k)
+            dig[nd++] = '0'; /* 0.05: at least one digit before the point */
+        size_t o = 0;
+        if (v < 0)
+            out[o++] = '-';
+        for (int i = nd - 1; i >= 0; i--) {
+            out[o++] = dig[i];
+            if (i == k && k > 0)
+                out[o++] = '.';
+        }
+        return o;
+    }
+    return 0;
+}
+
 size_t sg_json_write_f64(char *out, double v)
 {
     char tmp[64];
@@ -174,6 +214,12 @@ size_t sg_json_write_f64(char *out, double v)
 
     if (!isfinite(v))
         return 0;
+    if (v == 0) {
+        memcpy(out, signbit(v) ? "-0" : "0", 2);
+        return signbit(v) ? 2 : 1;
+    }
+    if ((k = write_f64_fast(out, v)) != 0)
+        return k;
     for (size_t i = 0; i < sizeof prec / sizeof prec[0]; i++) {
         n = snprintf(tmp, sizeof tmp, "%.*g", prec[i], v);
         if (n <= 0 || (size_t)n >= sizeof tmp)

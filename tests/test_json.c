@@ -325,3 +325,23 @@ Test(json, validator_never_reads_past_len)
     }
     munmap(m, (size_t)pg * 2);
 }
+
+/* The decimal fast path writes what a person would: few decimals, no
+ * exponent, and still parses back to the same double. */
+Test(json, f64_short_decimals_are_written_plainly)
+{
+    static const struct {
+        double v;
+        const char *s;
+    } cases[] = {{89.95, "89.95"}, {0.05, "0.05"},     {-3.25, "-3.25"},
+                 {0.1, "0.1"},     {1e-5, "0.00001"},  {42.0, "42"},
+                 {-0.5, "-0.5"},   {1e15, "1000000000000000"},
+                 {123456789.123, "123456789.123"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[SG_JSON_F64_MAX + 1];
+        size_t n = sg_json_write_f64(out, cases[i].v);
+        out[n] = 0;
+        cr_expect_str_eq(out, cases[i].s, "%.17g", cases[i].v);
+        cr_expect(strtod(out, NULL) == cases[i].v);
+    }
+}
