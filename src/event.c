@@ -18,16 +18,53 @@ static size_t bounded_len(const char *s, size_t max)
     return strnlen(s, max + 1);
 }
 
-static int snake_case(const char *s, size_t n)
+/* Bytes allowed after the first of an event type: [a-z0-9_]. */
+static const unsigned char snake_tail[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+/* Length of a valid event type ([a-z][a-z0-9_]*, at most 255 bytes), or 0
+ * if it is not one: one pass, validation and length together. */
+static size_t snake_case_len(const char *s)
 {
-    if (n == 0 || !(s[0] >= 'a' && s[0] <= 'z'))
+    const unsigned char *p = (const unsigned char *)s;
+    if (!(p[0] >= 'a' && p[0] <= 'z'))
         return 0;
-    for (size_t i = 1; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
+    size_t n = 1;
+    while (snake_tail[p[n]]) {
+        if (++n > 255)
             return 0;
     }
-    return 1;
+    return p[n] == 0 ? n : 0;
+}
+
+/* memcpy for the short strings of an event without a library call: the
+ * overlapping fixed-size copies below read and write only [0, n). */
+static inline void copy_bytes(unsigned char *d, const void *src, size_t n)
+{
+    const unsigned char *s = src;
+    if (n >= 16 && n <= 32) {
+        memcpy(d, s, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8 && n < 16) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n >= 4 && n < 8) {
+        memcpy(d, s, 4);
+        memcpy(d + n - 4, s + n - 4, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    } else {
+        memcpy(d, s, n);
+    }
 }
 
 int sg_event_encode(void *slot, size_t slot_size, const char *user_id,
@@ -49,8 +86,8 @@ int sg_event_encode(void *slot, size_t slot_size, const char *user_id,
         return SEGOPS_ETOOBIG;
 
     size_t ulen = bounded_len(user_id, room);
-    size_t tlen = strnlen(event_type, 256); /* event types: <= 255 bytes */
-    if (tlen > 255 || !snake_case(event_type, tlen))
+    size_t tlen = snake_case_len(event_type); /* event types: <= 255 bytes */
+    if (tlen == 0)
         return SEGOPS_EEVENTTYPE;
 
     memset(&h, 0, sizeof(h));
@@ -66,9 +103,9 @@ int sg_event_encode(void *slot, size_t slot_size, const char *user_id,
 
     if (ulen + tlen > room)
         return SEGOPS_ETOOBIG;
-    memcpy(base + off, user_id, ulen);
+    copy_bytes(base + off, user_id, ulen);
     off += ulen;
-    memcpy(base + off, event_type, tlen);
+    copy_bytes(base + off, event_type, tlen);
     off += tlen;
 
     for (size_t i = 0; i < nprops; i++) {
@@ -100,7 +137,7 @@ int sg_event_encode(void *slot, size_t slot_size, const char *user_id,
                 return SEGOPS_ERAWJSON;
             uint32_t v32 = (uint32_t)vlen;
             memcpy(base + voff, &v32, 4);
-            memcpy(base + voff + 4, p->str, vlen);
+            copy_bytes(base + voff + 4, p->str, vlen);
             voff += 4 + vlen;
             break;
         }
@@ -125,7 +162,7 @@ int sg_event_encode(void *slot, size_t slot_size, const char *user_id,
         }
         base[off] = type;
         memcpy(base + off + 1, &k32, 4);
-        memcpy(base + off + 5, p->key, klen);
+        copy_bytes(base + off + 5, p->key, klen);
         off = voff;
     }
 

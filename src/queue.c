@@ -6,6 +6,9 @@
 
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/membarrier.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,7 +77,8 @@ int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
     q->slab = mmap(NULL, q->slab_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (q->slab == MAP_FAILED)
         q->slab = NULL;
-    q->bufs = calloc((size_t)q->nlanes * 2 * q->ring_size, sizeof(struct ck_ring_buffer));
+    q->bufs = calloc((size_t)q->nlanes * (2 * q->ring_size + SG_HOT_RING),
+                     sizeof(struct ck_ring_buffer));
     if (!q->lanes || !q->slab || !q->bufs) {
         sg_queue_destroy(q);
         return SEGOPS_ENOMEM;
@@ -85,10 +89,12 @@ int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
         struct sg_lane *l = &q->lanes[i];
         char *slots = q->slab + (size_t)i * (capacity + 1) * slot_size;
         l->q = q;
-        l->filled_buf = q->bufs + (size_t)i * 2 * q->ring_size;
+        l->filled_buf = q->bufs + (size_t)i * (2 * q->ring_size + SG_HOT_RING);
         l->free_buf = l->filled_buf + q->ring_size;
+        l->hot_buf = l->free_buf + q->ring_size;
         ck_ring_init(&l->filled, q->ring_size);
         ck_ring_init(&l->free, q->ring_size);
+        ck_ring_init(&l->hot, SG_HOT_RING);
         l->cur = slots;
         for (uint32_t k = 1; k <= capacity; k++) {
             void *s = slots + (size_t)k * slot_size;
@@ -98,6 +104,12 @@ int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
     }
     for (uint32_t i = q->nowned; i < q->nlanes; i++)
         lane_touch(q, &q->lanes[i]); /* any thread may take a shared lane */
+#ifndef SG_TSAN /* TSan does not model membarrier(): keep seq_cst there */
+    /* SEGOPS_MEMBARRIER=0 forces the fallback (tests run both) */
+    const char *mb = getenv("SEGOPS_MEMBARRIER");
+    if (!(mb && mb[0] == '0'))
+        q->asym = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#endif
     if (pthread_key_create(&q->key, lane_release) != 0) {
         sg_queue_destroy(q);
         return SEGOPS_ENOMEM;
@@ -169,7 +181,7 @@ struct sg_lane *sg_lane_enter_slow(struct sg_queue *q)
         sg_tls_lane.q = q;
         sg_tls_lane.gen = q->gen;
         sg_tls_lane.lane = l;
-        atomic_store_explicit(&l->active, 1, memory_order_seq_cst);
+        sg_lane_mark_active(q, l);
         return l;
     }
     /* shared lanes: try each once, starting at a per-thread position */
@@ -191,20 +203,18 @@ struct sg_lane *sg_lane_enter_slow(struct sg_queue *q)
 uint64_t sg_queue_depth(struct sg_queue *q)
 {
     uint64_t d = 0;
-    for (uint32_t i = 0; i < q->nlanes; i++) {
-        struct sg_lane *l = &q->lanes[i];
-        uint64_t deq = atomic_load_explicit(&l->deq, memory_order_relaxed);
-        uint64_t enq = atomic_load_explicit(&l->enq, memory_order_acquire);
-        /* the sender may take an entry before its producer bumps enq */
-        if (enq > deq)
-            d += enq - deq;
-    }
+    for (uint32_t i = 0; i < q->nlanes; i++)
+        d += ck_ring_size(&q->lanes[i].filled);
     return d;
 }
 
 void sg_queue_close(struct sg_queue *q)
 {
-    atomic_store_explicit(&q->closing, 1, memory_order_seq_cst);
+    uint32_t expected = 0;
+    /* 1 = shutting down; a forked child's 2 stays */
+    atomic_compare_exchange_strong(&q->closing, &expected, 1);
+    if (q->asym)
+        syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
     for (uint32_t i = 0; i < q->nlanes; i++) {
         while (atomic_load_explicit(&q->lanes[i].active, memory_order_seq_cst))
             sched_yield(); /* a producer mid-publish; it never blocks */

@@ -19,18 +19,27 @@
  * another producer: ck's SPSC operations are wait-free and the only shared
  * write on the path is a try-lock that never spins.
  *
+ * Warm slots.  Empty slots come back on two rings: `hot`, a small one the
+ * sender fills first, and `free` for the rest; the holder takes from `hot`
+ * first.  With light traffic the same few dozen slots cycle, so track()
+ * writes to memory that is still in cache and TLB instead of to the slot
+ * the lane used `capacity` events ago.  Under load `hot` runs dry and the
+ * lane uses its whole capacity; full still means both rings are empty.
+ *
  * Slot ownership.  Each lane has capacity+1 slots.  The holder always owns
- * exactly one of them, `cur`, and encodes every event into it; only after
+ * `cur` and the slots in its `stash` (taken from the rings SG_STASH at a
+ * time, so that most calls read none of the sender's cache lines), and encodes every event into it; only after
  * the event validated does it take a replacement from `free` (none there:
  * the lane is full, SEGOPS_EFULL) and publish `cur` on `filled`.  A slot is
  * therefore owned by exactly one party at any time: the holder (cur), the
- * filled ring, the sender (while rendering it), or the free ring.  The
+ * filled ring, the sender (while rendering it), or the hot/free rings.  The
  * rings' release/acquire ordering hands the slot's bytes over; under TSan
  * the same handoff is annotated explicitly (TSan cannot see ck's fences).
  *
- * Shutdown handshake (Dekker).  A producer sets lane->active = 1 with a
- * sequentially consistent store, then reads q->closing; the closer sets
- * closing = 1 (seq_cst), then waits until every lane's active is 0.  Either
+ * Shutdown handshake (Dekker).  A producer sets lane->active = 1, then
+ * reads q->closing; the closer sets closing = 1, runs membarrier() (or, where
+ * that is unavailable, both sides use seq_cst accesses), then waits until
+ * every lane's active is 0.  Either
  * the producer sees closing and refuses the event, or the closer sees the
  * producer active and waits for its publication to finish -- an accepted
  * event can never be published after the sender's final drain.
@@ -61,11 +70,15 @@
 #endif
 
 #define SG_CACHELINE 64
+#define SG_HOT_RING 32 /* entries of a lane's hot ring (31 usable) */
 
 struct sg_queue;
 
+#define SG_STASH 16 /* free slots a holder takes from its rings at once */
+
 struct sg_lane {
-    /* ---- producer cache line: written by the holder ---- */
+    /* ---- producer cache lines: written by the holder, read by the sender
+     * only for stats, flush snapshots and at shutdown ---- */
     _Atomic uint32_t active;    /* holder inside a call; shared lanes: lock */
     _Atomic uint32_t owned;     /* owned lanes: a live thread holds it */
     void *cur;                  /* the holder's slot (see above) */
@@ -74,13 +87,22 @@ struct sg_lane {
     _Atomic uint64_t rejected;  /* validation failures on this lane */
     _Atomic uint64_t dropped;   /* SEGOPS_EFULL on this lane */
     struct sg_queue *q;
-    int touched;                /* slot pages committed (claimer writes,
-                                   under the owned CAS) */
-    _Alignas(SG_CACHELINE) _Atomic uint64_t deq; /* sender: events taken */
-    _Alignas(SG_CACHELINE) struct ck_ring filled; /* ck pads c_head/p_tail */
-    struct ck_ring free;
+    /* read-only after init, so they share the holder's line */
     struct ck_ring_buffer *filled_buf;
     struct ck_ring_buffer *free_buf;
+    struct ck_ring_buffer *hot_buf;
+    uint32_t nstash;            /* holder-private: free slots in stash */
+    int touched;                /* slot pages committed (claimer writes,
+                                   under the owned CAS) */
+    void *stash[SG_STASH];      /* holder-private free slots */
+    /* ---- sender ---- */
+    _Alignas(SG_CACHELINE) _Atomic uint64_t deq; /* events taken */
+    /* each ring on its own lines: ck separates c_head from p_tail, and
+     * the alignment keeps one ring's tail off the next ring's head */
+    _Alignas(SG_CACHELINE) struct ck_ring filled;
+    _Alignas(SG_CACHELINE) struct ck_ring free;
+    _Alignas(SG_CACHELINE) struct ck_ring hot;
+    _Alignas(SG_CACHELINE) char end[1];
 };
 
 struct sg_queue {
@@ -89,6 +111,8 @@ struct sg_queue {
     uint32_t slot_size;
     uint32_t ring_size;
     uint64_t gen;               /* unique per queue in the process */
+    int asym;                   /* membarrier() serves the shutdown
+                                   handshake: producers need no fence */
     struct sg_lane *lanes;      /* nlanes, cache-line aligned */
     char *slab;                 /* all slots (mmap) */
     size_t slab_size;
@@ -122,6 +146,22 @@ extern __thread struct sg_tls_lane sg_tls_lane
 
 struct sg_lane *sg_lane_enter_slow(struct sg_queue *q);
 
+/* The producer's half of the shutdown handshake: active = 1, ordered
+ * before the caller's load of q->closing.  With membarrier() (q->asym) a
+ * compiler barrier is enough here -- the closer's membarrier() makes every
+ * running thread pass a full fence -- so the hot path has no locked
+ * instruction (which would also wait for the sender's reads of our lines).
+ * Without it, a sequentially consistent store. */
+static inline void sg_lane_mark_active(const struct sg_queue *q, struct sg_lane *l)
+{
+    if (__builtin_expect(q->asym, 1)) {
+        atomic_store_explicit(&l->active, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+    } else {
+        atomic_store_explicit(&l->active, 1, memory_order_seq_cst);
+    }
+}
+
 /* Returns a lane the caller now holds with active = 1, or NULL when no lane
  * is free (the caller counts the drop).  The caller MUST then read
  * q->closing before publishing, and MUST call sg_lane_leave(). */
@@ -129,8 +169,7 @@ static inline struct sg_lane *sg_lane_enter(struct sg_queue *q)
 {
     struct sg_tls_lane *t = &sg_tls_lane;
     if (__builtin_expect(t->q == q && t->gen == q->gen && t->lane != NULL, 1)) {
-        /* seq_cst: orders this store before the caller's load of closing */
-        atomic_store_explicit(&t->lane->active, 1, memory_order_seq_cst);
+        sg_lane_mark_active(q, t->lane);
         return t->lane;
     }
     return sg_lane_enter_slow(q);
@@ -145,10 +184,18 @@ static inline void sg_lane_leave(struct sg_lane *l)
  * -1 when the lane is full (cur stays with the holder, unpublished). */
 static inline int sg_lane_publish(struct sg_lane *l)
 {
-    void *next;
-    if (!ck_ring_dequeue_spsc(&l->free, l->free_buf, &next))
-        return -1;
-    SG_TSAN_ACQUIRE(next);
+    if (__builtin_expect(l->nstash == 0, 0)) {
+        /* refill: one pass over the sender's lines for SG_STASH events */
+        void *s;
+        while (l->nstash < SG_STASH && (ck_ring_dequeue_spsc(&l->hot, l->hot_buf, &s) ||
+                                        ck_ring_dequeue_spsc(&l->free, l->free_buf, &s))) {
+            SG_TSAN_ACQUIRE(s);
+            l->stash[l->nstash++] = s;
+        }
+        if (l->nstash == 0)
+            return -1;
+    }
+    void *next = l->stash[--l->nstash];
     /* Count first, publish second: the sender can never resolve an event
      * that `enq` does not yet include, so delivered <= accepted in every
      * snapshot.  Single writer: a plain increment. */
@@ -184,14 +231,18 @@ static inline void *sg_lane_take(struct sg_lane *l)
     return s;
 }
 
-/* Returns a slot the sender has finished with to its lane's free ring. */
+/* Returns a slot the sender has finished with to its lane: to `hot` while
+ * it has room, else to `free`. */
 static inline void sg_lane_recycle(struct sg_lane *l, void *slot)
 {
     SG_TSAN_RELEASE(slot);
-    ck_ring_enqueue_spsc(&l->free, l->free_buf, slot);
+    if (!ck_ring_enqueue_spsc(&l->hot, l->hot_buf, slot))
+        ck_ring_enqueue_spsc(&l->free, l->free_buf, slot);
 }
 
-/* Events published and not yet taken, over all lanes. */
+/* Events published and not yet taken, over all lanes (from the filled
+ * rings' indices: the sender never reads the holders' counter lines on its
+ * hot loop). */
 uint64_t sg_queue_depth(struct sg_queue *q);
 
 /* Closer side of the shutdown handshake: sets closing, then waits until no

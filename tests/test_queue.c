@@ -272,7 +272,7 @@ static void *hammer(void *arg)
 
 /* After sg_queue_close() returns, no producer can publish: everything
  * accepted is already in the rings. */
-Test(queue, close_handshake_leaves_nothing_unpublished, .timeout = 60)
+static void close_handshake(void)
 {
     struct sg_queue q;
     cr_assert_eq(sg_queue_init(&q, 4, 0, 1 << 16, 64), 0);
@@ -300,4 +300,26 @@ Test(queue, close_handshake_leaves_nothing_unpublished, .timeout = 60)
     cr_expect_eq(late, 0, "an event was published after close");
     cr_expect_eq(taken, ok);
     sg_queue_destroy(&q);
+}
+
+Test(queue, close_handshake_leaves_nothing_unpublished, .timeout = 60)
+{
+    close_handshake(); /* membarrier() where the kernel has it */
+}
+
+Test(queue, close_handshake_without_membarrier_leaves_nothing_unpublished, .timeout = 60)
+{
+    setenv("SEGOPS_MEMBARRIER", "0", 1);
+    close_handshake(); /* seq_cst on both sides */
+    unsetenv("SEGOPS_MEMBARRIER");
+}
+
+Test(queue, reports_which_handshake_it_uses)
+{
+    struct sg_queue q;
+    setenv("SEGOPS_MEMBARRIER", "0", 1);
+    cr_assert_eq(sg_queue_init(&q, 1, 0, 8, 64), 0);
+    cr_expect_eq(q.asym, 0);
+    sg_queue_destroy(&q);
+    unsetenv("SEGOPS_MEMBARRIER");
 }
