@@ -91,6 +91,25 @@ size_t sg_json_write_str(char *out, const char *s, size_t len)
 
     *o++ = '"';
     while (i < len) {
+        /* 8 bytes at a time while none needs escaping or is non-ASCII:
+         * the common case of identifiers, keys and plain values */
+        while (len - i >= 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+            uint64_t ctl = (w - ones * 0x20) & ~w;          /* byte < 0x20 */
+            uint64_t quo = w ^ (ones * '"'), bsl = w ^ (ones * '\\');
+            uint64_t del = w ^ (ones * 0x7F);
+            uint64_t hit = ctl | ((quo - ones) & ~quo) | ((bsl - ones) & ~bsl) |
+                           ((del - ones) & ~del) | w;       /* w: byte >= 0x80 */
+            if (hit & high)
+                break;
+            memcpy(o, p + i, 8);
+            o += 8;
+            i += 8;
+        }
+        if (i >= len)
+            break;
         unsigned c = p[i];
         size_t n, bad;
 
