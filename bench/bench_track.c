@@ -14,7 +14,7 @@
  *
  *   bench_track [--threads 1,2,4,8] [--mode burst|pressured|saturate|all]
  *               [--impl segops,mutex,spdlog] [--calls N] [--budget-ms MS]
- *               [--capacity N] [--slot BYTES] [--dat FILE]
+ *               [--capacity N] [--slot BYTES] [--lanes N] [--dat FILE]
  *
  * Modes: burst = 20 calls, then a 200 us sleep (clock_nanosleep: the CPU
  * is given back, as a server thread between requests would);
@@ -119,7 +119,7 @@ static void *run(void *arg)
 }
 
 static uint16_t sink_port;
-static uint32_t opt_capacity = 8192, opt_slot = 0;
+static uint32_t opt_capacity = 8192, opt_slot = 0, opt_lanes = 0;
 
 static void *impl_new(int impl, int threads)
 {
@@ -131,7 +131,8 @@ static void *impl_new(int impl, int threads)
         memset(&o, 0, sizeof(o));
         o.api_url = url;
         o.api_key = "sk_bench";
-        o.max_producers = (uint32_t)threads;
+        /* --lanes below --threads: the extra threads use shared lanes */
+        o.max_producers = opt_lanes ? opt_lanes : (uint32_t)threads;
         o.queue_capacity = opt_capacity;
         o.slot_size = opt_slot;
         o.logger = segops_log_discard;
@@ -270,13 +271,15 @@ int main(int argc, char **argv)
             opt_capacity = (uint32_t)atol(v), i++;
         else if (!strcmp(a, "--slot") && v)
             opt_slot = (uint32_t)atol(v), i++;
+        else if (!strcmp(a, "--lanes") && v)
+            opt_lanes = (uint32_t)atol(v), i++;
         else if (!strcmp(a, "--dat") && v)
             dat = v, i++;
         else {
             fprintf(stderr,
                     "usage: %s [--threads 1,2,4,8] [--mode burst|pressured|saturate|all]\n"
                     "          [--impl segops,mutex,spdlog] [--calls N] [--budget-ms MS]\n"
-                    "          [--capacity N] [--slot BYTES] [--dat FILE]\n",
+                    "          [--capacity N] [--slot BYTES] [--lanes N] [--dat FILE]\n",
                     argv[0]);
             return 2;
         }
