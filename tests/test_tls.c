@@ -26,132 +26,17 @@
 #include "harness.h"
 #include "queue.h" /* SG_TSAN */
 #include "tls.h"
+#include "tls_fixture.h"
 
-enum { P_GOOD, P_WRONG, P_EXPIRED, P_ROGUE, P_CLOSE, NPORTS };
+enum { P_GOOD = TLS_GOOD, P_WRONG = TLS_WRONG, P_EXPIRED = TLS_EXPIRED, P_ROGUE = TLS_ROGUE,
+       P_CLOSE = TLS_CLOSE };
 
 static struct harness H;
-static char dir[64];
-static uint16_t ports[NPORTS];
-static pid_t nginx_pid;
-
-static uint16_t free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t l = sizeof(a);
-    getsockname(fd, (struct sockaddr *)&a, &l);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static int port_open(uint16_t port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    close(fd);
-    return ok;
-}
-
-static void server_block(FILE *f, uint16_t port, const char *cert, int keepalive)
-{
-    fprintf(f,
-            "  server {\n"
-            "    listen 127.0.0.1:%u ssl;\n"
-            "    server_name localhost;\n"
-            "    ssl_certificate %s/%s.pem;\n"
-            "    ssl_certificate_key %s/%s.key;\n"
-            "    keepalive_timeout %s;\n"
-            "    location / {\n"
-            "      proxy_pass http://sink;\n"
-            "      proxy_http_version 1.1;\n"
-            "      proxy_set_header Connection \"\";\n"
-            "    }\n"
-            "  }\n",
-            (unsigned)port, dir, cert, dir, cert, keepalive ? "60s" : "0");
-}
-
-static void start_nginx(uint16_t sink_port)
-{
-    snprintf(dir, sizeof(dir), "/tmp/segops-tls-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "%s/tls/mkcerts.sh %s", SEGOPS_TESTS_DIR, dir);
-    cr_assert_eq(system(cmd), 0, "making certificates failed");
-    for (int i = 0; i < NPORTS; i++)
-        ports[i] = free_port();
-    char path[128];
-    snprintf(path, sizeof(path), "%s/nginx.conf", dir);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fprintf(f,
-            "%s"
-            "worker_processes 1;\n"
-            "daemon off;\n"
-            "pid %s/nginx.pid;\n"
-            "error_log %s/error.log warn;\n"
-            "events { worker_connections 256; }\n"
-            "http {\n"
-            "  log_format reuse '$server_port $ssl_session_reused $connection $status';\n"
-            "  access_log %s/access.log reuse;\n"
-            "  client_body_temp_path %s/body;\n"
-            "  proxy_temp_path %s/proxy;\n"
-            "  fastcgi_temp_path %s/fcgi;\n"
-            "  uwsgi_temp_path %s/uwsgi;\n"
-            "  scgi_temp_path %s/scgi;\n"
-            "  client_max_body_size 64m;\n"
-            "  client_body_buffer_size 4m;\n"
-            "  keepalive_requests 1000000;\n"
-            "  ssl_protocols TLSv1.2;\n"
-            "  ssl_session_cache shared:segops:1m;\n"
-            "  ssl_session_tickets off;\n"
-            "  upstream sink { server 127.0.0.1:%u; keepalive 4; }\n",
-            geteuid() == 0 ? "user root;\n" : "", dir, dir, dir, dir, dir, dir, dir, dir,
-            (unsigned)sink_port);
-    server_block(f, ports[P_GOOD], "server", 1);
-    server_block(f, ports[P_WRONG], "wronghost", 1);
-    server_block(f, ports[P_EXPIRED], "expired", 1);
-    server_block(f, ports[P_ROGUE], "rogue", 1);
-    server_block(f, ports[P_CLOSE], "server", 0);
-    fprintf(f, "}\n");
-    fclose(f);
-
-    nginx_pid = fork();
-    cr_assert_geq(nginx_pid, 0);
-    if (nginx_pid == 0) {
-        char elog[128];
-        snprintf(elog, sizeof(elog), "%s/error.log", dir);
-        execlp("nginx", "nginx", "-p", dir, "-e", elog, "-c", path, (char *)NULL);
-        _exit(127);
-    }
-    for (int waited = 0; waited < 10000; waited += 20) {
-        int all = 1;
-        for (int i = 0; i < NPORTS; i++)
-            all = all && port_open(ports[i]);
-        if (all)
-            return;
-        h_sleep_ms(20);
-    }
-    cr_assert_fail("nginx did not start (see %s/error.log)", dir);
-}
 
 static void stop_all(void)
 {
     h_stop(&H);
-    if (nginx_pid > 0) {
-        kill(nginx_pid, SIGTERM);
-        waitpid(nginx_pid, NULL, 0);
-        nginx_pid = 0;
-    }
-    if (dir[0]) {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", dir);
-        dir[0] = 0;
-    }
+    tls_nginx_stop();
 }
 
 TestSuite(tls, .fini = stop_all, .timeout = 120);
@@ -160,10 +45,10 @@ TestSuite(tls, .fini = stop_all, .timeout = 120);
 static int setup(int p, uint32_t per, segops_options *o)
 {
     h_start_sink(&H, NULL, per);
-    start_nginx(H.port);
+    tls_nginx_start(H.port);
     static char url[64], ca[96];
-    snprintf(url, sizeof(url), "https://localhost:%u", (unsigned)ports[p]);
-    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    snprintf(url, sizeof(url), "https://localhost:%u", (unsigned)tls_ports[p]);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", tls_dir);
     o->api_url = url;
     o->ca_file = ca;
     o->flush_interval_ms = 60000;
@@ -186,7 +71,7 @@ static int track_tagged(int thread, int from, int n)
 static void access_log(uint16_t port, int expect, int *lines, int *reused, int *conns)
 {
     char path[128], line[256];
-    snprintf(path, sizeof(path), "%s/access.log", dir);
+    snprintf(path, sizeof(path), "%s/access.log", tls_dir);
     *lines = *reused = *conns = 0;
     long last = -1;
     for (int tries = 0; tries < 100 && *lines < expect; tries++) {
@@ -229,7 +114,7 @@ Test(tls, delivers_over_a_verified_chain_and_reuses_the_connection)
     cr_expect_eq(H.tagged, 100);
     cr_expect_eq(H.dup_tagged, 0);
     int lines, reused, conns;
-    access_log(ports[P_GOOD], 5, &lines, &reused, &conns);
+    access_log(tls_ports[P_GOOD], 5, &lines, &reused, &conns);
     cr_expect_eq(lines, 5);
     cr_expect_eq(conns, 1, "nginx saw %d connections", conns);
 }
@@ -249,7 +134,7 @@ Test(tls, resumes_the_session_after_the_server_drops_the_connection)
     cr_expect_eq(s.tls_resumed, 3, "client saw %llu resumptions",
                  (unsigned long long)s.tls_resumed);
     int lines, reused, conns;
-    access_log(ports[P_CLOSE], 4, &lines, &reused, &conns);
+    access_log(tls_ports[P_CLOSE], 4, &lines, &reused, &conns);
     cr_expect_eq(lines, 4);
     cr_expect_eq(reused, 3, "nginx's $ssl_session_reused said %d of %d", reused, lines);
 }
@@ -378,4 +263,29 @@ Test(tls, eight_threads_deliver_every_event_exactly_once_over_tls, .timeout = 18
             missing += H.seen[(size_t)t * N + i] != 1;
     pthread_mutex_unlock(&H.mu);
     cr_expect_eq(missing, 0);
+}
+
+/* segops-send over https with the private CA: exit 0, event delivered. */
+Test(tls, segops_send_delivers_over_https_with_a_private_ca)
+{
+    h_start_sink(&H, NULL, 0);
+    tls_nginx_start(H.port);
+    char url[64], ca[96];
+    snprintf(url, sizeof(url), "https://localhost:%u", (unsigned)tls_ports[P_GOOD]);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", tls_dir);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        execl(SEGOPS_SEND_PATH, "segops-send", "--url", url, "--key", "sk_test", "--ca", ca,
+              "--quiet", "--user", "user-123", "--type", "order_placed", "order_id=ord-456",
+              "total=89.95", (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "segops-send exit status %d", st);
+    struct sink_counts k;
+    h_counts(&H, &k);
+    cr_expect_eq(k.queued, 1);
+    cr_expect(strstr(H.last_event, "\"total\":89.95") != NULL, "%s", H.last_event);
 }

@@ -48,6 +48,7 @@ static const char usage[] =
     "Options:\n"
     "  --url URL          API base URL (default $SEGOPS_API_URL, else https://api.segops.ai)\n"
     "  --key KEY          API key (default $SEGOPS_API_KEY)\n"
+    "  --ca FILE          PEM bundle of trusted CAs for https (default: system)\n"
     "  --user ID          user_id of the event\n"
     "  --type TYPE        event_type (snake_case)\n"
     "  --at TIME          occurred_at, RFC 3339 (default: now)\n"
@@ -581,6 +582,7 @@ static int parse_ms(const char *s, uint32_t *out)
 int main(int argc, char **argv)
 {
     const char *url = NULL, *key = NULL, *user = NULL, *type = NULL, *at = NULL;
+    const char *ca = NULL;
     int identify = 0, from_stdin = 0, quiet = 0;
     uint32_t timeout_ms = 10000;
     static segops_prop props[MAX_PROPS];
@@ -605,6 +607,7 @@ int main(int argc, char **argv)
     }
         OPT("--url", url)
         OPT("--key", key)
+        OPT("--ca", ca)
         OPT("--user", user)
         OPT("--type", type)
         OPT("--at", at)
@@ -652,6 +655,7 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof(o));
     o.api_url = url; /* NULL: $SEGOPS_API_URL, else the default */
     o.api_key = key; /* NULL: $SEGOPS_API_KEY */
+    o.ca_file = ca;  /* NULL: the system bundle */
     o.max_producers = 1;
     o.shared_lanes = 1;
     o.queue_capacity = 1024;

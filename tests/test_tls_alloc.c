@@ -1,0 +1,123 @@
+/*
+ * Steady state over TLS allocates nothing: like tests/test_alloc.c, with
+ * malloc and friends interposed and counted, but through nginx terminating
+ * TLS.  The sink runs in a forked child and nginx in its own process, so
+ * only the client's threads (this one and the sender) are counted.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "segops.h"
+#include "sink.h"
+#include "tls_fixture.h"
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
+static atomic_ullong allocs;
+
+void *malloc(size_t n)
+{
+    atomic_fetch_add(&allocs, 1);
+    return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b)
+{
+    atomic_fetch_add(&allocs, 1);
+    return __libc_calloc(a, b);
+}
+void *realloc(void *p, size_t n)
+{
+    atomic_fetch_add(&allocs, 1);
+    return __libc_realloc(p, n);
+}
+void *aligned_alloc(size_t al, size_t n)
+{
+    atomic_fetch_add(&allocs, 1);
+    return __libc_memalign(al, n);
+}
+int posix_memalign(void **out, size_t al, size_t n)
+{
+    atomic_fetch_add(&allocs, 1);
+    *out = __libc_memalign(al, n);
+    return *out ? 0 : 12;
+}
+void free(void *p)
+{
+    __libc_free(p);
+}
+
+static pid_t sink_pid;
+
+static void teardown(void)
+{
+    tls_nginx_stop();
+    if (sink_pid > 0) {
+        kill(sink_pid, SIGKILL);
+        waitpid(sink_pid, NULL, 0);
+    }
+}
+
+Test(tls_alloc, steady_state_over_tls_allocates_nothing, .fini = teardown, .timeout = 120)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    sink_pid = fork();
+    cr_assert_geq(sink_pid, 0);
+    if (sink_pid == 0) {
+        struct sink_opts so;
+        memset(&so, 0, sizeof(so));
+        uint16_t p = 0;
+        struct sink *s = sink_start(&so, &p);
+        if (write(fds[1], &p, sizeof(p)) != sizeof(p) || !s)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    uint16_t port;
+    cr_assert_eq(read(fds[0], &port, sizeof(port)), (ssize_t)sizeof(port));
+    tls_nginx_start(port);
+
+    char url[64], ca[96];
+    snprintf(url, sizeof(url), "https://localhost:%u", (unsigned)tls_ports[TLS_GOOD]);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", tls_dir);
+    segops_options o;
+    memset(&o, 0, sizeof(o));
+    o.api_url = url;
+    o.api_key = "sk_test";
+    o.ca_file = ca;
+    o.flush_interval_ms = 60000;
+    segops_client *c;
+    unsigned long long at_new = atomic_load(&allocs);
+    cr_assert_eq(segops_client_new(&o, &c), 0);
+    cr_assert_gt(atomic_load(&allocs), at_new, "interposition not live");
+    segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
+    segops_event ev = {"user-123", "order_placed", NULL, props, 2};
+    for (int i = 0; i < 100; i++) /* warm-up: lane, resolution, handshake */
+        cr_assert_eq(segops_track(c, &ev), 0);
+    cr_assert_eq(segops_flush(c, 10000), 0);
+
+    unsigned long long before = atomic_load(&allocs);
+    int bad = 0;
+    for (int b = 0; b < 20; b++) {
+        for (int i = 0; i < 1000; i++)
+            bad += segops_track(c, &ev) != 0;
+        bad += segops_flush(c, 10000) != 0;
+    }
+    unsigned long long after = atomic_load(&allocs);
+    segops_counters s;
+    segops_stats(c, &s);
+    cr_expect_eq(segops_shutdown(c, 5000, NULL), 0);
+    cr_expect_eq(bad, 0);
+    cr_expect_eq(s.delivered, 20100);
+    cr_expect_eq(s.tls_handshakes, 1, "the connection was not kept alive");
+    cr_expect_eq(after - before, 0, "%llu allocations in steady state over TLS", after - before);
+}

@@ -1,0 +1,139 @@
+/*
+ * tls_fixture.c -- see tls_fixture.h.
+ */
+#include "tls_fixture.h"
+
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+char tls_dir[64];
+uint16_t tls_ports[TLS_NPORTS];
+pid_t tls_nginx_pid;
+
+uint16_t tls_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t l = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &l);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int port_open(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    close(fd);
+    return ok;
+}
+
+static void server_block(FILE *f, uint16_t port, const char *cert, int keepalive)
+{
+    fprintf(f,
+            "  server {\n"
+            "    listen 127.0.0.1:%u ssl;\n"
+            "    server_name localhost;\n"
+            "    ssl_certificate %s/%s.pem;\n"
+            "    ssl_certificate_key %s/%s.key;\n"
+            "    keepalive_timeout %s;\n"
+            "    location / {\n"
+            "      proxy_pass http://sink;\n"
+            "      proxy_http_version 1.1;\n"
+            "      proxy_set_header Connection \"\";\n"
+            "    }\n"
+            "  }\n",
+            (unsigned)port, tls_dir, cert, tls_dir, cert, keepalive ? "60s" : "0");
+}
+
+void tls_nginx_start(uint16_t sink_port)
+{
+    snprintf(tls_dir, sizeof(tls_dir), "/tmp/segops-tls-XXXXXX");
+    cr_assert_not_null(mkdtemp(tls_dir));
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "%s/tls/mkcerts.sh %s", SEGOPS_TESTS_DIR, tls_dir);
+    cr_assert_eq(system(cmd), 0, "making certificates failed");
+    for (int i = 0; i < TLS_NPORTS; i++)
+        tls_ports[i] = tls_free_port();
+    char path[128];
+    snprintf(path, sizeof(path), "%s/nginx.conf", tls_dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f,
+            "%s"
+            "worker_processes 1;\n"
+            "daemon off;\n"
+            "pid %s/nginx.pid;\n"
+            "error_log %s/error.log warn;\n"
+            "events { worker_connections 256; }\n"
+            "http {\n"
+            "  log_format reuse '$server_port $ssl_session_reused $connection $status';\n"
+            "  access_log %s/access.log reuse;\n"
+            "  client_body_temp_path %s/body;\n"
+            "  proxy_temp_path %s/proxy;\n"
+            "  fastcgi_temp_path %s/fcgi;\n"
+            "  uwsgi_temp_path %s/uwsgi;\n"
+            "  scgi_temp_path %s/scgi;\n"
+            "  client_max_body_size 64m;\n"
+            "  client_body_buffer_size 4m;\n"
+            "  keepalive_requests 1000000;\n"
+            "  ssl_protocols TLSv1.2;\n"
+            "  ssl_session_cache shared:segops:1m;\n"
+            "  ssl_session_tickets off;\n"
+            "  upstream sink { server 127.0.0.1:%u; keepalive 4; }\n",
+            geteuid() == 0 ? "user root;\n" : "", tls_dir, tls_dir, tls_dir, tls_dir, tls_dir, tls_dir, tls_dir, tls_dir,
+            (unsigned)sink_port);
+    server_block(f, tls_ports[TLS_GOOD], "server", 1);
+    server_block(f, tls_ports[TLS_WRONG], "wronghost", 1);
+    server_block(f, tls_ports[TLS_EXPIRED], "expired", 1);
+    server_block(f, tls_ports[TLS_ROGUE], "rogue", 1);
+    server_block(f, tls_ports[TLS_CLOSE], "server", 0);
+    fprintf(f, "}\n");
+    fclose(f);
+
+    tls_nginx_pid = fork();
+    cr_assert_geq(tls_nginx_pid, 0);
+    if (tls_nginx_pid == 0) {
+        char elog[128];
+        snprintf(elog, sizeof(elog), "%s/error.log", tls_dir);
+        execlp("nginx", "nginx", "-p", tls_dir, "-e", elog, "-c", path, (char *)NULL);
+        _exit(127);
+    }
+    for (int waited = 0; waited < 10000; waited += 20) {
+        int all = 1;
+        for (int i = 0; i < TLS_NPORTS; i++)
+            all = all && port_open(tls_ports[i]);
+        if (all)
+            return;
+        h_sleep_ms(20);
+    }
+    cr_assert_fail("nginx did not start (see %s/error.log)", tls_dir);
+}
+
+void tls_nginx_stop(void)
+{
+    if (tls_nginx_pid > 0) {
+        kill(tls_nginx_pid, SIGTERM);
+        waitpid(tls_nginx_pid, NULL, 0);
+        tls_nginx_pid = 0;
+    }
+    if (tls_dir[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", tls_dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", tls_dir);
+        tls_dir[0] = 0;
+    }
+}
