@@ -166,7 +166,7 @@ cc=$(gcc --version | head -1)
     echo "| | |"
     echo "|---|---|"
     echo "| date | $(date -u '+%Y-%m-%d %H:%M:%S UTC') |"
-    echo "| command | \`$cmdline\` (in $root; total run ${elapsed} s) |"
+    echo "| command | \`$cmdline\` (from the repository root; total run ${elapsed} s) |"
     echo "| CPU | $cpu |"
     echo "| cores | $(nproc) online |"
     echo "| kernel | $(uname -sr) |"

@@ -16,44 +16,7 @@
 #include "sink.h"
 #include "tls_fixture.h"
 
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
-
-static atomic_ullong allocs;
-
-void *malloc(size_t n)
-{
-    atomic_fetch_add(&allocs, 1);
-    return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b)
-{
-    atomic_fetch_add(&allocs, 1);
-    return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n)
-{
-    atomic_fetch_add(&allocs, 1);
-    return __libc_realloc(p, n);
-}
-void *aligned_alloc(size_t al, size_t n)
-{
-    atomic_fetch_add(&allocs, 1);
-    return __libc_memalign(al, n);
-}
-int posix_memalign(void **out, size_t al, size_t n)
-{
-    atomic_fetch_add(&allocs, 1);
-    *out = __libc_memalign(al, n);
-    return *out ? 0 : 12;
-}
-void free(void *p)
-{
-    __libc_free(p);
-}
+#include "alloc_count.h"
 
 static pid_t sink_pid;
 
