@@ -822,6 +822,7 @@ Test(faults, wrong_key_401_is_not_retried_and_reconciles)
     rig(NULL, NULL, 1000);
     segops_options o = opts();
     o.api_key = "sk_not_the_right_one";
+    o.batch_size = 100; /* only the flushes send: exactly two requests */
     cr_assert_eq(client(&o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 25), 25); /* one flush: one batch of 25 */
     cr_expect_eq(segops_flush(H.c, 5000), SEGOPS_EREJECTED);
