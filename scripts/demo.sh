@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/release -j"$(nproc)" >/dev/null
-exec build/release/segops-demo "$@"
+exec build/release/examples/segops-demo "$@"

@@ -39,4 +39,6 @@ SEGOPS_IO=poll valgrind -q --trace-children=yes --leak-check=full \
     build/gcc/tests/test_client --jobs 1
 echo "=== fuzz: every parser target, ${FUZZ_SECONDS:-10} s each"
 scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+echo "=== the README's demo command"
+scripts/demo.sh --events 2000 --threads 2
 echo "=== all test builds passed"
