@@ -185,7 +185,7 @@ static int load_config(const segops_options *o, struct segops_client *c)
         k->flush_interval_ms > 86400000 || k->idle_poll_us > 1000000)
         return SEGOPS_EOPTION;
     /* one worst-case event must always fit a request body */
-    if ((uint64_t)k->max_batch_bytes < 160 + 6 * (uint64_t)k->slot_size + 64 ||
+    if ((uint64_t)k->max_batch_bytes < SG_EVENT_RENDER_MAX(k->slot_size) + 64 ||
         k->max_batch_bytes > (256u << 20))
         return SEGOPS_EOPTION;
     return 0;
@@ -243,6 +243,7 @@ SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
     memset(c->arena, 0, c->arena_size);
     if (getrandom(&c->key_seed, sizeof(c->key_seed), GRND_NONBLOCK) != sizeof(c->key_seed))
         c->key_seed = (uint64_t)sg_realtime_ns() ^ (uint64_t)(uintptr_t)c;
+    c->jitter_state = ~c->key_seed;
     sg_clock_init(&c->ck);
 
     pthread_condattr_t ca;
@@ -455,7 +456,6 @@ SEGOPS_API int segops_stats(segops_client *c, segops_counters *s)
         s->rejected_invalid += ld(&l->rejected);
         s->dropped_full += ld(&l->dropped);
     }
-    s->rejected_invalid += ld(&q->rejected_no_lane);
     s->dropped_no_lane = ld(&q->dropped_no_lane);
     s->pending = s->accepted - s->delivered - s->skipped - s->failed;
     s->retries = ld(&c->retries);

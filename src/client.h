@@ -62,9 +62,9 @@ struct segops_client {
     socklen_t addr_lens[SG_MAX_ADDRS];
     int naddrs;
     int connected;
-    int conn_requests;          /* requests made on the current connection */
     uint64_t conns_opened;
-    uint64_t key_seed;
+    uint64_t key_seed;          /* Idempotency-Keys: mix(seed, batch seq) */
+    uint64_t jitter_state;      /* back-off jitter (sender only) */
     uint64_t batch_seq;
     uint64_t *flush_snap;       /* per-lane enq snapshot of a pending flush */
 

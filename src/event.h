@@ -49,13 +49,17 @@ int sg_event_encode(void *slot, size_t slot_size, const char *user_id,
                     const char *event_type, const char *occurred_at,
                     const segops_prop *props, size_t nprops, uint64_t stamp);
 
+/* Upper bound of the rendering of an event of `len` encoded bytes: every
+ * encoded byte becomes at most 6 output bytes (a \u00XX escape; an 8-byte
+ * number at most 32); fixed keys and punctuation fit 160.  With len =
+ * slot_size it bounds any event of a client: the arena is sized by it. */
+#define SG_EVENT_RENDER_MAX(len) (160 + 6 * (size_t)(len))
+
 /* Upper bound of sg_event_render()'s output for this slot. */
 static inline size_t sg_event_render_bound(const void *slot)
 {
     const struct sg_slot_hdr *h = (const struct sg_slot_hdr *)slot;
-    /* every encoded byte becomes at most 6 output bytes (a \u00XX escape;
-     * an 8-byte number at most 32); fixed keys and punctuation fit 160 */
-    return 160 + 6 * (size_t)h->len;
+    return SG_EVENT_RENDER_MAX(h->len);
 }
 
 /* Renders the slot as one JSON event object into out (which MUST hold

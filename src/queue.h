@@ -123,7 +123,6 @@ struct sg_queue {
     _Atomic uint32_t epoch;     /* bumped when an owned lane is released */
     _Atomic uint32_t lanes_in_use;
     _Alignas(SG_CACHELINE) _Atomic uint64_t dropped_no_lane;
-    _Atomic uint64_t rejected_no_lane;
 };
 
 /* Allocates and pre-touches everything.  Returns 0 or SEGOPS_ENOMEM /

@@ -30,7 +30,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "client.h"
 #include "event.h"
@@ -71,10 +70,10 @@ static void batch_fill(struct segops_client *c, struct batch *b, uint32_t want,
                        uint32_t *rr)
 {
     struct sg_queue *q = &c->q;
-    const size_t worst = 160 + 6 * (size_t)c->cfg.slot_size + 1;
-    int idle_rounds = 0;
-    while (b->n < want && idle_rounds < 1) {
-        int took = 0;
+    const size_t worst = SG_EVENT_RENDER_MAX(c->cfg.slot_size) + 1; /* + ',' */
+    int took;
+    do {
+        took = 0;
         for (uint32_t k = 0; k < q->nlanes && b->n < want; k++) {
             struct sg_lane *l = &q->lanes[(*rr + k) % q->nlanes];
             for (int j = 0; j < 64 && b->n < want; j++) {
@@ -92,8 +91,7 @@ static void batch_fill(struct segops_client *c, struct batch *b, uint32_t want,
             }
         }
         *rr = (*rr + 1) % q->nlanes;
-        idle_rounds = took ? 0 : idle_rounds + 1;
-    }
+    } while (took && b->n < want);
 }
 
 static uint64_t mix64(uint64_t x)
@@ -219,7 +217,6 @@ static int conn_open(struct segops_client *c, int64_t deadline)
         }
         if (rc == 0) {
             c->connected = 1;
-            c->conn_requests = 0;
             if (c->conns_opened++ > 0)
                 add(&c->reconnects, 1);
             return 0;
@@ -410,7 +407,6 @@ static int deliver(struct segops_client *c, struct batch *b)
         if (rc != 0) {
             connect_failed = 1;
         } else {
-            c->conn_requests++;
             add(&c->requests, 1);
             rc = send_all(c, req, total, deadline);
             if (rc == 0) {
@@ -472,9 +468,10 @@ static int deliver(struct segops_client *c, struct batch *b)
                           rc == 0 ? detail : err_text(c, rc, ebuf, sizeof(ebuf)));
             return last_rc;
         }
-        uint64_t rnd;
-        c->key_seed = mix64(c->key_seed + 0x9e3779b97f4a7c15ull);
-        rnd = c->key_seed;
+        /* jitter from its own stream: the key seed must stay fixed so
+         * that keys stay distinct */
+        c->jitter_state += 0x9e3779b97f4a7c15ull;
+        uint64_t rnd = mix64(c->jitter_state);
         int64_t delay = sg_backoff_ms(retries, c->cfg.max_backoff_ms, rnd);
         if (rc == 0 && (status == 429 || status == 503) && c->resp.retry_after[0]) {
             int64_t ra;
