@@ -7,8 +7,14 @@
 #ifndef SEGOPS_ALLOC_COUNT_H
 #define SEGOPS_ALLOC_COUNT_H
 
+#include <criterion/criterion.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "segops.h"
+#include "sink.h"
 
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
@@ -47,6 +53,50 @@ int posix_memalign(void **out, size_t al, size_t n)
 void free(void *p)
 {
     __libc_free(p);
+}
+
+/* Starts a segops-sink in a forked child (its allocations are not this
+ * process's) and returns the child's pid; *port gets its port. */
+static pid_t sink_child(uint16_t *port)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        struct sink_opts so;
+        memset(&so, 0, sizeof(so));
+        uint16_t p = 0;
+        struct sink *s = sink_start(&so, &p);
+        if (write(fds[1], &p, sizeof(p)) != sizeof(p) || !s)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    cr_assert_eq(read(fds[0], port, sizeof(*port)), (ssize_t)sizeof(*port));
+    close(fds[0]);
+    close(fds[1]);
+    return pid;
+}
+
+/* Warms c up (lane claim, resolution, connection, handshake: 100 events
+ * and a flush), then tracks `batches` x `per_batch` events, flushing after
+ * each batch.  Returns the allocations made in that steady state; *bad
+ * counts calls that did not return 0. */
+static unsigned long long steady_state_allocs(segops_client *c, const segops_event *ev,
+                                              int batches, int per_batch, int *bad)
+{
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(segops_track(c, ev), 0);
+    cr_assert_eq(segops_flush(c, 10000), 0);
+    unsigned long long before = atomic_load(&allocs);
+    *bad = 0;
+    for (int b = 0; b < batches; b++) {
+        for (int i = 0; i < per_batch; i++)
+            *bad += segops_track(c, ev) != 0;
+        *bad += segops_flush(c, 10000) != 0;
+    }
+    return atomic_load(&allocs) - before;
 }
 
 #endif

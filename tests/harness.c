@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,4 +170,57 @@ void h_expect_invariant(segops_client *c)
                  (unsigned long long)s.accepted, (unsigned long long)s.delivered,
                  (unsigned long long)s.skipped, (unsigned long long)s.failed,
                  (unsigned long long)s.pending);
+}
+
+struct h_prod {
+    segops_client *c;
+    int id, n, ok;
+};
+
+static void *h_producer(void *arg)
+{
+    struct h_prod *p = arg;
+    for (int i = 0; i < p->n; i++) {
+        segops_prop props[] = {SEGOPS_I64("thread", p->id), SEGOPS_I64("seq", i),
+                               SEGOPS_STR("page", "/checkout")};
+        segops_event ev = {"user-1", "page_viewed", NULL, props, 3};
+        int rc;
+        while ((rc = segops_track(p->c, &ev)) == SEGOPS_EFULL)
+            sched_yield(); /* the test wants every event; users may drop */
+        p->ok += rc == 0;
+    }
+    return NULL;
+}
+
+void h_exactly_once(struct harness *h, int threads, int per, uint32_t flush_ms)
+{
+    cr_assert(threads <= H_MAX_THREADS && (uint32_t)per <= h->per);
+    pthread_t th[H_MAX_THREADS];
+    struct h_prod p[H_MAX_THREADS];
+    for (int i = 0; i < threads; i++) {
+        p[i] = (struct h_prod){h->c, i, per, 0};
+        pthread_create(&th[i], NULL, h_producer, &p[i]);
+    }
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect_eq(p[i].ok, per);
+    }
+    uint64_t all = (uint64_t)threads * (uint64_t)per;
+    cr_expect_eq(segops_flush(h->c, flush_ms), 0);
+    segops_counters s;
+    cr_assert_eq(segops_stats(h->c, &s), 0);
+    cr_expect_eq(s.accepted, all);
+    cr_expect_eq(s.delivered, all);
+    cr_expect_eq(s.failed, 0);
+    cr_expect_eq(s.pending, 0);
+    h_expect_invariant(h->c);
+    pthread_mutex_lock(&h->mu);
+    cr_expect_eq(h->tagged, all);
+    cr_expect_eq(h->dup_tagged, 0);
+    uint64_t missing = 0;
+    for (int t = 0; t < threads; t++)
+        for (int i = 0; i < per; i++)
+            missing += h->seen[(size_t)t * h->per + i] != 1;
+    pthread_mutex_unlock(&h->mu);
+    cr_expect_eq(missing, 0);
 }

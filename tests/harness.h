@@ -58,6 +58,13 @@ void h_counts(struct harness *h, struct sink_counts *k);
 uint64_t h_wait_queued(struct harness *h, uint64_t n, int ms);
 int64_t h_now_ms(void);
 void h_sleep_ms(int ms);
+/* The exactly-once run: `threads` producer threads each track `per` events
+ * tagged (thread, seq) on h->c (retrying on SEGOPS_EFULL: the test wants
+ * every event), then flush (flush_ms); checks that every event was
+ * accepted, delivered and seen at the sink exactly once, nothing failed or
+ * is pending, and the invariant.  The sink must have been started with
+ * per >= `per`. */
+void h_exactly_once(struct harness *h, int threads, int per, uint32_t flush_ms);
 /* Checks accepted = delivered + skipped + failed + pending. */
 void h_expect_invariant(segops_client *c);
 

@@ -326,27 +326,6 @@ Test(client, full_queue_drops_and_counts_without_blocking)
     h_expect_invariant(H.c);
 }
 
-struct prod {
-    segops_client *c;
-    int id, n, ok;
-};
-
-static void *producer(void *arg)
-{
-    struct prod *p = arg;
-    for (int i = 0; i < p->n; i++) {
-        segops_prop props[] = {SEGOPS_I64("thread", p->id), SEGOPS_I64("seq", i),
-                               SEGOPS_STR("page", "/checkout")};
-        segops_event ev = {"user-1", "page_viewed", NULL, props, 3};
-        int rc;
-        while ((rc = segops_track(p->c, &ev)) == SEGOPS_EFULL)
-            sched_yield(); /* the test wants every event; users may drop */
-        if (rc == 0)
-            p->ok++;
-    }
-    return NULL;
-}
-
 Test(client, eight_threads_deliver_every_event_exactly_once, .timeout = 120)
 {
 #ifdef SG_TSAN
@@ -360,32 +339,7 @@ Test(client, eight_threads_deliver_every_event_exactly_once, .timeout = 120)
     o.queue_capacity = 8192;
     o.max_producers = T;
     cr_assert_eq(h_client(&H, &o), 0);
-    pthread_t th[T];
-    struct prod p[T];
-    for (int i = 0; i < T; i++) {
-        p[i] = (struct prod){H.c, i, N, 0};
-        pthread_create(&th[i], NULL, producer, &p[i]);
-    }
-    for (int i = 0; i < T; i++) {
-        pthread_join(th[i], NULL);
-        cr_expect_eq(p[i].ok, N);
-    }
-    cr_expect_eq(segops_flush(H.c, 60000), 0);
-    segops_counters s;
-    stats(&s);
-    cr_expect_eq(s.accepted, (uint64_t)T * N);
-    cr_expect_eq(s.delivered, (uint64_t)T * N);
-    cr_expect_eq(s.pending, 0);
-    h_expect_invariant(H.c);
-    pthread_mutex_lock(&H.mu);
-    cr_expect_eq(H.tagged, (uint64_t)T * N);
-    cr_expect_eq(H.dup_tagged, 0);
-    uint64_t missing = 0;
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < N; i++)
-            missing += H.seen[(size_t)t * N + i] != 1;
-    pthread_mutex_unlock(&H.mu);
-    cr_expect_eq(missing, 0);
+    h_exactly_once(&H, T, N, 60000);
 }
 
 Test(client, shutdown_deadline_cuts_a_hanging_server_short)
@@ -627,6 +581,8 @@ Test(client, connection_refused_fails_after_retries_as_econnect)
     cr_expect_eq(s.retries, 1);
     cr_expect_eq(s.requests, 0);
     cr_expect_eq(H.last.result, SEGOPS_ECONNECT);
+    cr_expect_eq(H.last.attempts, 2, "tries count even when the connection never opened");
+    cr_expect(strstr(H.log, "after 2 attempts") != NULL, "log: %s", H.log);
     h_expect_invariant(H.c);
 }
 

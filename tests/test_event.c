@@ -1,6 +1,7 @@
 /* Tests for src/event.c: every validation rule, slot bounds, rendering. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,4 +168,36 @@ Test(event, random_events_render_valid_json_within_bound)
         cr_assert_leq(n, sg_event_render_bound(slot));
         cr_assert_eq(sg_json_validate(out, n, 8, 1), 0, "%.*s", (int)n, out);
     }
+}
+
+/* The sender reuses the formatted second between events; a change of
+ * second, of millisecond, and a time outside 0000..9999 must all show. */
+Test(event, occurred_at_is_right_across_seconds_and_out_of_range)
+{
+    static const struct {
+        int64_t ms;
+        const char *text;
+    } cases[] = {
+        {1777127520123, "2026-04-25T14:32:00.123Z"},
+        {1777127520999, "2026-04-25T14:32:00.999Z"},
+        {1777127521000, "2026-04-25T14:32:01.000Z"},
+        {1777127520007, "2026-04-25T14:32:00.007Z"},
+        {-1, "1969-12-31T23:59:59.999Z"},
+        {0, "1970-01-01T00:00:00.000Z"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cr_assert_eq(sg_event_encode(slot, 512, "u", "e", NULL, NULL, 0,
+                                     (uint64_t)(cases[i].ms * 1000000)),
+                     0);
+        char want[64];
+        snprintf(want, sizeof(want), "\"occurred_at\":\"%s\"", cases[i].text);
+        cr_expect(strstr(render(), want) != NULL, "%s: %s", cases[i].text, out);
+    }
+    /* an hour before year 0000 (a valid RFC 3339 offset): the formatter
+     * clamps, and the cached second must not change that */
+    cr_assert_eq(sg_event_encode(slot, 512, "u", "e", "0000-01-01T00:00:00.250+01:00", NULL, 0,
+                                 0),
+                 0);
+    cr_expect(strstr(render(), "\"occurred_at\":\"0000-01-01T00:00:00.000Z\"") != NULL, "%s",
+              out);
 }

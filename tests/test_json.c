@@ -345,3 +345,26 @@ Test(json, f64_short_decimals_are_written_plainly)
         cr_expect(strtod(out, NULL) == cases[i].v);
     }
 }
+
+/* The 8-byte fast path must hand every byte that needs care back to the
+ * byte loop, wherever it falls in a long run of plain ASCII. */
+Test(json, escapes_a_special_byte_at_every_position_of_a_long_run)
+{
+    static const unsigned char specials[] = {'"', '\\', 0x00, 0x1f, 0x7f, 0x80, 0xff, 0x0a};
+    for (size_t k = 0; k < sizeof(specials); k++) {
+        for (size_t pos = 0; pos < 40; pos++) {
+            char in[40], out[SG_JSON_STR_MAX(40)];
+            memset(in, 'a', sizeof(in));
+            in[pos] = (char)specials[k];
+            size_t n = sg_json_write_str(out, in, sizeof(in));
+            cr_assert_eq(sg_json_validate(out, n, 4, 0), 0, "byte %02x at %zu: %.*s",
+                         specials[k], pos, (int)n, out);
+            /* everything but the special byte came through unchanged */
+            size_t plain = 0;
+            for (size_t i = 0; i < n; i++)
+                plain += out[i] == 'a';
+            cr_assert_eq(plain, sizeof(in) - 1, "byte %02x at %zu: %.*s", specials[k], pos,
+                         (int)n, out);
+        }
+    }
+}

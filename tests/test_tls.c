@@ -210,24 +210,6 @@ Test(tls, creation_fails_on_an_unreadable_or_empty_ca_file)
     cr_expect_eq(segops_client_new(&o, &c), SEGOPS_ETLS);
 }
 
-struct prod {
-    int id, n, ok;
-};
-
-static void *producer(void *arg)
-{
-    struct prod *p = arg;
-    for (int i = 0; i < p->n; i++) {
-        segops_prop props[] = {SEGOPS_I64("thread", p->id), SEGOPS_I64("seq", i)};
-        segops_event ev = {"user-1", "page_viewed", NULL, props, 2};
-        int rc;
-        while ((rc = segops_track(H.c, &ev)) == SEGOPS_EFULL)
-            sched_yield();
-        p->ok += rc == 0;
-    }
-    return NULL;
-}
-
 Test(tls, eight_threads_deliver_every_event_exactly_once_over_tls, .timeout = 180)
 {
 #ifdef SG_TSAN
@@ -238,31 +220,7 @@ Test(tls, eight_threads_deliver_every_event_exactly_once_over_tls, .timeout = 18
     segops_options o = {0};
     o.max_producers = T;
     cr_assert_eq(setup(P_GOOD, N, &o), 0);
-    pthread_t th[T];
-    struct prod p[T];
-    for (int i = 0; i < T; i++) {
-        p[i] = (struct prod){i, N, 0};
-        pthread_create(&th[i], NULL, producer, &p[i]);
-    }
-    for (int i = 0; i < T; i++) {
-        pthread_join(th[i], NULL);
-        cr_expect_eq(p[i].ok, N);
-    }
-    cr_expect_eq(segops_flush(H.c, 120000), 0);
-    segops_counters s;
-    segops_stats(H.c, &s);
-    cr_expect_eq(s.delivered, (uint64_t)T * N);
-    cr_expect_eq(s.failed, 0);
-    h_expect_invariant(H.c);
-    pthread_mutex_lock(&H.mu);
-    cr_expect_eq(H.tagged, (uint64_t)T * N);
-    cr_expect_eq(H.dup_tagged, 0);
-    uint64_t missing = 0;
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < N; i++)
-            missing += H.seen[(size_t)t * N + i] != 1;
-    pthread_mutex_unlock(&H.mu);
-    cr_expect_eq(missing, 0);
+    h_exactly_once(&H, T, N, 120000);
 }
 
 /* segops-send over https with the private CA: exit 0, event delivered. */

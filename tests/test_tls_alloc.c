@@ -31,22 +31,8 @@ static void teardown(void)
 
 Test(tls_alloc, steady_state_over_tls_allocates_nothing, .fini = teardown, .timeout = 120)
 {
-    int fds[2];
-    cr_assert_eq(pipe(fds), 0);
-    sink_pid = fork();
-    cr_assert_geq(sink_pid, 0);
-    if (sink_pid == 0) {
-        struct sink_opts so;
-        memset(&so, 0, sizeof(so));
-        uint16_t p = 0;
-        struct sink *s = sink_start(&so, &p);
-        if (write(fds[1], &p, sizeof(p)) != sizeof(p) || !s)
-            _exit(1);
-        for (;;)
-            pause();
-    }
     uint16_t port;
-    cr_assert_eq(read(fds[0], &port, sizeof(port)), (ssize_t)sizeof(port));
+    sink_pid = sink_child(&port);
     tls_nginx_start(port);
 
     char url[64], ca[96];
@@ -64,23 +50,13 @@ Test(tls_alloc, steady_state_over_tls_allocates_nothing, .fini = teardown, .time
     cr_assert_gt(atomic_load(&allocs), at_new, "interposition not live");
     segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
     segops_event ev = {"user-123", "order_placed", NULL, props, 2};
-    for (int i = 0; i < 100; i++) /* warm-up: lane, resolution, handshake */
-        cr_assert_eq(segops_track(c, &ev), 0);
-    cr_assert_eq(segops_flush(c, 10000), 0);
-
-    unsigned long long before = atomic_load(&allocs);
-    int bad = 0;
-    for (int b = 0; b < 20; b++) {
-        for (int i = 0; i < 1000; i++)
-            bad += segops_track(c, &ev) != 0;
-        bad += segops_flush(c, 10000) != 0;
-    }
-    unsigned long long after = atomic_load(&allocs);
+    int bad;
+    unsigned long long n = steady_state_allocs(c, &ev, 20, 1000, &bad);
     segops_counters s;
     segops_stats(c, &s);
     cr_expect_eq(segops_shutdown(c, 5000, NULL), 0);
     cr_expect_eq(bad, 0);
     cr_expect_eq(s.delivered, 20100);
     cr_expect_eq(s.tls_handshakes, 1, "the connection was not kept alive");
-    cr_expect_eq(after - before, 0, "%llu allocations in steady state over TLS", after - before);
+    cr_expect_eq(n, 0, "%llu allocations in steady state over TLS", n);
 }
