@@ -195,6 +195,15 @@ static inline int sg_lane_publish(struct sg_lane *l)
             return -1;
     }
     void *next = l->stash[--l->nstash];
+    /* Warm the slot after next for writing: it usually last sat in the
+     * sender's cache (it rendered it), so the first store to it would wait
+     * for the line to come over.  Asking now overlaps that transfer with
+     * the caller's work until then. */
+    if (l->nstash) {
+        const char *ahead = (const char *)l->stash[l->nstash - 1];
+        __builtin_prefetch(ahead, 1, 3);
+        __builtin_prefetch(ahead + SG_CACHELINE, 1, 3);
+    }
     /* Count first, publish second: the sender can never resolve an event
      * that `enq` does not yet include, so delivered <= accepted in every
      * snapshot.  Single writer: a plain increment. */
