@@ -181,8 +181,15 @@ static inline void sg_lane_leave(struct sg_lane *l)
 
 /* Publishes the holder's slot if a free replacement exists.  Returns 0, or
  * -1 when the lane is full (cur stays with the holder, unpublished). */
+static inline void sg_prefetch_slot(const void *slot)
+{
+    __builtin_prefetch(slot, 1, 3);
+    __builtin_prefetch((const char *)slot + SG_CACHELINE, 1, 3);
+}
+
 static inline int sg_lane_publish(struct sg_lane *l)
 {
+    int refilled = 0;
     if (__builtin_expect(l->nstash == 0, 0)) {
         /* refill: one pass over the sender's lines for SG_STASH events */
         void *s;
@@ -193,16 +200,25 @@ static inline int sg_lane_publish(struct sg_lane *l)
         }
         if (l->nstash == 0)
             return -1;
+        refilled = 1;
     }
     void *next = l->stash[--l->nstash];
-    /* Warm the slot after next for writing: it usually last sat in the
-     * sender's cache (it rendered it), so the first store to it would wait
-     * for the line to come over.  Asking now overlaps that transfer with
-     * the caller's work until then. */
+    /* Warm the slots of the next calls for writing: a slot usually last sat
+     * in the sender's cache (it rendered it) or cold in the slab, so the
+     * first store to it would wait for the line.  Asking one call ahead
+     * overlaps that transfer with the caller's work until then.  `next` was
+     * warmed by the previous call unless it came from a refill. */
+    if (__builtin_expect(refilled, 0))
+        sg_prefetch_slot(next);
     if (l->nstash) {
-        const char *ahead = (const char *)l->stash[l->nstash - 1];
-        __builtin_prefetch(ahead, 1, 3);
-        __builtin_prefetch(ahead + SG_CACHELINE, 1, 3);
+        sg_prefetch_slot(l->stash[l->nstash - 1]);
+        /* A few calls before the next refill, start bringing over the hot
+         * ring's lines the refill will read (written by the sender).  A
+         * hint only: the refill itself reads them through ck. */
+        if (l->nstash == SG_STASH / 4) {
+            __builtin_prefetch(&l->hot.p_tail, 0, 3);
+            __builtin_prefetch(&l->hot_buf[l->hot.c_head & l->hot.mask], 0, 3);
+        }
     }
     /* Count first, publish second: the sender can never resolve an event
      * that `enq` does not yet include, so delivered <= accepted in every
