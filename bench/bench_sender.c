@@ -1,6 +1,7 @@
 /*
  * bench_sender.c -- B3 sender throughput and B4 time to wire, against an
- * in-process segops-sink on 127.0.0.1 over plain HTTP.
+ * in-process segops-sink on 127.0.0.1 over plain HTTP, and (B3 only) over
+ * https through nginx.
  *
  * B3: one producer thread keeps the lanes full (on SEGOPS_EFULL it sleeps
  * 50 us, so it takes little CPU); after a warm-up, over --secs seconds, we
@@ -11,12 +12,23 @@
  * requests of up to 500: a batch starts once batch_size events are queued
  * and takes everything queued).
  *
+ * TLS rows: the same four runs against https://localhost:<port>, where
+ * nginx (one worker, a throwaway CA made by openssl; see tls_front.h)
+ * terminates TLS and proxies plain HTTP/1.1 keep-alive to the same sink.
+ * nginx runs in its own processes on the same 2 cores, so "process
+ * ns/event" leaves it out; a note below the table gives, for every row,
+ * the nginx worker's CPU per event, the client's TLS handshakes (one per
+ * connection: resumed or full) and an end-of-run check that every accepted
+ * event was delivered (client counters after a flush, and the sink's own
+ * count).  Without nginx or openssl the TLS rows say "skipped".
+ *
  * B4: the time from the segops_track() call that brings the queue to
  * batch_size to the arrival of that event at the sink (its on_event
  * callback, after the request was read and parsed), over many batches; a
  * random 0-2 ms idle gap precedes each batch, so the sender is found in
  * every phase of its idle back-off (20 us doubling to idle_poll_us).  The
- * idle sender's own CPU use is measured over one quiet second.
+ * idle sender's own CPU use is measured over one quiet second.  Plain HTTP
+ * only.
  *
  *   bench_sender [--secs 3] [--trials 1000]
  */
@@ -27,6 +39,7 @@
 #include "bench_common.h"
 #include "segops.h"
 #include "sink.h"
+#include "tls_front.h"
 
 static int64_t proc_cpu_ns(void)
 {
@@ -35,14 +48,14 @@ static int64_t proc_cpu_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static segops_client *client(uint16_t port, uint32_t batch, int io, uint32_t cap,
-                             uint32_t idle_us)
+/* ca_file: NULL for http; the test CA for https through nginx */
+static segops_client *client(const char *url, const char *ca_file, uint32_t batch, int io,
+                             uint32_t cap, uint32_t idle_us)
 {
-    char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
     segops_options o;
     memset(&o, 0, sizeof(o));
     o.api_url = url;
+    o.ca_file = ca_file;
     o.api_key = "sk_bench";
     o.batch_size = batch;
     o.io_mode = io;
@@ -80,31 +93,71 @@ static void *feeder(void *arg)
     return NULL;
 }
 
-static void throughput(uint16_t port, int io, uint32_t batch, double secs)
+/* Where B3 sends: plain to the sink, or https to nginx in front of it. */
+struct target {
+    const char *proto;       /* "plain" or "TLS" */
+    const char *url;
+    const char *ca_file;     /* NULL for plain */
+    struct sink *sink;       /* for its own count of queued events */
+    struct tls_front *front; /* nginx, for its CPU time; NULL for plain */
+};
+
+/* One B3 row; `note` gets the end-of-run line printed below the table. */
+static void throughput(const struct target *t, int io, uint32_t batch, double secs, char *note,
+                       size_t note_cap)
 {
-    segops_client *c = client(port, batch, io, 65536, 0);
+    struct sink_counts k0, k1;
+    sink_get_counts(t->sink, &k0);
+    segops_client *c = client(t->url, t->ca_file, batch, io, 65536, 0);
     int stid = find_task("segops-sender");
     atomic_store(&stop_feed, 0);
     pthread_t th;
     pthread_create(&th, NULL, feeder, c);
-    sleep_ns(500000000); /* warm-up: connection, caches */
-    segops_counters a, b;
+    sleep_ns(500000000); /* warm-up: connection (and handshake), caches */
+    segops_counters a, b, e;
     segops_stats(c, &a);
-    int64_t s0 = task_cpu_ns(stid), p0 = proc_cpu_ns(), t0 = mono_ns();
+    int64_t s0 = task_cpu_ns(stid), p0 = proc_cpu_ns(), n0 = tls_front_cpu_ns(t->front);
+    int64_t t0 = mono_ns();
     sleep_ns((int64_t)(secs * 1e9));
     segops_stats(c, &b);
-    int64_t s1 = task_cpu_ns(stid), p1 = proc_cpu_ns(), t1 = mono_ns();
+    int64_t s1 = task_cpu_ns(stid), p1 = proc_cpu_ns(), n1 = tls_front_cpu_ns(t->front);
+    int64_t t1 = mono_ns();
     atomic_store(&stop_feed, 1);
     pthread_join(th, NULL);
-    segops_shutdown(c, 30000, NULL);
+    /* everything accepted must reach the sink: flush, then check counters
+     * while the client still exists (shutdown frees it) */
+    int frc = segops_flush(c, 30000);
+    segops_stats(c, &e);
+    uint64_t undelivered = 0;
+    int src = segops_shutdown(c, 30000, &undelivered);
+    sink_get_counts(t->sink, &k1);
     double ev = (double)(b.delivered - a.delivered), dt = (double)(t1 - t0) / 1e9;
     double req = (double)(b.requests - a.requests);
-    printf("| plain | %-8s | %5u | %10.0f | %7.0f | %11.1f | %15.0f | %16.0f | %6.1f |\n",
-           b.io_mode == SEGOPS_IO_URING ? "io_uring" : "poll", batch, ev / dt,
-           req > 0 ? ev / req : 0, (double)(s1 - s0) / 1e7 / dt,
-           ev > 0 ? (double)(s1 - s0) / ev : 0, ev > 0 ? (double)(p1 - p0) / ev : 0,
-           (double)(b.bytes_sent - a.bytes_sent) / dt / 1e6);
+    const char *ion = b.io_mode == SEGOPS_IO_URING ? "io_uring" : "poll";
+    printf("| %-5s | %-8s | %5u | %10.0f | %7.0f | %11.1f | %15.0f | %16.0f | %6.1f |\n",
+           t->proto, ion, batch, ev / dt, req > 0 ? ev / req : 0,
+           (double)(s1 - s0) / 1e7 / dt, ev > 0 ? (double)(s1 - s0) / ev : 0,
+           ev > 0 ? (double)(p1 - p0) / ev : 0, (double)(b.bytes_sent - a.bytes_sent) / dt / 1e6);
     fflush(stdout);
+
+    int ok = frc == 0 && src == 0 && undelivered == 0 && e.failed == 0 && e.skipped == 0 &&
+             e.pending == 0 && e.delivered == e.accepted &&
+             k1.queued - k0.queued == e.delivered;
+    int n = snprintf(note, note_cap,
+                     "# %s %s batch %u: %s accepted %" PRIu64 ", delivered %" PRIu64
+                     " (sink queued %" PRIu64 "), failed %" PRIu64 ", retries %" PRIu64
+                     ", reconnects %" PRIu64,
+                     t->proto, ion, batch, ok ? "ok," : "MISMATCH:", e.accepted, e.delivered,
+                     k1.queued - k0.queued, e.failed, e.retries, e.reconnects);
+    if (n < 0 || (size_t)n >= note_cap || !t->front)
+        return;
+    char nginx[96] = "nginx worker CPU unknown";
+    if (n0 >= 0 && n1 >= 0 && ev > 0)
+        snprintf(nginx, sizeof(nginx), "nginx worker %.0f ns/event (%.1f %%CPU)",
+                 (double)(n1 - n0) / ev, (double)(n1 - n0) / 1e7 / dt);
+    snprintf(note + n, note_cap - (size_t)n,
+             "; TLS handshakes %" PRIu64 " (%" PRIu64 " resumed); %s", e.tls_handshakes,
+             e.tls_resumed, nginx);
 }
 
 /* ------------------------------------------------------------------ B4 */
@@ -126,9 +179,9 @@ static void on_event(void *user, const char *json, size_t len, const char *key)
     }
 }
 
-static void time_to_wire(uint16_t port, uint32_t batch, uint32_t idle_us, int trials)
+static void time_to_wire(const char *url, uint32_t batch, uint32_t idle_us, int trials)
 {
-    segops_client *c = client(port, batch, SEGOPS_IO_AUTO, 8192, idle_us);
+    segops_client *c = client(url, NULL, batch, SEGOPS_IO_AUTO, 8192, idle_us);
     int stid = find_task("segops-sender");
     struct hist *h = calloc(1, sizeof(*h));
     int64_t seq = 0, lost = 0;
@@ -202,19 +255,43 @@ int main(int argc, char **argv)
     if (!sink)
         return 1;
 
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
+
     printf("# B3 sender throughput: in-process sink on 127.0.0.1, one keep-alive connection,"
            " %.1f s per row\n# sender CPU = segops-sender thread only; process CPU includes the"
-           " sink's threads and the feeder\n\n", secs);
+           " sink's threads and the feeder\n# TLS: https to nginx (1 worker, TLS terminated,"
+           " HTTP/1.1 keep-alive to the same sink); nginx's CPU is not in process CPU,"
+           " see the notes\n\n", secs);
     printf("| proto | io       | batch |   events/s | ev/req | sender %%CPU | sender ns/event |"
            " process ns/event | MB/s |\n");
     printf("|-------|----------|-------|------------|--------|------------|----------------|"
            "-----------------|------|\n");
     int ios[2] = {SEGOPS_IO_AUTO, SEGOPS_IO_POLL};
     uint32_t batches[2] = {20, 500};
+    char notes[8][320];
+    int nnotes = 0;
+    struct target plain = {"plain", url, NULL, sink, NULL};
     for (int i = 0; i < 2; i++)
         for (int b = 0; b < 2; b++)
-            throughput(port, ios[i], batches[b], secs);
-    printf("| TLS   | -        |     - | TLS: pending (issue 3) | | | | | |\n");
+            throughput(&plain, ios[i], batches[b], secs, notes[nnotes++], sizeof(notes[0]));
+    char why[200];
+    struct tls_front *front = tls_front_start(port, why, sizeof(why));
+    if (front) {
+        struct target tls = {"TLS", front->url, front->ca, sink, front};
+        for (int i = 0; i < 2; i++)
+            for (int b = 0; b < 2; b++)
+                throughput(&tls, ios[i], batches[b], secs, notes[nnotes++], sizeof(notes[0]));
+        tls_front_stop(front);
+    } else {
+        printf("| TLS   | -        |     - | skipped: %s | | | | | |\n", why);
+    }
+    /* a blank line first: in the report a line right under a table would be
+     * read as one more row */
+    printf("\n");
+    for (int i = 0; i < nnotes; i++)
+        printf("%s\n", notes[i]);
+    fflush(stdout);
     sink_stop(sink);
 
     so.on_event = on_event;
@@ -228,9 +305,10 @@ int main(int argc, char **argv)
            " idle %%CPU |\n");
     printf("|-------|---------|--------|---------|---------|----------|----------|------|"
            "-----------|\n");
-    time_to_wire(port, 20, 1000, trials);
-    time_to_wire(port, 500, 1000, trials / 3);
-    time_to_wire(port, 20, 100, trials);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
+    time_to_wire(url, 20, 1000, trials);
+    time_to_wire(url, 500, 1000, trials / 3);
+    time_to_wire(url, 20, 100, trials);
     sink_stop(sink);
     return 0;
 }
