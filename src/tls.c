@@ -199,6 +199,30 @@ void sg_anchors_free(struct sg_anchors *a)
 
 /* ------------------------------------------------------------- engine */
 
+/* Cipher suites we offer, best first: forward-secret ECDHE only, AEAD
+ * before CBC.  Between the two AEADs the CPU decides: with AES-NI and
+ * PCLMULQDQ, BearSSL's AES-GCM costs a fraction of its ChaCha20-Poly1305
+ * (the sender encrypts every byte it sends); without them ChaCha20 is the
+ * faster constant-time choice.  A server honouring the client's order
+ * (nginx's default) takes the first it supports. */
+#define SG_SUITES_GCM                                                                      \
+    BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, \
+        BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+#define SG_SUITES_CHACHA                                  \
+    BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, \
+        BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+#define SG_SUITES_CBC                                                                      \
+    BR_TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, BR_TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256, \
+        BR_TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384, BR_TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA384
+
+static const uint16_t suites_aes_first[] = {SG_SUITES_GCM, SG_SUITES_CHACHA, SG_SUITES_CBC};
+static const uint16_t suites_chacha_first[] = {SG_SUITES_CHACHA, SG_SUITES_GCM, SG_SUITES_CBC};
+
+int sg_tls_aes_hw(void)
+{
+    return br_aes_x86ni_ctr_get_vtable() != NULL && br_ghash_pclmul_get() != 0;
+}
+
 int sg_tls_init(struct sg_tls *t, const char *ca_file, const char *host)
 {
     memset(t, 0, sizeof(*t));
@@ -216,6 +240,12 @@ int sg_tls_init(struct sg_tls *t, const char *ca_file, const char *host)
     }
     br_ssl_client_init_full(&t->cc, &t->xc, t->anchors.ta, t->anchors.n);
     br_ssl_engine_set_versions(&t->cc.eng, BR_TLS12, BR_TLS12);
+    if (sg_tls_aes_hw())
+        br_ssl_engine_set_suites(&t->cc.eng, suites_aes_first,
+                                 sizeof(suites_aes_first) / sizeof(suites_aes_first[0]));
+    else
+        br_ssl_engine_set_suites(&t->cc.eng, suites_chacha_first,
+                                 sizeof(suites_chacha_first) / sizeof(suites_chacha_first[0]));
     br_ssl_engine_set_buffer(&t->cc.eng, t->iobuf, BR_SSL_BUFSIZE_BIDI, 1);
     return 0;
 }

@@ -68,6 +68,10 @@ struct sg_tls {
  * the engine for `host`.  Returns 0, SEGOPS_ENOMEM, or SEGOPS_ETLS when
  * the bundle cannot be read or holds no certificate. */
 int sg_tls_init(struct sg_tls *t, const char *ca_file, const char *host);
+
+/* 1 when BearSSL has AES-NI and PCLMULQDQ code for this CPU: the client
+ * then offers AES-GCM before ChaCha20-Poly1305 (see tls.c). */
+int sg_tls_aes_hw(void);
 void sg_tls_free(struct sg_tls *t);
 
 /* Runs a handshake on the connected io (resuming the previous session when

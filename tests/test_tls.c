@@ -8,7 +8,7 @@
  *   rogue     localhost, signed by a CA the client does not trust
  *   close     like good, but closes the connection after every answer (so
  *             every batch reconnects and can resume the TLS session)
- * nginx logs "$server_port $ssl_session_reused $connection $status" per
+ * nginx logs "$server_port $ssl_session_reused $connection $status $ssl_cipher" per
  * request, which is how resumption and connection reuse are checked from
  * the server's side.  Runs under both I/O drivers (SEGOPS_IO).
  */
@@ -66,9 +66,11 @@ static int track_tagged(int thread, int from, int n)
 }
 
 /* Lines of nginx's access log for a port: counts of resumed and of
- * distinct connections.  nginx writes a line after answering, so wait (up
- * to 2 s) for the expected number of lines. */
-static void access_log(uint16_t port, int expect, int *lines, int *reused, int *conns)
+ * distinct connections, and the cipher of the last line (cipher may be
+ * NULL).  nginx writes a line after answering, so wait (up to 2 s) for the
+ * expected number of lines. */
+static void access_log_cipher(uint16_t port, int expect, int *lines, int *reused, int *conns,
+                              char cipher[64])
 {
     char path[128], line[256];
     snprintf(path, sizeof(path), "%s/access.log", tls_dir);
@@ -81,22 +83,30 @@ static void access_log(uint16_t port, int expect, int *lines, int *reused, int *
         if (f) {
             while (fgets(line, sizeof(line), f)) {
                 unsigned p;
-                char r[8];
+                char r[8], c[64];
                 long conn;
                 int status;
-                if (sscanf(line, "%u %7s %ld %d", &p, r, &conn, &status) != 4 || p != port)
+                if (sscanf(line, "%u %7s %ld %d %63s", &p, r, &conn, &status, c) != 5 ||
+                    p != port)
                     continue;
                 (*lines)++;
                 *reused += r[0] == 'r';
                 if (conn != last)
                     (*conns)++;
                 last = conn;
+                if (cipher)
+                    memcpy(cipher, c, sizeof(c));
             }
             fclose(f);
         }
         if (*lines < expect)
             h_sleep_ms(20);
     }
+}
+
+static void access_log(uint16_t port, int expect, int *lines, int *reused, int *conns)
+{
+    access_log_cipher(port, expect, lines, reused, conns, NULL);
 }
 
 Test(tls, delivers_over_a_verified_chain_and_reuses_the_connection)
@@ -114,9 +124,15 @@ Test(tls, delivers_over_a_verified_chain_and_reuses_the_connection)
     cr_expect_eq(H.tagged, 100);
     cr_expect_eq(H.dup_tagged, 0);
     int lines, reused, conns;
-    access_log(tls_ports[P_GOOD], 5, &lines, &reused, &conns);
+    char cipher[64] = "";
+    access_log_cipher(tls_ports[P_GOOD], 5, &lines, &reused, &conns, cipher);
     cr_expect_eq(lines, 5);
     cr_expect_eq(conns, 1, "nginx saw %d connections", conns);
+    /* the client's order decides (nginx's default): AES-GCM first where the
+     * CPU accelerates it, ChaCha20-Poly1305 first elsewhere */
+    const char *want = sg_tls_aes_hw() ? "AES128-GCM" : "CHACHA20";
+    cr_expect(strncmp(cipher, "ECDHE-", 6) == 0 && strstr(cipher, want) != NULL,
+              "negotiated %s, expected ECDHE with %s", cipher, want);
 }
 
 Test(tls, resumes_the_session_after_the_server_drops_the_connection)

@@ -7,7 +7,7 @@
  *   TLS_EXPIRED  localhost, expired in 2020
  *   TLS_ROGUE    localhost, signed by a CA the client does not trust
  *   TLS_CLOSE    like good, but closes the connection after every answer
- * nginx logs "$server_port $ssl_session_reused $connection $status" per
+ * nginx logs "$server_port $ssl_session_reused $connection $status $ssl_cipher" per
  * request to tls_dir/access.log.  The CA is tls_dir/ca.pem.
  */
 #ifndef SEGOPS_TLS_FIXTURE_H
