@@ -83,6 +83,18 @@ static char *put_u4(char *o, unsigned v)
     return o + 6;
 }
 
+/* High bit set in every byte of w that JSON cannot copy as is: a control
+ * byte, '"', '\\', DEL, or a byte >= 0x80 (UTF-8, checked separately). */
+static inline uint64_t json_special8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t ctl = (w - ones * 0x20) & ~w; /* byte < 0x20 */
+    uint64_t quo = w ^ (ones * '"'), bsl = w ^ (ones * '\\');
+    uint64_t del = w ^ (ones * 0x7F);
+    return (ctl | ((quo - ones) & ~quo) | ((bsl - ones) & ~bsl) | ((del - ones) & ~del) | w) &
+           high;
+}
+
 size_t sg_json_write_str(char *out, const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -90,26 +102,45 @@ size_t sg_json_write_str(char *out, const char *s, size_t len)
     size_t i = 0;
 
     *o++ = '"';
+    /* Short strings (keys, identifiers, small values) that need no escaping,
+     * checked and copied as one or two overlapping words: reads and writes
+     * only [0, len). */
+    if (len >= 4 && len < 8) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + len - 4, 4);
+        if (!json_special8((uint64_t)a | (uint64_t)b << 32)) {
+            memcpy(o, &a, 4);
+            memcpy(o + len - 4, &b, 4);
+            o[len] = '"';
+            return len + 2;
+        }
+    }
     while (i < len) {
         /* 8 bytes at a time while none needs escaping or is non-ASCII:
          * the common case of identifiers, keys and plain values */
         while (len - i >= 8) {
             uint64_t w;
             memcpy(&w, p + i, 8);
-            const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-            uint64_t ctl = (w - ones * 0x20) & ~w;          /* byte < 0x20 */
-            uint64_t quo = w ^ (ones * '"'), bsl = w ^ (ones * '\\');
-            uint64_t del = w ^ (ones * 0x7F);
-            uint64_t hit = ctl | ((quo - ones) & ~quo) | ((bsl - ones) & ~bsl) |
-                           ((del - ones) & ~del) | w;       /* w: byte >= 0x80 */
-            if (hit & high)
+            if (json_special8(w))
                 break;
-            memcpy(o, p + i, 8);
+            memcpy(o, &w, 8);
             o += 8;
             i += 8;
         }
         if (i >= len)
             break;
+        /* a tail under 8 bytes of a string of 8 or more: check the last
+         * word, overlapping bytes already copied, and copy it whole */
+        if (len - i < 8 && len >= 8) {
+            uint64_t w;
+            memcpy(&w, p + len - 8, 8);
+            if (!json_special8(w)) {
+                memcpy(o + (len - i) - 8, &w, 8);
+                o += len - i;
+                break;
+            }
+        }
         unsigned c = p[i];
         size_t n, bad;
 

@@ -368,3 +368,41 @@ Test(json, escapes_a_special_byte_at_every_position_of_a_long_run)
         }
     }
 }
+
+/* The short-string and tail paths (whole words that overlap bytes already
+ * written) must give exactly the byte loop's output for every length, with
+ * no special byte or one at any position. */
+Test(json, writes_every_length_exactly_with_a_special_byte_anywhere)
+{
+    static const struct { unsigned char b; const char *esc; } sp[] = {
+        {'"', "\\\""}, {'\\', "\\\\"}, {0x00, "\\u0000"}, {0x1f, "\\u001f"},
+        {0x7f, "\\u007f"}, {0x80, "\xEF\xBF\xBD"}, {0xff, "\xEF\xBF\xBD"}, {0x0a, "\\n"},
+    };
+    for (size_t len = 0; len <= 40; len++) {
+        char in[40], out[SG_JSON_STR_MAX(40)], want[SG_JSON_STR_MAX(40)];
+        for (size_t i = 0; i < len; i++)
+            in[i] = (char)('a' + i % 26);
+        size_t n = sg_json_write_str(out, in, len);
+        cr_assert_eq(n, len + 2, "plain, length %zu", len);
+        cr_assert(out[0] == '"' && out[len + 1] == '"' && memcmp(out + 1, in, len) == 0,
+                  "plain, length %zu: %.*s", len, (int)n, out);
+        for (size_t k = 0; k < sizeof(sp) / sizeof(sp[0]); k++) {
+            for (size_t pos = 0; pos < len; in[pos] = (char)('a' + pos % 26), pos++) {
+                in[pos] = (char)sp[k].b;
+                size_t w = 0, el = strlen(sp[k].esc);
+                want[w++] = '"';
+                memcpy(want + w, in, pos);
+                w += pos;
+                memcpy(want + w, sp[k].esc, el);
+                w += el;
+                memcpy(want + w, in + pos + 1, len - pos - 1);
+                w += len - pos - 1;
+                want[w++] = '"';
+                n = sg_json_write_str(out, in, len);
+                cr_assert(n == w && memcmp(out, want, w) == 0,
+                          "byte %02x at %zu of %zu: got %.*s want %.*s", sp[k].b, pos, len,
+                          (int)n, out, (int)w, want);
+            }
+        }
+    }
+}
