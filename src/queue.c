@@ -38,19 +38,20 @@ static void lane_release(void *p)
 }
 
 /* Commits a lane's slot memory by writing every page once, so the hot path
- * never takes a page fault.  Done for an owned lane when a thread first
- * claims it (that first call is the thread's warm-up), for shared lanes at
- * creation.  Only ever on a lane that has never held an event, so the
- * zeros overwrite nothing. */
+ * never takes a page fault.  Done at creation for the shared lanes and the
+ * first owned lane, by the sender one owned lane ahead of the claims
+ * (sg_queue_prefault), and by a claiming thread whose lane is not committed
+ * yet.  Always by the lane's holder, and only ever on a lane that has never
+ * held an event, so the zeros overwrite nothing. */
 static void lane_touch(struct sg_queue *q, struct sg_lane *l)
 {
-    if (l->touched)
+    if (atomic_load_explicit(&l->touched, memory_order_relaxed))
         return;
     size_t lane_bytes = (size_t)(q->capacity + 1) * q->slot_size;
     char *base = q->slab + (size_t)(l - q->lanes) * lane_bytes;
     for (size_t off = 0; off < lane_bytes; off += 4096)
         ((volatile char *)base)[off] = 0;
-    l->touched = 1;
+    atomic_store_explicit(&l->touched, 1, memory_order_relaxed);
 }
 
 int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
@@ -104,6 +105,9 @@ int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
     }
     for (uint32_t i = q->nowned; i < q->nlanes; i++)
         lane_touch(q, &q->lanes[i]); /* any thread may take a shared lane */
+    if (q->nowned)
+        lane_touch(q, &q->lanes[0]); /* the first thread's; the sender keeps
+                                        one more ahead (sg_queue_prefault) */
 #ifndef SG_TSAN /* TSan does not model membarrier(): keep seq_cst there */
     /* SEGOPS_MEMBARRIER=0 forces the fallback (tests run both) */
     const char *mb = getenv("SEGOPS_MEMBARRIER");
@@ -169,6 +173,7 @@ struct sg_lane *sg_lane_enter_slow(struct sg_queue *q)
             }
             if (l) {
                 atomic_fetch_add_explicit(&q->lanes_in_use, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&q->claims, 1, memory_order_relaxed);
             } else {
                 sg_tls_miss.gen = q->gen;
                 sg_tls_miss.epoch = ep;
@@ -198,6 +203,32 @@ struct sg_lane *sg_lane_enter_slow(struct sg_queue *q)
             return s;
     }
     return NULL;
+}
+
+int sg_queue_prefault(struct sg_queue *q)
+{
+    struct sg_lane *next = NULL;
+    for (uint32_t i = 0; i < q->nowned; i++) {
+        struct sg_lane *l = &q->lanes[i];
+        if (atomic_load_explicit(&l->touched, memory_order_relaxed)) {
+            if (atomic_load_explicit(&l->owned, memory_order_relaxed) == 0)
+                return 0; /* a committed lane is free: one ahead already */
+        } else if (!next) {
+            next = l;
+        }
+    }
+    if (!next)
+        return 0; /* every owned lane is committed */
+    uint32_t zero = 0;
+    if (!atomic_compare_exchange_strong_explicit(&next->owned, &zero, 1, memory_order_acquire,
+                                                 memory_order_relaxed))
+        return 0; /* a thread took it meanwhile and commits it itself */
+    /* Held like a claimer holds it: no producer can be writing its slots,
+     * and it never held an event, so the zeros overwrite nothing. */
+    lane_touch(q, next);
+    atomic_store_explicit(&next->owned, 0, memory_order_release);
+    atomic_fetch_add_explicit(&q->epoch, 1, memory_order_release);
+    return 1;
 }
 
 uint64_t sg_queue_depth(struct sg_queue *q)

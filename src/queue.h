@@ -92,8 +92,10 @@ struct sg_lane {
     struct ck_ring_buffer *free_buf;
     struct ck_ring_buffer *hot_buf;
     uint32_t nstash;            /* holder-private: free slots in stash */
-    int touched;                /* slot pages committed (claimer writes,
-                                   under the owned CAS) */
+    _Atomic uint32_t touched;   /* slot pages committed; written only by
+                                   whoever holds `owned` (a claimer, or the
+                                   sender committing ahead, see
+                                   sg_queue_prefault) */
     void *stash[SG_STASH];      /* holder-private free slots */
     /* ---- sender ---- */
     _Alignas(SG_CACHELINE) _Atomic uint64_t deq; /* events taken */
@@ -122,6 +124,8 @@ struct sg_queue {
     _Alignas(SG_CACHELINE) _Atomic uint32_t closing;
     _Atomic uint32_t epoch;     /* bumped when an owned lane is released */
     _Atomic uint32_t lanes_in_use;
+    _Atomic uint32_t claims;    /* owned-lane claims so far (sender: time
+                                   to commit the next lane) */
     _Alignas(SG_CACHELINE) _Atomic uint64_t dropped_no_lane;
 };
 
@@ -268,6 +272,15 @@ static inline void sg_lane_recycle(struct sg_lane *l, void *slot)
  * rings' indices: the sender never reads the holders' counter lines on its
  * hot loop). */
 uint64_t sg_queue_depth(struct sg_queue *q);
+
+/* Sender side: keeps one committed owned lane ahead of the claims, so a
+ * thread's first track finds its lane's pages already committed instead of
+ * taking ~1,000 page faults (milliseconds) in that call.  Commits the
+ * lowest uncommitted owned lane when no committed one is free; holds it
+ * through `owned` meanwhile (a thread that finds it busy takes the next
+ * lane; the release bumps `epoch` so threads that found none rescan).
+ * Returns 1 if it committed a lane.  Lane 0 is committed at creation. */
+int sg_queue_prefault(struct sg_queue *q);
 
 /* Closer side of the shutdown handshake: sets closing, then waits until no
  * producer is inside a call.  After it returns no event can be published. */

@@ -554,6 +554,7 @@ void *sg_sender_main(void *arg)
     int64_t interval = (int64_t)c->cfg.flush_interval_ms * 1000000;
     int64_t next_tick = now + interval, next_cal = now + 100000000;
     int64_t idle_ns = 0, idle_max = (int64_t)c->cfg.idle_poll_us * 1000;
+    uint32_t claims_seen = 0;
 
     for (;;) {
         now = sg_mono_ns();
@@ -576,6 +577,15 @@ void *sg_sender_main(void *arg)
         if (stop && !abandoned && now >= c->stop_deadline_ns) {
             abandon_all(c, &b, &rr);
             abandoned = 1;
+        }
+
+        /* A thread claimed a lane since we last looked: commit the next one
+         * now, off the producers' path (only then: the scan reads the
+         * holders' lines). */
+        uint32_t claims = atomic_load_explicit(&c->q.claims, memory_order_relaxed);
+        if (claims != claims_seen && !stop) {
+            claims_seen = claims;
+            sg_queue_prefault(&c->q);
         }
 
         uint64_t depth = sg_queue_depth(&c->q);
@@ -612,6 +622,7 @@ void *sg_sender_main(void *arg)
         }
         if (stop && depth == 0 && !flushing)
             break; /* the queue was closed before stop was published */
+
 
         idle_ns = idle_ns ? idle_ns * 2 : 20000;
         if (idle_ns > idle_max)

@@ -9,10 +9,13 @@
 #include <string.h>
 
 #include "harness.h"
+#include "client.h" /* the queue, for the lane-commit test */
 #include "queue.h" /* SG_TSAN */
 #include "timefmt.h"
 #include <sched.h>
 #include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static struct harness H;
 
@@ -631,4 +634,44 @@ Test(client, counts_events_the_server_skipped)
     h_counts(&H, &k);
     cr_expect_eq(k.skipped, 4);
     cr_expect_eq(k.queued, 6);
+}
+
+/* Resident share of the pages wholly inside lane i's slots. */
+static double lane_resident(const struct sg_queue *q, uint32_t i)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t lane_bytes = (size_t)(q->capacity + 1) * q->slot_size;
+    uintptr_t lo = (uintptr_t)q->slab + i * lane_bytes, hi = lo + lane_bytes;
+    lo = (lo + pg - 1) / pg * pg + pg;
+    hi = hi / pg * pg - pg;
+    size_t n = (hi - lo) / pg, in = 0;
+    unsigned char v[1024];
+    cr_assert(n > 0 && n <= sizeof(v));
+    cr_assert_eq(mincore((void *)lo, hi - lo, v), 0);
+    for (size_t k = 0; k < n; k++)
+        in += v[k] & 1;
+    return (double)in / (double)n;
+}
+
+/* A thread's first track must not take the lane's page faults: the sender
+ * commits the next owned lane as soon as one is claimed. */
+Test(client, sender_commits_the_next_lane_after_a_claim)
+{
+    h_start_sink(&H, NULL, 1000);
+    segops_options o = opts();
+    o.max_producers = 4;
+    o.queue_capacity = 1024;
+    cr_assert_eq(h_client(&H, &o), 0);
+    struct sg_queue *q = &H.c->q;
+    cr_expect_eq(lane_resident(q, 0), 1.0);
+    h_sleep_ms(100);
+    cr_expect_eq(lane_resident(q, 1), 0.0, "nothing claimed yet: no lane ahead needed");
+    cr_assert_eq(track_n(H.c, 0, 0, 1), 1); /* this thread claims lane 0 */
+    double r = 0;
+    for (int i = 0; i < 250 && (r = lane_resident(q, 1)) < 1.0; i++)
+        h_sleep_ms(20);
+    cr_expect_eq(r, 1.0, "lane 1 committed by the sender");
+    cr_expect_eq(lane_resident(q, 2), 0.0, "one lane ahead only");
+    cr_expect_eq(segops_flush(H.c, 5000), 0);
+    h_expect_invariant(H.c);
 }

@@ -5,6 +5,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "queue.h"
 #include "segops.h"
@@ -323,4 +325,62 @@ Test(queue, reports_which_handshake_it_uses)
     cr_expect_eq(q.asym, 0);
     sg_queue_destroy(&q);
     unsetenv("SEGOPS_MEMBARRIER");
+}
+
+/* Share of the pages wholly inside lane i's slots that are resident (the
+ * first and last page of a lane may be shared with its neighbours). */
+static double lane_resident(const struct sg_queue *q, uint32_t i)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t lane_bytes = (size_t)(q->capacity + 1) * q->slot_size;
+    uintptr_t lo = (uintptr_t)q->slab + i * lane_bytes, hi = lo + lane_bytes;
+    lo = (lo + pg - 1) / pg * pg + pg;
+    hi = hi / pg * pg - pg;
+    cr_assert(hi > lo, "lane too small for this test");
+    size_t n = (hi - lo) / pg, in = 0;
+    unsigned char *v = malloc(n);
+    cr_assert_eq(mincore((void *)lo, hi - lo, v), 0);
+    for (size_t k = 0; k < n; k++)
+        in += v[k] & 1;
+    free(v);
+    return (double)in / (double)n;
+}
+
+/* The first thread's lane is committed at creation; the next one only when
+ * the sender commits it ahead, never while another party holds it. */
+Test(queue, commits_one_owned_lane_ahead_of_the_claims)
+{
+    struct sg_queue q;
+    cr_assert_eq(sg_queue_init(&q, 3, 1, 1024, 512), 0);
+    cr_expect_eq(lane_resident(&q, 0), 1.0, "lane 0 is committed at creation");
+    cr_expect_eq(lane_resident(&q, 1), 0.0);
+    cr_expect_eq(lane_resident(&q, 2), 0.0);
+    cr_expect_eq(sg_queue_prefault(&q), 0, "a committed lane is free: nothing to do");
+    cr_expect_eq(lane_resident(&q, 1), 0.0);
+
+    /* this thread claims lane 0: the next thread would find none committed */
+    struct sg_lane *l = sg_lane_enter(&q);
+    cr_assert(l == &q.lanes[0]);
+    sg_lane_leave(l);
+    cr_expect_eq(atomic_load(&q.claims), 1);
+    uint32_t ep = atomic_load(&q.epoch);
+    cr_expect_eq(sg_queue_prefault(&q), 1);
+    cr_expect_eq(lane_resident(&q, 1), 1.0, "lane 1 committed ahead");
+    cr_expect_eq(atomic_load(&q.lanes[1].owned), 0, "and given back");
+    cr_expect_eq(atomic_load(&q.epoch), ep + 1, "threads that found no lane rescan");
+    cr_expect_eq(lane_resident(&q, 2), 0.0, "only one lane ahead");
+    cr_expect_eq(sg_queue_prefault(&q), 0);
+    cr_expect_eq(lane_resident(&q, 2), 0.0);
+
+    /* another thread holds lane 1: lane 2 is next; once held, never touched */
+    atomic_store(&q.lanes[1].owned, 1);
+    atomic_store(&q.lanes[2].owned, 1);
+    cr_expect_eq(sg_queue_prefault(&q), 0, "the lane to commit is held by a thread");
+    cr_expect_eq(lane_resident(&q, 2), 0.0);
+    atomic_store(&q.lanes[2].owned, 0);
+    cr_expect_eq(sg_queue_prefault(&q), 1);
+    cr_expect_eq(lane_resident(&q, 2), 1.0);
+    cr_expect_eq(sg_queue_prefault(&q), 0, "every owned lane is committed");
+    atomic_store(&q.lanes[1].owned, 0);
+    sg_queue_destroy(&q);
 }
