@@ -10,12 +10,11 @@
 
 #include "harness.h"
 #include "client.h" /* the queue, for the lane-commit test */
+#include "lane_pages.h"
 #include "queue.h" /* SG_TSAN */
 #include "timefmt.h"
 #include <sched.h>
 #include <stdint.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 static struct harness H;
 
@@ -636,22 +635,6 @@ Test(client, counts_events_the_server_skipped)
     cr_expect_eq(k.queued, 6);
 }
 
-/* Resident share of the pages wholly inside lane i's slots. */
-static double lane_resident(const struct sg_queue *q, uint32_t i)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    size_t lane_bytes = (size_t)(q->capacity + 1) * q->slot_size;
-    uintptr_t lo = (uintptr_t)q->slab + i * lane_bytes, hi = lo + lane_bytes;
-    lo = (lo + pg - 1) / pg * pg + pg;
-    hi = hi / pg * pg - pg;
-    size_t n = (hi - lo) / pg, in = 0;
-    unsigned char v[1024];
-    cr_assert(n > 0 && n <= sizeof(v));
-    cr_assert_eq(mincore((void *)lo, hi - lo, v), 0);
-    for (size_t k = 0; k < n; k++)
-        in += v[k] & 1;
-    return (double)in / (double)n;
-}
 
 /* A thread's first track must not take the lane's page faults: the sender
  * commits the next owned lane as soon as one is claimed. */

@@ -5,9 +5,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "lane_pages.h"
 #include "queue.h"
 #include "segops.h"
 
@@ -327,24 +326,6 @@ Test(queue, reports_which_handshake_it_uses)
     unsetenv("SEGOPS_MEMBARRIER");
 }
 
-/* Share of the pages wholly inside lane i's slots that are resident (the
- * first and last page of a lane may be shared with its neighbours). */
-static double lane_resident(const struct sg_queue *q, uint32_t i)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    size_t lane_bytes = (size_t)(q->capacity + 1) * q->slot_size;
-    uintptr_t lo = (uintptr_t)q->slab + i * lane_bytes, hi = lo + lane_bytes;
-    lo = (lo + pg - 1) / pg * pg + pg;
-    hi = hi / pg * pg - pg;
-    cr_assert(hi > lo, "lane too small for this test");
-    size_t n = (hi - lo) / pg, in = 0;
-    unsigned char *v = malloc(n);
-    cr_assert_eq(mincore((void *)lo, hi - lo, v), 0);
-    for (size_t k = 0; k < n; k++)
-        in += v[k] & 1;
-    free(v);
-    return (double)in / (double)n;
-}
 
 /* The first thread's lane is committed at creation; the next one only when
  * the sender commits it ahead, never while another party holds it. */
