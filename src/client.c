@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "client.h"
 #include "event.h"
@@ -77,6 +76,18 @@ static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct segops_client *reg_head;
 static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 
+/* The client's lock and its condition variable (on CLOCK_MONOTONIC, for
+ * the flush and shutdown deadlines); also re-made in a fork() child. */
+static void init_sync(struct segops_client *c)
+{
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&reg_mu);
@@ -97,12 +108,7 @@ static void fork_child(void)
         c->forked = 1;
         /* producers see closing == 2 and answer SEGOPS_EFORKED */
         atomic_store_explicit(&c->q.closing, 2, memory_order_seq_cst);
-        pthread_mutex_init(&c->mu, NULL);
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&c->cv, &ca);
-        pthread_condattr_destroy(&ca);
+        init_sync(c);
     }
     pthread_mutex_init(&reg_mu, NULL);
 }
@@ -246,12 +252,7 @@ SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
     c->jitter_state = ~c->key_seed;
     sg_clock_init(&c->ck);
 
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&c->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&c->mu, NULL);
+    init_sync(c);
 
     if (pthread_create(&c->thread, NULL, sg_sender_main, c) != 0) {
         rc = SEGOPS_ETHREAD;
@@ -388,14 +389,11 @@ SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *
     reg_remove(c);
     if (c->forked) {
         /* A child's copy: no sender thread here, and the connection and
-         * io_uring ring are the parent's.  Drop our references without
-         * sending a byte (close() of an inherited socket sends nothing
-         * while the parent holds it; unmapping our view of the ring does
-         * not touch the parent's). */
-        if (c->io.fd >= 0)
-            close(c->io.fd);
-        if (c->io.ring_ok)
-            io_uring_queue_exit(&c->io.ring);
+         * io_uring ring are the parent's.  The driver's destroy drops our
+         * references without sending a byte (close() of an inherited
+         * socket sends nothing while the parent holds it; unmapping our
+         * view of the ring does not touch the parent's). */
+        c->io.ops->destroy(&c->io);
         goto free_all;
     }
     /* 1. refuse new events; wait out producers mid-publish (never long) */

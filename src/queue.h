@@ -28,7 +28,8 @@
  *
  * Slot ownership.  Each lane has capacity+1 slots.  The holder always owns
  * `cur` and the slots in its `stash` (taken from the rings SG_STASH at a
- * time, so that most calls read none of the sender's cache lines), and encodes every event into it; only after
+ * time, so that most calls read none of the sender's cache lines), and
+ * encodes every event into `cur`; only after
  * the event validated does it take a replacement from `free` (none there:
  * the lane is full, SEGOPS_EFULL) and publish `cur` on `filled`.  A slot is
  * therefore owned by exactly one party at any time: the holder (cur), the
@@ -183,17 +184,17 @@ static inline void sg_lane_leave(struct sg_lane *l)
     atomic_store_explicit(&l->active, 0, memory_order_release);
 }
 
-/* Publishes the holder's slot if a free replacement exists.  Returns 0, or
- * -1 when the lane is full (cur stays with the holder, unpublished). */
+/* Warms a slot's first two lines for writing (see sg_lane_publish). */
 static inline void sg_prefetch_slot(const void *slot)
 {
     __builtin_prefetch(slot, 1, 3);
     __builtin_prefetch((const char *)slot + SG_CACHELINE, 1, 3);
 }
 
+/* Publishes the holder's slot if a free replacement exists.  Returns 0, or
+ * -1 when the lane is full (cur stays with the holder, unpublished). */
 static inline int sg_lane_publish(struct sg_lane *l)
 {
-    int refilled = 0;
     if (__builtin_expect(l->nstash == 0, 0)) {
         /* refill: one pass over the sender's lines for SG_STASH events */
         void *s;
@@ -204,26 +205,15 @@ static inline int sg_lane_publish(struct sg_lane *l)
         }
         if (l->nstash == 0)
             return -1;
-        refilled = 1;
+        sg_prefetch_slot(l->stash[l->nstash - 1]); /* becomes `next` below */
     }
+    /* Every slot is warmed for writing one call before it becomes `cur`: it
+     * usually last sat in the sender's cache (it rendered it) or cold in
+     * the slab, so the first store to it would wait for the line; asking a
+     * call ahead overlaps that transfer with the caller's own work. */
     void *next = l->stash[--l->nstash];
-    /* Warm the slots of the next calls for writing: a slot usually last sat
-     * in the sender's cache (it rendered it) or cold in the slab, so the
-     * first store to it would wait for the line.  Asking one call ahead
-     * overlaps that transfer with the caller's work until then.  `next` was
-     * warmed by the previous call unless it came from a refill. */
-    if (__builtin_expect(refilled, 0))
-        sg_prefetch_slot(next);
-    if (l->nstash) {
+    if (l->nstash)
         sg_prefetch_slot(l->stash[l->nstash - 1]);
-        /* A few calls before the next refill, start bringing over the hot
-         * ring's lines the refill will read (written by the sender).  A
-         * hint only: the refill itself reads them through ck. */
-        if (l->nstash == SG_STASH / 4) {
-            __builtin_prefetch(&l->hot.p_tail, 0, 3);
-            __builtin_prefetch(&l->hot_buf[l->hot.c_head & l->hot.mask], 0, 3);
-        }
-    }
     /* Count first, publish second: the sender can never resolve an event
      * that `enq` does not yet include, so delivered <= accepted in every
      * snapshot.  Single writer: a plain increment. */

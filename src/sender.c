@@ -151,17 +151,21 @@ static int past_stop_deadline(struct segops_client *c, int64_t now)
  * still ends the request at the shutdown deadline, not at the request's. */
 #define SG_WAIT_SLICE_NS 50000000
 
-/* The deadline of the next wait: the request's, but no later than the
- * shutdown deadline once shutdown has begun, and no more than one slice. */
+/* A request's deadline, brought forward to the shutdown deadline once
+ * shutdown has begun. */
+static int64_t capped_deadline(struct segops_client *c, int64_t deadline)
+{
+    return stopping(c) && c->stop_deadline_ns < deadline ? c->stop_deadline_ns : deadline;
+}
+
+/* The deadline of the next wait: capped_deadline(), but no more than one
+ * slice away. */
 static int64_t wait_deadline(struct segops_client *c, int64_t deadline, int *last)
 {
-    int64_t now = sg_mono_ns(), d = deadline;
-    if (stopping(c) && c->stop_deadline_ns < d)
-        d = c->stop_deadline_ns;
+    int64_t now = sg_mono_ns(), d = capped_deadline(c, deadline);
     *last = d - now <= SG_WAIT_SLICE_NS;
     return *last ? d : now + SG_WAIT_SLICE_NS;
 }
-
 
 static void conn_close(struct segops_client *c)
 {
@@ -234,9 +238,7 @@ static int send_all(struct segops_client *c, const char *p, size_t len, int64_t 
         /* not sliced: a TLS write cannot be resumed after a timeout (the
          * engine already holds part of the data), so the whole write gets
          * the request's deadline, capped by shutdown's when it has begun */
-        if (stopping(c) && c->stop_deadline_ns < deadline)
-            deadline = c->stop_deadline_ns;
-        return sg_tls_send(&c->tls, &c->io, p, len, deadline);
+        return sg_tls_send(&c->tls, &c->io, p, len, capped_deadline(c, deadline));
     }
     while (len) {
         int last;
@@ -622,7 +624,6 @@ void *sg_sender_main(void *arg)
         }
         if (stop && depth == 0 && !flushing)
             break; /* the queue was closed before stop was published */
-
 
         idle_ns = idle_ns ? idle_ns * 2 : 20000;
         if (idle_ns > idle_max)

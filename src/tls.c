@@ -315,14 +315,11 @@ int sg_tls_handshake(struct sg_tls *t, struct sg_io *io, int64_t deadline_ns)
         return t->last_err ? SG_ETLS : -ECONNRESET;
     if (rc != 0)
         return rc;
-    t->handshakes++;
     br_ssl_session_parameters now;
     br_ssl_engine_get_session_parameters(&t->cc.eng, &now);
     if (had && now.session_id_len == prev.session_id_len &&
-        memcmp(now.session_id, prev.session_id, now.session_id_len) == 0) {
+        memcmp(now.session_id, prev.session_id, now.session_id_len) == 0)
         t->resumed = 1;
-        t->resumptions++;
-    }
     return 0;
 }
 

@@ -61,7 +61,6 @@ struct sg_tls {
     char host[256];
     int last_err;              /* BearSSL error of the last failure */
     int resumed;               /* the last handshake resumed a session */
-    uint64_t handshakes, resumptions;
 };
 
 /* Loads the anchors (ca_file, or the system bundle when NULL) and sets up
