@@ -1,8 +1,9 @@
 /*
  * bench_common.h -- helpers shared by the bench programs: a fenced TSC
  * bracket, a log-linear histogram, the machine line, CPU time of a thread
- * found by name.  Header-only (static inline) so that every program stays
- * one translation unit plus this file.
+ * found by name, an in-process sink and a client of it.  Header-only
+ * (static inline) so that every program stays one translation unit plus
+ * this file.
  *
  * Timing rule used everywhere: lfence; rdtsc; lfence  <call>  rdtscp; lfence.
  * The bracket's own cost (~25-30 ns on the 2 vCPU reference guest) is part

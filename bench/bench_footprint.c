@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "bench_client.h"
 #include "bench_common.h"
 #include "segops.h"
 #include "sink.h"
@@ -36,11 +37,8 @@ static void start_sink_process(void)
     sink_pid = fork();
     if (sink_pid == 0) {
         close(fds[0]);
-        struct sink_opts so;
-        memset(&so, 0, sizeof(so));
-        so.api_key = "sk_bench";
         uint16_t port = 0;
-        struct sink *s = sink_start(&so, &port);
+        struct sink *s = bench_sink_start(NULL, &port);
         if (!s)
             _exit(1);
         if (write(fds[1], &port, sizeof(port)) != sizeof(port))
@@ -54,15 +52,6 @@ static void start_sink_process(void)
         exit(1);
     }
     close(fds[0]);
-}
-
-static void fill_opts(segops_options *o, char *url, size_t n)
-{
-    snprintf(url, n, "http://127.0.0.1:%u", (unsigned)sink_port);
-    memset(o, 0, sizeof(*o));
-    o->api_url = url;
-    o->api_key = "sk_bench";
-    o->logger = segops_log_discard;
 }
 
 static uint64_t pow2_at_least(uint64_t v)
@@ -105,7 +94,8 @@ static void footprint_row(const struct optset *s)
     }
     char url[64];
     segops_options o;
-    fill_opts(&o, url, sizeof(url));
+    bench_sink_url(url, sizeof(url), sink_port);
+    bench_client_opts(&o, url);
     o.max_producers = s->producers;
     o.shared_lanes = s->shared;
     o.queue_capacity = s->capacity;
@@ -189,7 +179,8 @@ int main(int argc, char **argv)
            events);
     char url[64];
     segops_options o;
-    fill_opts(&o, url, sizeof(url));
+    bench_sink_url(url, sizeof(url), sink_port);
+    bench_client_opts(&o, url);
     o.max_producers = 1;
     o.shared_lanes = 1;
     o.batch_size = 500;

@@ -33,6 +33,7 @@
 #include <sys/syscall.h>
 #include <ucontext.h>
 
+#include "bench_client.h"
 #include "bench_common.h"
 #include "segops.h"
 #include "sink.h"
@@ -255,19 +256,11 @@ static void *producer(void *arg)
 static void run(uint16_t port, int threads, long total)
 {
     char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
+    bench_sink_url(url, sizeof(url), port);
     segops_options o;
-    memset(&o, 0, sizeof(o));
-    o.api_url = url;
-    o.api_key = "sk_bench";
+    bench_client_opts(&o, url);
     o.max_producers = (uint32_t)threads;
-    o.logger = segops_log_discard;
-    segops_client *c;
-    int rc = segops_client_new(&o, &c);
-    if (rc) {
-        fprintf(stderr, "bench_hotpath: %s\n", segops_strerror(rc));
-        exit(1);
-    }
+    segops_client *c = bench_client_new(&o, "bench_hotpath");
     int stid = find_task("segops-sender");
     segops_counters s0, s1;
     segops_stats(c, &s0);
@@ -347,11 +340,8 @@ int main(int argc, char **argv)
     sa.sa_flags = SA_SIGINFO;
     sigaction(SIGSYS, &sa, NULL);
 
-    struct sink_opts so;
-    memset(&so, 0, sizeof(so));
-    so.api_key = "sk_bench";
     uint16_t port;
-    struct sink *sink = sink_start(&so, &port);
+    struct sink *sink = bench_sink_start(NULL, &port);
     if (!sink)
         return 1;
     printf("# producer threads: allocations and system calls inside segops_track()\n"

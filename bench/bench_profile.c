@@ -7,6 +7,7 @@
  * to get instructions per call (total Ir / calls), or under perf stat.
  * With --empty-loop it times the same loop without the call (harness cost).
  */
+#include "bench_client.h"
 #include "bench_common.h"
 #include "segops.h"
 #include "sink.h"
@@ -25,23 +26,17 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    struct sink_opts so;
-    memset(&so, 0, sizeof(so));
-    so.api_key = "sk_bench";
     uint16_t port;
-    struct sink *sink = sink_start(&so, &port);
+    struct sink *sink = bench_sink_start(NULL, &port);
     if (!sink)
         return 1;
     char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
+    bench_sink_url(url, sizeof(url), port);
     segops_options o;
-    memset(&o, 0, sizeof(o));
-    o.api_url = url;
-    o.api_key = "sk_bench";
+    bench_client_opts(&o, url);
     o.max_producers = 1;
     o.queue_capacity = 4096;
     o.batch_size = 500;
-    o.logger = segops_log_discard;
     segops_client *c;
     if (segops_client_new(&o, &c) != 0)
         return 1;

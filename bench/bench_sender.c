@@ -36,6 +36,7 @@
 #include <stdatomic.h>
 #include <sys/resource.h>
 
+#include "bench_client.h"
 #include "bench_common.h"
 #include "segops.h"
 #include "sink.h"
@@ -53,24 +54,15 @@ static segops_client *client(const char *url, const char *ca_file, uint32_t batc
                              uint32_t cap, uint32_t idle_us)
 {
     segops_options o;
-    memset(&o, 0, sizeof(o));
-    o.api_url = url;
+    bench_client_opts(&o, url);
     o.ca_file = ca_file;
-    o.api_key = "sk_bench";
     o.batch_size = batch;
     o.io_mode = io;
     o.queue_capacity = cap;
     o.max_producers = 1;
     o.shared_lanes = 1;
     o.idle_poll_us = idle_us;
-    o.logger = segops_log_discard;
-    segops_client *c;
-    int rc = segops_client_new(&o, &c);
-    if (rc) {
-        fprintf(stderr, "bench_sender: %s\n", segops_strerror(rc));
-        exit(1);
-    }
-    return c;
+    return bench_client_new(&o, "bench_sender");
 }
 
 /* ------------------------------------------------------------------ B3 */
@@ -247,16 +239,13 @@ int main(int argc, char **argv)
     }
     bench_calibrate();
     bench_machine(stdout);
-    struct sink_opts so;
-    memset(&so, 0, sizeof(so));
-    so.api_key = "sk_bench";
     uint16_t port;
-    struct sink *sink = sink_start(&so, &port);
+    struct sink *sink = bench_sink_start(NULL, &port);
     if (!sink)
         return 1;
 
     char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
+    bench_sink_url(url, sizeof(url), port);
 
     printf("# B3 sender throughput: in-process sink on 127.0.0.1, one keep-alive connection,"
            " %.1f s per row\n# sender CPU = segops-sender thread only; process CPU includes the"
@@ -294,8 +283,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     sink_stop(sink);
 
-    so.on_event = on_event;
-    sink = sink_start(&so, &port);
+    sink = bench_sink_start(on_event, &port);
     if (!sink)
         return 1;
     printf("\n# B4 time to wire: track() that reaches batch_size -> that event at the sink's"
@@ -305,7 +293,7 @@ int main(int argc, char **argv)
            " idle %%CPU |\n");
     printf("|-------|---------|--------|---------|---------|----------|----------|------|"
            "-----------|\n");
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
+    bench_sink_url(url, sizeof(url), port);
     time_to_wire(url, 20, 1000, trials);
     time_to_wire(url, 500, 1000, trials / 3);
     time_to_wire(url, 20, 100, trials);

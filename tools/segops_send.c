@@ -216,6 +216,50 @@ static int jstring_skip(struct jr *j)
     return fail(j, "unterminated string");
 }
 
+/* Steps over the '{' or '[' at j->p, and over `close` when it follows at
+ * once.  Returns 1 when members or elements follow, 0 when it was empty. */
+static int jopen(struct jr *j, char close)
+{
+    j->p++;
+    ws(j);
+    if (j->p < j->end && *j->p == close) {
+        j->p++;
+        return 0;
+    }
+    return 1;
+}
+
+/* An object member's name and the ':' after it; j->p is then at the value.
+ * The name is decoded in place into *name and *n (as jstring), or, with
+ * name NULL, stepped over unchanged (inside raw JSON, as jstring_skip). */
+static int jmember(struct jr *j, char **name, size_t *n)
+{
+    ws(j);
+    if (name ? jstring(j, name, n) : jstring_skip(j))
+        return -1;
+    ws(j);
+    if (j->p >= j->end || *j->p != ':')
+        return fail(j, "expected ':'");
+    j->p++;
+    return 0;
+}
+
+/* After a member or element: steps over ',' (returns 1: another follows)
+ * or the closing `close` (returns 0); anything else fails with `why`. */
+static int jnext(struct jr *j, char close, const char *why)
+{
+    ws(j);
+    if (j->p < j->end && *j->p == ',') {
+        j->p++;
+        return 1;
+    }
+    if (j->p < j->end && *j->p == close) {
+        j->p++;
+        return 0;
+    }
+    return fail(j, why);
+}
+
 /* Skips one JSON value of any kind (for objects and arrays, their text
  * span is then handed to the library, which validates it strictly). */
 static int jskip(struct jr *j, int depth)
@@ -230,34 +274,16 @@ static int jskip(struct jr *j, int depth)
         return jstring_skip(j);
     if (c == '{' || c == '[') {
         char close = c == '{' ? '}' : ']';
-        j->p++;
-        ws(j);
-        if (j->p < j->end && *j->p == close) {
-            j->p++;
+        if (!jopen(j, close))
             return 0;
-        }
         for (;;) {
-            if (c == '{') {
-                ws(j);
-                if (jstring_skip(j))
-                    return -1;
-                ws(j);
-                if (j->p >= j->end || *j->p != ':')
-                    return fail(j, "expected ':'");
-                j->p++;
-            }
+            if (c == '{' && jmember(j, NULL, NULL))
+                return -1;
             if (jskip(j, depth + 1))
                 return -1;
-            ws(j);
-            if (j->p < j->end && *j->p == ',') {
-                j->p++;
-                continue;
-            }
-            if (j->p < j->end && *j->p == close) {
-                j->p++;
-                return 0;
-            }
-            return fail(j, "expected ',' or a closing bracket");
+            int more = jnext(j, close, "expected ',' or a closing bracket");
+            if (more <= 0)
+                return more;
         }
     }
     /* number or literal: up to a delimiter */
@@ -423,23 +449,12 @@ static void send_line(struct run *r, char *line, size_t len, unsigned long linen
         fail(&j, "not a JSON object");
         goto bad;
     }
-    j.p++;
-    ws(&j);
-    if (j.p < j.end && *j.p == '}') {
-        j.p++;
-    } else {
+    if (jopen(&j, '}')) {
         for (;;) {
             char *name, *sv;
             size_t nlen, svlen;
-            ws(&j);
-            if (jstring(&j, &name, &nlen))
+            if (jmember(&j, &name, &nlen))
                 goto bad;
-            ws(&j);
-            if (j.p >= j.end || *j.p != ':') {
-                fail(&j, "expected ':'");
-                goto bad;
-            }
-            j.p++;
             ws(&j);
             int is_props = !strcmp(name, r->identify ? "traits" : "payload") ||
                            (r->identify && !strcmp(name, "payload"));
@@ -462,23 +477,12 @@ static void send_line(struct run *r, char *line, size_t len, unsigned long linen
                         at = sv;
                 }
             } else if (is_props && j.p < j.end && *j.p == '{') {
-                j.p++;
-                ws(&j);
-                if (j.p < j.end && *j.p == '}') {
-                    j.p++;
-                } else {
+                if (jopen(&j, '}')) {
                     for (;;) {
                         char *k;
                         size_t klen;
-                        ws(&j);
-                        if (jstring(&j, &k, &klen))
+                        if (jmember(&j, &k, &klen))
                             goto bad;
-                        ws(&j);
-                        if (j.p >= j.end || *j.p != ':') {
-                            fail(&j, "expected ':'");
-                            goto bad;
-                        }
-                        j.p++;
                         if (nprops == MAX_PROPS) {
                             fail(&j, "more than 256 properties");
                             goto bad;
@@ -486,18 +490,11 @@ static void send_line(struct run *r, char *line, size_t len, unsigned long linen
                         if (value_prop(&j, k, &props[nprops]))
                             goto bad;
                         nprops++;
-                        ws(&j);
-                        char sep = j.p < j.end ? *j.p : 0;
-                        if (sep == ',') {
-                            j.p++;
-                            continue;
-                        }
-                        if (sep == '}') {
-                            j.p++;
+                        int more = jnext(&j, '}', "expected ',' or '}' in the payload");
+                        if (more < 0)
+                            goto bad;
+                        if (!more)
                             break;
-                        }
-                        fail(&j, "expected ',' or '}' in the payload");
-                        goto bad;
                     }
                 }
             } else if (is_props) {
@@ -506,17 +503,11 @@ static void send_line(struct run *r, char *line, size_t len, unsigned long linen
             } else if (jskip(&j, 0)) { /* other members: ignored */
                 goto bad;
             }
-            ws(&j);
-            if (j.p < j.end && *j.p == ',') {
-                j.p++;
-                continue;
-            }
-            if (j.p < j.end && *j.p == '}') {
-                j.p++;
+            int more = jnext(&j, '}', "expected ',' or '}'");
+            if (more < 0)
+                goto bad;
+            if (!more)
                 break;
-            }
-            fail(&j, "expected ',' or '}'");
-            goto bad;
         }
     }
     ws(&j);

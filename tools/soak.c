@@ -72,8 +72,6 @@ static atomic_int quiet, stop_producers;
 static int verbose;
 static int64_t t_start, last_report_ms;
 
-static int64_t mono_ms(void);
-
 static int64_t mono_ms(void)
 {
     struct timespec ts;

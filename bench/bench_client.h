@@ -1,0 +1,57 @@
+/*
+ * bench_client.h -- the in-process segops-sink and clients of it, shared by
+ * the bench programs built against libsegops and segops-sink (all but
+ * bench_handoff).  Header-only, like bench_common.h.
+ */
+#ifndef BENCH_CLIENT_H
+#define BENCH_CLIENT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "segops.h"
+#include "sink.h"
+
+/* Starts a segops-sink on 127.0.0.1 (ephemeral port, into *port) that
+ * takes the key "sk_bench" and calls on_event (NULL: none) for every
+ * accepted event.  NULL on error, errno set. */
+static inline struct sink *bench_sink_start(sink_event_fn on_event, uint16_t *port)
+{
+    struct sink_opts so;
+    memset(&so, 0, sizeof(so));
+    so.api_key = "sk_bench";
+    so.on_event = on_event;
+    return sink_start(&so, port);
+}
+
+/* "http://127.0.0.1:PORT", the URL of a sink started above. */
+static inline void bench_sink_url(char *url, size_t n, uint16_t port)
+{
+    snprintf(url, n, "http://127.0.0.1:%u", (unsigned)port);
+}
+
+/* Client options for `url` with the bench key and no log output; every
+ * other field zero (its default), for the caller to set. */
+static inline void bench_client_opts(segops_options *o, const char *url)
+{
+    memset(o, 0, sizeof(*o));
+    o->api_url = url;
+    o->api_key = "sk_bench";
+    o->logger = segops_log_discard;
+}
+
+/* segops_client_new(), or exit(1) with "<who>: <error>" on stderr. */
+static inline segops_client *bench_client_new(const segops_options *o, const char *who)
+{
+    segops_client *c;
+    int rc = segops_client_new(o, &c);
+    if (rc) {
+        fprintf(stderr, "%s: %s\n", who, segops_strerror(rc));
+        exit(1);
+    }
+    return c;
+}
+
+#endif
