@@ -79,24 +79,48 @@ static pid_t sink_child(uint16_t *port)
     return pid;
 }
 
+/* A client for url (ca: the CA file to trust, or NULL) with key "sk_test"
+ * that sends only when flushed.  Checks that creating it allocates: the
+ * interposition is live. */
+static segops_client *counted_client(const char *url, const char *ca)
+{
+    segops_options o;
+    memset(&o, 0, sizeof(o));
+    o.api_url = url;
+    o.api_key = "sk_test";
+    o.ca_file = ca;
+    o.flush_interval_ms = 60000;
+    segops_client *c;
+    unsigned long long at_new = atomic_load(&allocs);
+    cr_assert_eq(segops_client_new(&o, &c), 0);
+    /* creation is where the client allocates */
+    cr_assert_gt(atomic_load(&allocs), at_new, "interposition not live");
+    return c;
+}
+
 /* Warms c up (lane claim, resolution, connection, handshake: 100 events
  * and a flush), then tracks `batches` x `per_batch` events, flushing after
- * each batch.  Returns the allocations made in that steady state; *bad
- * counts calls that did not return 0. */
+ * each batch; then takes c's counters into *s and shuts c down.  Checks
+ * that every call of the steady state and the shutdown returned 0.
+ * Returns the allocations made in that steady state. */
 static unsigned long long steady_state_allocs(segops_client *c, const segops_event *ev,
-                                              int batches, int per_batch, int *bad)
+                                              int batches, int per_batch, segops_counters *s)
 {
     for (int i = 0; i < 100; i++)
         cr_assert_eq(segops_track(c, ev), 0);
     cr_assert_eq(segops_flush(c, 10000), 0);
     unsigned long long before = atomic_load(&allocs);
-    *bad = 0;
+    int bad = 0;
     for (int b = 0; b < batches; b++) {
         for (int i = 0; i < per_batch; i++)
-            *bad += segops_track(c, ev) != 0;
-        *bad += segops_flush(c, 10000) != 0;
+            bad += segops_track(c, ev) != 0;
+        bad += segops_flush(c, 10000) != 0;
     }
-    return atomic_load(&allocs) - before;
+    unsigned long long n = atomic_load(&allocs) - before;
+    segops_stats(c, s);
+    cr_expect_eq(segops_shutdown(c, 5000, NULL), 0);
+    cr_expect_eq(bad, 0);
+    return n;
 }
 
 #endif

@@ -22,6 +22,14 @@ void h_sleep_ms(int ms)
     }
 }
 
+segops_options h_opts(void)
+{
+    segops_options o;
+    memset(&o, 0, sizeof(o));
+    o.flush_interval_ms = 60000;
+    return o;
+}
+
 static int field(const char *json, size_t len, const char *name, uint64_t *v)
 {
     char pat[32];

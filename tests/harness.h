@@ -47,6 +47,9 @@ struct harness {
     uint32_t deliveries;
 };
 
+/* Client options, all zero but flush_interval_ms = 60000: only what a
+ * test asks for (a flush, a full batch) is sent. */
+segops_options h_opts(void);
 /* Starts the sink (so may be NULL) with event capture for threads x per. */
 void h_start_sink(struct harness *h, const struct sink_opts *so, uint32_t per);
 /* Creates the client against the sink; o may be NULL; the harness fills

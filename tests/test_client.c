@@ -18,14 +18,6 @@
 
 static struct harness H;
 
-static segops_options opts(void)
-{
-    segops_options o;
-    memset(&o, 0, sizeof(o));
-    o.flush_interval_ms = 60000; /* only what a test asks for is sent */
-    return o;
-}
-
 static int track_n(segops_client *c, int thread, int from, int n)
 {
     int ok = 0;
@@ -54,7 +46,7 @@ TestSuite(client, .fini = teardown, .timeout = 60);
 Test(client, delivers_a_batch_once_batch_size_events_are_queued)
 {
     h_start_sink(&H, NULL, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 19), 19);
     h_sleep_ms(300);
@@ -71,7 +63,7 @@ Test(client, delivers_a_batch_once_batch_size_events_are_queued)
 Test(client, delivers_on_the_flush_interval)
 {
     h_start_sink(&H, NULL, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     o.flush_interval_ms = 400;
     cr_assert_eq(h_client(&H, &o), 0);
     int64_t t0 = h_now_ms();
@@ -84,7 +76,7 @@ Test(client, delivers_on_the_flush_interval)
 Test(client, splits_a_thousand_events_into_two_requests_of_500)
 {
     h_start_sink(&H, NULL, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     o.batch_size = 1000;
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 999), 999);
@@ -108,7 +100,7 @@ Test(client, flush_waits_for_the_request_in_flight)
     struct sink_opts so = {0};
     so.delay_ms = 300;
     h_start_sink(&H, &so, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 10), 10);
     cr_expect_eq(segops_flush(H.c, 5000), 0);
@@ -126,7 +118,7 @@ Test(client, flush_times_out_on_a_slow_server)
     struct sink_opts so = {0};
     so.delay_ms = 1500;
     h_start_sink(&H, &so, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 3), 3);
     cr_expect_eq(segops_flush(H.c, 200), SEGOPS_ETIMEDOUT);
@@ -136,7 +128,7 @@ Test(client, flush_times_out_on_a_slow_server)
 Test(client, shutdown_delivers_ten_thousand_pending_events)
 {
     h_start_sink(&H, NULL, 10000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     o.queue_capacity = 16384;
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 10000), 10000);
@@ -157,7 +149,7 @@ Test(client, retries_503_three_times_then_delivers)
     so.fail_status = 503;
     so.fail_first = 3;
     h_start_sink(&H, &so, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 5), 5);
     cr_expect_eq(segops_flush(H.c, 10000), 0);
@@ -181,7 +173,7 @@ Test(client, fails_after_max_retries_with_exact_counters)
     so.fail_every = 1;
     so.fail_detail = "database on fire";
     h_start_sink(&H, &so, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 7), 7);
     int64_t t0 = h_now_ms();
@@ -212,7 +204,7 @@ Test(client, honours_retry_after_on_429)
     so.fail_first = 1;
     so.retry_after = "1";
     h_start_sink(&H, &so, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 2), 2);
     int64_t t0 = h_now_ms();
@@ -231,7 +223,7 @@ Test(client, first_retry_is_immediate_without_retry_after)
     so.fail_status = 502;
     so.fail_first = 1;
     h_start_sink(&H, &so, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 2), 2);
     int64_t t0 = h_now_ms();
@@ -242,7 +234,7 @@ Test(client, first_retry_is_immediate_without_retry_after)
 Test(client, unauthorized_is_not_retried_and_logs_the_detail_not_the_key)
 {
     h_start_sink(&H, NULL, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     o.api_key = "sk_wrong_secret_123";
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 3), 3);
@@ -264,7 +256,7 @@ Test(client, resends_on_an_idle_connection_the_server_closed_without_a_retry)
     struct sink_opts so = {0};
     so.idle_close_ms = 100;
     h_start_sink(&H, &so, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 1), 1);
     cr_expect_eq(segops_flush(H.c, 5000), 0);
@@ -284,7 +276,7 @@ Test(client, resends_on_an_idle_connection_the_server_closed_without_a_retry)
 Test(client, keeps_one_connection_across_batches)
 {
     h_start_sink(&H, NULL, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(track_n(H.c, 0, i * 10, 10), 10);
@@ -301,7 +293,7 @@ Test(client, full_queue_drops_and_counts_without_blocking)
     struct sink_opts so = {0};
     so.delay_ms = 2000;
     h_start_sink(&H, &so, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     o.queue_capacity = 64;
     o.batch_size = 10;
     cr_assert_eq(h_client(&H, &o), 0);
@@ -336,7 +328,7 @@ Test(client, eight_threads_deliver_every_event_exactly_once, .timeout = 120)
     enum { T = 8, N = 100000 };
 #endif
     h_start_sink(&H, NULL, N);
-    segops_options o = opts();
+    segops_options o = h_opts();
     o.flush_interval_ms = 100;
     o.queue_capacity = 8192;
     o.max_producers = T;
@@ -349,7 +341,7 @@ Test(client, shutdown_deadline_cuts_a_hanging_server_short)
     struct sink_opts so = {0};
     so.delay_ms = 10000;
     h_start_sink(&H, &so, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 10), 10);
     int64_t t0 = h_now_ms();
@@ -374,7 +366,7 @@ Test(client, refuses_events_once_shutdown_began_and_delivers_the_rest)
     struct sink_opts so = {0};
     so.delay_ms = 800; /* keeps shutdown busy while this thread tracks */
     h_start_sink(&H, &so, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     o.queue_capacity = 256; /* bounds the work shutdown has to do */
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 3), 3);
@@ -400,7 +392,7 @@ Test(client, refuses_events_once_shutdown_began_and_delivers_the_rest)
 Test(client, identify_sends_context_identified_with_traits)
 {
     h_start_sink(&H, NULL, 0);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     segops_prop traits[] = {SEGOPS_STR("plan", "pro"), SEGOPS_BOOL("beta", 1)};
     segops_context ctx = {"user-9", NULL, traits, 2};
@@ -415,7 +407,7 @@ Test(client, identify_sends_context_identified_with_traits)
 Test(client, occurred_at_is_the_time_of_the_track_call)
 {
     h_start_sink(&H, NULL, 0);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     int64_t before = h_now_ms();
     cr_assert_eq(segops_track(H.c, &(segops_event){"u", "clicked", NULL, NULL, 0}), 0);
@@ -434,7 +426,7 @@ Test(client, occurred_at_is_the_time_of_the_track_call)
 Test(client, validation_errors_are_counted_and_nothing_is_sent)
 {
     h_start_sink(&H, NULL, 0);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     cr_expect_eq(segops_track(H.c, &(segops_event){"", "e", NULL, NULL, 0}), SEGOPS_EUSERID);
     cr_expect_eq(segops_track(H.c, &(segops_event){"u", "Bad", NULL, NULL, 0}),
@@ -461,7 +453,7 @@ Test(client, server_answer_variants_all_deliver)
     variants[3].close_after_answer = 1;
     for (int v = 0; v < 4; v++) {
         h_start_sink(&H, &variants[v], 1000);
-        segops_options o = opts();
+        segops_options o = h_opts();
         cr_assert_eq(h_client(&H, &o), 0);
         for (int r = 0; r < 3; r++) {
             cr_assert_eq(track_n(H.c, 0, r * 5, 5), 5);
@@ -532,33 +524,32 @@ Test(client, reports_the_io_driver_in_use)
         cr_expect_eq(s.io_mode, SEGOPS_IO_URING);
 }
 
-Test(client, resolves_host_names_on_the_sender)
+/* Starts the sink, points a client at http://host:<the sink's port>path,
+ * tracks n events, flushes; *k gets what the sink counted. */
+static void deliver_via(const char *host, const char *path, int n, struct sink_counts *k)
 {
     h_start_sink(&H, NULL, 0);
-    char url[64];
-    snprintf(url, sizeof(url), "http://localhost:%u/", (unsigned)H.port);
-    segops_options o = opts();
+    char url[80];
+    snprintf(url, sizeof(url), "http://%s:%u%s", host, (unsigned)H.port, path);
+    segops_options o = h_opts();
     o.api_url = url;
     cr_assert_eq(h_client(&H, &o), 0);
-    cr_assert_eq(track_n(H.c, 0, 0, 3), 3);
+    cr_assert_eq(track_n(H.c, 0, 0, n), n);
     cr_expect_eq(segops_flush(H.c, 5000), 0);
+    h_counts(&H, k);
+}
+
+Test(client, resolves_host_names_on_the_sender)
+{
     struct sink_counts k;
-    h_counts(&H, &k);
+    deliver_via("localhost", "/", 3, &k);
     cr_expect_eq(k.queued, 3);
 }
 
 Test(client, keeps_the_base_url_path_prefix)
 {
-    h_start_sink(&H, NULL, 0);
-    char url[80];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/segops/", (unsigned)H.port);
-    segops_options o = opts();
-    o.api_url = url;
-    cr_assert_eq(h_client(&H, &o), 0);
-    cr_assert_eq(track_n(H.c, 0, 0, 2), 2);
-    cr_expect_eq(segops_flush(H.c, 5000), 0);
     struct sink_counts k;
-    h_counts(&H, &k);
+    deliver_via("127.0.0.1", "/segops/", 2, &k);
     cr_expect_eq(k.batch_requests, 1);
     cr_expect_eq(k.queued, 2);
 }
@@ -571,7 +562,7 @@ Test(client, connection_refused_fails_after_retries_as_econnect)
     snprintf(url, sizeof(url), "%s", H.url);
     sink_stop(H.sink);
     H.sink = NULL;
-    segops_options o = opts();
+    segops_options o = h_opts();
     o.api_url = url;
     o.max_retries = 1;
     cr_assert_eq(h_client(&H, &o), 0);
@@ -593,7 +584,7 @@ Test(client, request_timeout_retries_under_the_same_idempotency_key)
     struct sink_opts so = {0};
     so.delay_ms = 400;
     h_start_sink(&H, &so, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     o.request_timeout_ms = 150;
     o.max_retries = 1;
     cr_assert_eq(h_client(&H, &o), 0);
@@ -615,7 +606,7 @@ Test(client, counts_events_the_server_skipped)
     struct sink_opts so = {0};
     so.skip_user_id = "user-banned";
     h_start_sink(&H, &so, 0);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     for (int i = 0; i < 10; i++)
         cr_assert_eq(segops_track(H.c, &(segops_event){i % 3 ? "user-ok" : "user-banned",
@@ -641,7 +632,7 @@ Test(client, counts_events_the_server_skipped)
 Test(client, sender_commits_the_next_lane_after_a_claim)
 {
     h_start_sink(&H, NULL, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     o.max_producers = 4;
     o.queue_capacity = 1024;
     cr_assert_eq(h_client(&H, &o), 0);

@@ -115,14 +115,6 @@ static void rig(const struct sink_opts *so, const struct chaos_opts *co, uint32_
     snprintf(CURL, sizeof(CURL), "http://127.0.0.1:%u", (unsigned)port);
 }
 
-static segops_options opts(void)
-{
-    segops_options o;
-    memset(&o, 0, sizeof(o));
-    o.flush_interval_ms = 60000; /* only what a test asks for is sent */
-    return o;
-}
-
 static int client(segops_options *o)
 {
     if (!o->api_url)
@@ -161,6 +153,17 @@ static int track_n(segops_client *c, int thread, int from, int n)
             ok++;
     }
     return ok;
+}
+
+/* A plain proxy, a client, and a first batch of n events delivered: the
+ * client now holds a kept-alive connection. */
+static void rig_kept_alive(int n)
+{
+    rig(NULL, NULL, 1000);
+    segops_options o = h_opts();
+    cr_assert_eq(client(&o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, n), n);
+    cr_expect_eq(segops_flush(H.c, 5000), 0);
 }
 
 static void stats(segops_counters *s)
@@ -277,6 +280,76 @@ static struct recon reconcile_now(uint32_t threads, uint32_t per)
     return reconcile(&s, threads, per);
 }
 
+/* What a cell expects of the counters at its end, named like the values it
+ * checks: .s.retries = EQ(1) for segops_stats' retries, .k.* the sink's
+ * counts, .cc.* the proxy's, .r.* reconcile_now(1, 1000)'s.  A field left
+ * out is not checked; EQ(n) must be exactly n, AT_LEAST(n) at least n;
+ * EQ_WHY adds what a mismatch means to the failure message. */
+enum { W_OFF, W_EQ, W_GEQ };
+struct wv {
+    int op;
+    uint64_t v;
+    const char *why;
+};
+#define EQ(x) ((struct wv){W_EQ, (x), ""})
+#define EQ_WHY(x, why) ((struct wv){W_EQ, (x), why})
+#define AT_LEAST(x) ((struct wv){W_GEQ, (x), ""})
+#define NOT_CHECKED ((struct wv){W_OFF, 0, ""})
+
+/* each list once: X(source, field) */
+#define STATS_FIELDS(X) X(s, delivered) X(s, failed) X(s, batches) X(s, retries) X(s, requests) \
+    X(s, reconnects)
+#define SINK_FIELDS(X) X(k, requests) X(k, queued) X(k, failed_requests) X(k, repeated_keys) \
+    X(k, auth_failures)
+#define CHAOS_FIELDS(X) X(cc, connections) X(cc, refused) X(cc, resets) X(cc, cuts) X(cc, tiny) \
+    X(cc, injected)
+#define RECON_FIELDS(X) X(r, extra) X(r, failed_seen)
+
+#define WANT_FIELD(src, f) struct wv f;
+struct want {
+    const char *ctx; /* the variant, named in every message; may be NULL */
+    struct { STATS_FIELDS(WANT_FIELD) } s;
+    struct { SINK_FIELDS(WANT_FIELD) } k;
+    struct { CHAOS_FIELDS(WANT_FIELD) } cc;
+    struct { RECON_FIELDS(WANT_FIELD) } r;
+};
+
+static void check(const char *at, const char *field, uint64_t got, struct wv w)
+{
+    if (w.op == W_EQ)
+        cr_expect_eq(got, w.v, "%s: %s is %llu, expected %llu%s%s", at, field,
+                     (unsigned long long)got, (unsigned long long)w.v, *w.why ? ": " : "",
+                     w.why);
+    else if (w.op == W_GEQ)
+        cr_expect_geq(got, w.v, "%s: %s is %llu, expected at least %llu", at, field,
+                      (unsigned long long)got, (unsigned long long)w.v);
+}
+
+#define CHECK(src, f) check(at, #src "." #f, src.f, w->src.f);
+
+/* The end of a single-producer cell: the client's counters, the sink's,
+ * the proxy's, then reconcile_now(1, 1000) (returned); each against w. */
+static struct recon expect_counts_at(int line, const struct want *w)
+{
+    char at[128];
+    snprintf(at, sizeof(at), "line %d%s%s", line, w->ctx ? ", " : "", w->ctx ? w->ctx : "");
+    segops_counters s;
+    stats(&s);
+    STATS_FIELDS(CHECK)
+    struct sink_counts k;
+    sink_counts(&k);
+    SINK_FIELDS(CHECK)
+    struct chaos_counts cc;
+    chaos_counts(&cc);
+    CHAOS_FIELDS(CHECK)
+    struct recon r = reconcile_now(1, 1000);
+    RECON_FIELDS(CHECK)
+    return r;
+}
+
+/* expect_counts(.s.delivered = EQ(9), .k.repeated_keys = EQ(1), ...) */
+#define expect_counts(...) expect_counts_at(__LINE__, &(struct want){__VA_ARGS__})
+
 TestSuite(faults, .fini = teardown, .timeout = 60);
 
 /* ------------------------------------------------------------ 5xx */
@@ -287,25 +360,16 @@ Test(faults, alternating_500s_within_the_retry_budget_deliver_with_exact_retries
     so.fail_status = 500;
     so.fail_every = 2; /* requests 2, 4, 6, ...: batches 2..10 need one retry */
     rig(&so, NULL, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(client(&o), 0);
     for (int b = 0; b < 10; b++) {
         cr_assert_eq(track_n(H.c, 0, b * 7, 7), 7);
         cr_expect_eq(segops_flush(H.c, 5000), 0, "batch %d", b);
     }
-    segops_counters s;
-    stats(&s);
-    cr_expect_eq(s.delivered, 70);
-    cr_expect_eq(s.failed, 0);
-    cr_expect_eq(s.batches, 10);
-    cr_expect_eq(s.retries, 9);
-    cr_expect_eq(s.requests, 19);
-    struct sink_counts k;
-    sink_counts(&k);
-    cr_expect_eq(k.failed_requests, 9);
-    cr_expect_eq(k.repeated_keys, 9);
-    struct recon r = reconcile_now(1, 1000);
-    cr_expect_eq(r.extra, 0);
+    expect_counts(.s.delivered = EQ(70), .s.failed = EQ(0), .s.batches = EQ(10),
+                  .s.retries = EQ(9), .s.requests = EQ(19),
+                  .k.failed_requests = EQ(9), .k.repeated_keys = EQ(9),
+                  .r.extra = EQ(0));
 }
 
 Test(faults, burst_of_503_beyond_the_budget_fails_one_batch_exactly)
@@ -314,19 +378,12 @@ Test(faults, burst_of_503_beyond_the_budget_fails_one_batch_exactly)
     so.fail_status = 503;
     so.fail_first = 4; /* batch 1: 1 + 3 retries, all 503 */
     rig(&so, NULL, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(client(&o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 6), 6);
     cr_expect_eq(segops_flush(H.c, 10000), SEGOPS_ERETRIES);
     cr_assert_eq(track_n(H.c, 0, 6, 4), 4);
     cr_expect_eq(segops_flush(H.c, 10000), 0);
-    segops_counters s;
-    stats(&s);
-    cr_expect_eq(s.failed, 6);
-    cr_expect_eq(s.delivered, 4);
-    cr_expect_eq(s.retries, 3);
-    cr_expect_eq(s.requests, 5);
-    cr_expect_eq(s.batches, 2);
     pthread_mutex_lock(&R.mu);
     cr_expect_eq(R.n, 2);
     cr_expect_eq(R.r[0].result, SEGOPS_ERETRIES);
@@ -334,31 +391,36 @@ Test(faults, burst_of_503_beyond_the_budget_fails_one_batch_exactly)
     cr_expect_eq(R.r[0].attempts, 4);
     cr_expect_eq(R.r[1].result, 0);
     pthread_mutex_unlock(&R.mu);
-    struct recon r = reconcile_now(1, 1000);
-    cr_expect_eq(r.failed_seen, 0);
+    expect_counts(.s.failed = EQ(6), .s.delivered = EQ(4), .s.retries = EQ(3),
+                  .s.requests = EQ(5), .s.batches = EQ(2),
+                  .r.failed_seen = EQ(0));
 }
 
 /* ------------------------------------------------------------ 429 */
 
-Test(faults, retry_after_seconds_on_429_is_honoured)
+/* The first fail_first answers are 429 with Retry-After: retry_after (kept
+ * by the sink: static storage); 5 events are flushed, which must deliver.
+ * Returns how long the flush took, in ms. */
+static int64_t flush_through_429(int fail_first, const char *retry_after)
 {
     struct sink_opts so = {0};
     so.fail_status = 429;
-    so.fail_first = 2;
-    so.retry_after = "1";
+    so.fail_first = fail_first;
+    so.retry_after = retry_after;
     rig(&so, NULL, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(client(&o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 5), 5);
     int64_t t0 = h_now_ms();
     cr_expect_eq(segops_flush(H.c, 10000), 0);
-    int64_t dt = h_now_ms() - t0;
+    return h_now_ms() - t0;
+}
+
+Test(faults, retry_after_seconds_on_429_is_honoured)
+{
+    int64_t dt = flush_through_429(2, "1");
     cr_expect(dt >= 1900 && dt < 5000, "two Retry-After: 1 took %lld ms", (long long)dt);
-    segops_counters s;
-    stats(&s);
-    cr_expect_eq(s.retries, 2);
-    cr_expect_eq(s.delivered, 5);
-    reconcile_now(1, 1000);
+    expect_counts(.s.retries = EQ(2), .s.delivered = EQ(5));
 }
 
 Test(faults, retry_after_http_date_on_429_is_honoured)
@@ -368,24 +430,10 @@ Test(faults, retry_after_http_date_on_429_is_honoured)
     struct tm tm;
     gmtime_r(&when, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    struct sink_opts so = {0};
-    so.fail_status = 429;
-    so.fail_first = 1;
-    so.retry_after = date;
-    rig(&so, NULL, 1000);
-    segops_options o = opts();
-    cr_assert_eq(client(&o), 0);
-    cr_assert_eq(track_n(H.c, 0, 0, 5), 5);
-    int64_t t0 = h_now_ms();
-    cr_expect_eq(segops_flush(H.c, 10000), 0);
-    int64_t dt = h_now_ms() - t0;
+    int64_t dt = flush_through_429(1, date);
     /* one-second resolution: the wait is 1..2 s; 0 would mean ignored */
     cr_expect(dt >= 900 && dt < 4000, "Retry-After: %s gave %lld ms", date, (long long)dt);
-    segops_counters s;
-    stats(&s);
-    cr_expect_eq(s.retries, 1);
-    cr_expect_eq(s.delivered, 5);
-    reconcile_now(1, 1000);
+    expect_counts(.s.retries = EQ(1), .s.delivered = EQ(5));
 }
 
 /* --------------------------------------------------------- resets */
@@ -396,24 +444,15 @@ Test(faults, reset_before_processing_is_retried_without_duplicate)
     co.fault = CHAOS_RESET_BEFORE;
     co.fault_first = 1; /* on a fresh connection: a real failure */
     rig(NULL, &co, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(client(&o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 8), 8);
     cr_expect_eq(segops_flush(H.c, 5000), 0);
-    segops_counters s;
-    stats(&s);
-    cr_expect_eq(s.delivered, 8);
-    cr_expect_eq(s.retries, 1);
-    cr_expect_eq(s.requests, 2);
-    struct sink_counts k;
-    sink_counts(&k);
-    cr_expect_eq(k.requests, 1, "the reset request must not reach the sink");
-    cr_expect_eq(k.repeated_keys, 0);
-    struct chaos_counts cc;
-    chaos_counts(&cc);
-    cr_expect_eq(cc.resets, 1);
-    struct recon r = reconcile_now(1, 1000);
-    cr_expect_eq(r.extra, 0);
+    expect_counts(.s.delivered = EQ(8), .s.retries = EQ(1), .s.requests = EQ(2),
+                  .k.requests = EQ_WHY(1, "the reset request must not reach the sink"),
+                  .k.repeated_keys = EQ(0),
+                  .cc.resets = EQ(1),
+                  .r.extra = EQ(0));
 }
 
 Test(faults, reset_before_processing_on_a_kept_alive_connection)
@@ -421,24 +460,12 @@ Test(faults, reset_before_processing_on_a_kept_alive_connection)
     /* A reset on a reused connection before any answer byte looks exactly
      * like a stale keep-alive connection: the first one is resent at once
      * without spending a retry; a second one in a row costs a retry. */
-    rig(NULL, NULL, 1000);
-    segops_options o = opts();
-    cr_assert_eq(client(&o), 0);
-    cr_assert_eq(track_n(H.c, 0, 0, 3), 3);
-    cr_expect_eq(segops_flush(H.c, 5000), 0);
+    rig_kept_alive(3);
     chaos_fault_next(CH, CHAOS_RESET_BEFORE, 2);
     cr_assert_eq(track_n(H.c, 0, 3, 3), 3);
     cr_expect_eq(segops_flush(H.c, 5000), 0);
-    segops_counters s;
-    stats(&s);
-    cr_expect_eq(s.delivered, 6);
-    cr_expect_eq(s.retries, 1);
-    cr_expect_eq(s.requests, 4);
-    struct sink_counts k;
-    sink_counts(&k);
-    cr_expect_eq(k.requests, 2);
-    cr_expect_eq(k.repeated_keys, 0);
-    reconcile_now(1, 1000);
+    expect_counts(.s.delivered = EQ(6), .s.retries = EQ(1), .s.requests = EQ(4),
+                  .k.requests = EQ(2), .k.repeated_keys = EQ(0));
 }
 
 Test(faults, reset_after_processing_resends_under_the_same_key)
@@ -447,21 +474,15 @@ Test(faults, reset_after_processing_resends_under_the_same_key)
     co.fault = CHAOS_RESET_AFTER;
     co.fault_first = 1;
     rig(NULL, &co, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(client(&o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 9), 9);
     cr_expect_eq(segops_flush(H.c, 5000), 0);
-    segops_counters s;
-    stats(&s);
-    cr_expect_eq(s.delivered, 9);
-    cr_expect_eq(s.retries, 1);
-    struct sink_counts k;
-    sink_counts(&k);
-    cr_expect_eq(k.requests, 2);
-    cr_expect_eq(k.repeated_keys, 1, "the resend must carry the same Idempotency-Key");
-    cr_expect_eq(k.queued, 18, "without dedupe the sink records the batch twice");
-    struct recon r = reconcile_now(1, 1000);
-    cr_expect_eq(r.extra, 9);
+    expect_counts(.s.delivered = EQ(9), .s.retries = EQ(1),
+                  .k.requests = EQ(2),
+                  .k.repeated_keys = EQ_WHY(1, "the resend must carry the same Idempotency-Key"),
+                  .k.queued = EQ_WHY(18, "without dedupe the sink records the batch twice"),
+                  .r.extra = EQ(9));
     pthread_mutex_lock(&H.mu);
     cr_expect_eq(H.nkeys, 1);
     cr_expect_eq(H.dup_tagged, 9);
@@ -476,21 +497,13 @@ Test(faults, reset_after_processing_with_dedupe_is_exactly_once)
     co.fault = CHAOS_RESET_AFTER;
     co.fault_first = 1;
     rig(&so, &co, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(client(&o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 9), 9);
     cr_expect_eq(segops_flush(H.c, 5000), 0);
-    segops_counters s;
-    stats(&s);
-    cr_expect_eq(s.delivered, 9);
-    cr_expect_eq(s.retries, 1);
-    struct sink_counts k;
-    sink_counts(&k);
-    cr_expect_eq(k.requests, 2);
-    cr_expect_eq(k.repeated_keys, 1);
-    cr_expect_eq(k.queued, 9);
-    struct recon r = reconcile_now(1, 1000);
-    cr_expect_eq(r.extra, 0);
+    expect_counts(.s.delivered = EQ(9), .s.retries = EQ(1),
+                  .k.requests = EQ(2), .k.repeated_keys = EQ(1), .k.queued = EQ(9),
+                  .r.extra = EQ(0));
 }
 
 Test(faults, reset_after_processing_every_time_fails_but_the_sink_has_the_events)
@@ -500,22 +513,13 @@ Test(faults, reset_after_processing_every_time_fails_but_the_sink_has_the_events
     struct chaos_opts co = {0};
     co.mode = CHAOS_RESET_AFTER;
     rig(NULL, &co, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(client(&o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 5), 5);
     cr_expect_eq(segops_flush(H.c, 10000), SEGOPS_ERETRIES);
-    segops_counters s;
-    stats(&s);
-    cr_expect_eq(s.failed, 5);
-    cr_expect_eq(s.delivered, 0);
-    cr_expect_eq(s.retries, 3);
-    struct sink_counts k;
-    sink_counts(&k);
-    cr_expect_eq(k.queued, 20);
-    cr_expect_eq(k.repeated_keys, 3);
-    struct recon r = reconcile_now(1, 1000);
-    cr_expect_eq(r.failed_seen, 5);
-    cr_expect_eq(r.extra, 15);
+    expect_counts(.s.failed = EQ(5), .s.delivered = EQ(0), .s.retries = EQ(3),
+                  .k.queued = EQ(20), .k.repeated_keys = EQ(3),
+                  .r.failed_seen = EQ(5), .r.extra = EQ(15));
 }
 
 Test(faults, cut_answers_are_retried_under_the_same_key)
@@ -526,22 +530,15 @@ Test(faults, cut_answers_are_retried_under_the_same_key)
         co.fault = acts[v];
         co.fault_first = 1;
         rig(NULL, &co, 1000);
-        segops_options o = opts();
+        segops_options o = h_opts();
         cr_assert_eq(client(&o), 0);
         cr_assert_eq(track_n(H.c, 0, 0, 4), 4);
         cr_expect_eq(segops_flush(H.c, 5000), 0, "%s", chaos_action_name(acts[v]));
-        segops_counters s;
-        stats(&s);
-        cr_expect_eq(s.delivered, 4, "%s", chaos_action_name(acts[v]));
-        cr_expect_eq(s.retries, 1, "%s", chaos_action_name(acts[v]));
-        struct chaos_counts cc;
-        chaos_counts(&cc);
-        cr_expect_eq(cc.cuts, 1);
-        struct sink_counts k;
-        sink_counts(&k);
-        cr_expect_eq(k.repeated_keys, 1);
-        struct recon r = reconcile_now(1, 1000);
-        cr_expect_eq(r.extra, 4, "%s", chaos_action_name(acts[v]));
+        expect_counts(.ctx = chaos_action_name(acts[v]), .s.delivered = EQ(4),
+                      .s.retries = EQ(1),
+                      .cc.cuts = EQ(1),
+                      .k.repeated_keys = EQ(1),
+                      .r.extra = EQ(4));
         unrig();
     }
 }
@@ -550,24 +547,13 @@ Test(faults, cut_answers_are_retried_under_the_same_key)
 
 Test(faults, stale_keep_alive_reset_while_idle_is_resent_without_a_retry)
 {
-    rig(NULL, NULL, 1000);
-    segops_options o = opts();
-    cr_assert_eq(client(&o), 0);
-    cr_assert_eq(track_n(H.c, 0, 0, 2), 2);
-    cr_expect_eq(segops_flush(H.c, 5000), 0);
+    rig_kept_alive(2);
     chaos_kill_connections(CH); /* RST the idle keep-alive connection */
     h_sleep_ms(200);
     cr_assert_eq(track_n(H.c, 0, 2, 2), 2);
     cr_expect_eq(segops_flush(H.c, 5000), 0);
-    segops_counters s;
-    stats(&s);
-    cr_expect_eq(s.delivered, 4);
-    cr_expect_eq(s.retries, 0);
-    cr_expect_eq(s.reconnects, 1);
-    struct chaos_counts cc;
-    chaos_counts(&cc);
-    cr_expect_eq(cc.connections, 2);
-    reconcile_now(1, 1000);
+    expect_counts(.s.delivered = EQ(4), .s.retries = EQ(0), .s.reconnects = EQ(1),
+                  .cc.connections = EQ(2));
 }
 
 Test(faults, stale_keep_alive_closed_by_the_server_through_the_proxy)
@@ -575,19 +561,14 @@ Test(faults, stale_keep_alive_closed_by_the_server_through_the_proxy)
     struct sink_opts so = {0};
     so.idle_close_ms = 100; /* the proxy mirrors the server's FIN */
     rig(&so, NULL, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(client(&o), 0);
     for (int r = 0; r < 3; r++) {
         cr_assert_eq(track_n(H.c, 0, r * 2, 2), 2);
         cr_expect_eq(segops_flush(H.c, 5000), 0);
         h_sleep_ms(300);
     }
-    segops_counters s;
-    stats(&s);
-    cr_expect_eq(s.delivered, 6);
-    cr_expect_eq(s.retries, 0);
-    cr_expect_eq(s.reconnects, 2);
-    reconcile_now(1, 1000);
+    expect_counts(.s.delivered = EQ(6), .s.retries = EQ(0), .s.reconnects = EQ(2));
 }
 
 /* ----------------------------------------------------- server down */
@@ -597,7 +578,7 @@ Test(faults, server_down_then_back_delivers_everything_once)
     int hows[2] = {CHAOS_REFUSE_CLOSE, CHAOS_REFUSE_RST};
     for (int v = 0; v < 2; v++) {
         rig(NULL, NULL, 1000);
-        segops_options o = opts();
+        segops_options o = h_opts();
         o.max_retries = 6; /* back-off 0, .5, 1, 2 s: ~1 s down fits well */
         cr_assert_eq(client(&o), 0);
         cr_assert_eq(track_n(H.c, 0, 0, 10), 10);
@@ -609,18 +590,12 @@ Test(faults, server_down_then_back_delivers_everything_once)
         cr_expect_eq(segops_flush(H.c, 15000), 0, "how %d", hows[v]);
         int64_t dt = h_now_ms() - t0;
         cr_expect(dt >= 700, "delivered while the server was down? %lld ms", (long long)dt);
-        segops_counters s;
-        stats(&s);
-        cr_expect_eq(s.delivered, 40, "how %d", hows[v]);
-        cr_expect_eq(s.failed, 0);
-        cr_expect_geq(s.retries, 1);
-        cr_expect_geq(s.reconnects, 1);
-        struct chaos_counts cc;
-        chaos_counts(&cc);
-        if (hows[v] == CHAOS_REFUSE_RST)
-            cr_expect_geq(cc.refused, 1);
-        struct recon r = reconcile_now(1, 1000);
-        cr_expect_eq(r.extra, 0);
+        char how[16];
+        snprintf(how, sizeof(how), "how %d", hows[v]);
+        expect_counts(.ctx = how, .s.delivered = EQ(40), .s.failed = EQ(0),
+                      .s.retries = AT_LEAST(1), .s.reconnects = AT_LEAST(1),
+                      .cc.refused = hows[v] == CHAOS_REFUSE_RST ? AT_LEAST(1) : NOT_CHECKED,
+                      .r.extra = EQ(0));
         unrig();
     }
 }
@@ -676,7 +651,7 @@ Test(faults, slow_server_fills_a_small_queue_drops_are_counted_producers_never_b
     co.mode = CHAOS_DELAY;
     co.ms = 250;
     rig(NULL, &co, N);
-    segops_options o = opts();
+    segops_options o = h_opts();
     o.queue_capacity = 64;
     o.batch_size = 10;
     cr_assert_eq(client(&o), 0);
@@ -720,7 +695,7 @@ static void hanging_server_shutdown(uint32_t request_timeout_ms)
     struct chaos_opts co = {0};
     co.ms = 30000;
     rig(NULL, &co, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     o.request_timeout_ms = request_timeout_ms;
     cr_assert_eq(client(&o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 20), 20);
@@ -795,22 +770,17 @@ Test(faults, chunked_byte_by_byte_and_tiny_segment_answers_deliver)
         struct chaos_opts co = {0};
         co.mode = v[i].tiny ? CHAOS_TINY : CHAOS_FORWARD;
         rig(&so, &co, 1000);
-        segops_options o = opts();
+        segops_options o = h_opts();
         cr_assert_eq(client(&o), 0);
         for (int r = 0; r < 3; r++) {
             cr_assert_eq(track_n(H.c, 0, r * 5, 5), 5);
             cr_expect_eq(segops_flush(H.c, 5000), 0, "variant %d round %d", i, r);
         }
-        segops_counters s;
-        stats(&s);
-        cr_expect_eq(s.delivered, 15, "variant %d", i);
-        cr_expect_eq(s.retries, 0, "variant %d", i);
-        cr_expect_eq(s.reconnects, 0, "variant %d", i);
-        struct chaos_counts cc;
-        chaos_counts(&cc);
-        if (v[i].tiny)
-            cr_expect_eq(cc.tiny, 3);
-        reconcile_now(1, 1000);
+        char variant[16];
+        snprintf(variant, sizeof(variant), "variant %d", i);
+        expect_counts(.ctx = variant, .s.delivered = EQ(15), .s.retries = EQ(0),
+                      .s.reconnects = EQ(0),
+                      .cc.tiny = v[i].tiny ? EQ(3) : NOT_CHECKED);
         unrig();
     }
 }
@@ -820,7 +790,7 @@ Test(faults, chunked_byte_by_byte_and_tiny_segment_answers_deliver)
 Test(faults, wrong_key_401_is_not_retried_and_reconciles)
 {
     rig(NULL, NULL, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     o.api_key = "sk_not_the_right_one";
     o.batch_size = 100; /* only the flushes send: exactly two requests */
     cr_assert_eq(client(&o), 0);
@@ -828,44 +798,30 @@ Test(faults, wrong_key_401_is_not_retried_and_reconciles)
     cr_expect_eq(segops_flush(H.c, 5000), SEGOPS_EREJECTED);
     cr_assert_eq(track_n(H.c, 0, 25, 5), 5);
     cr_expect_eq(segops_flush(H.c, 5000), SEGOPS_EREJECTED);
-    segops_counters s;
-    stats(&s);
-    cr_expect_eq(s.failed, 30);
-    cr_expect_eq(s.retries, 0);
-    cr_expect_eq(s.requests, 2);
-    cr_expect_eq(s.reconnects, 0, "a 401 must not drop the connection");
-    struct sink_counts k;
-    sink_counts(&k);
-    cr_expect_eq(k.auth_failures, 2);
     cr_expect(strstr(R.log, "sk_not_the_right_one") == NULL, "key leaked: %s", R.log);
-    reconcile_now(1, 1000);
+    expect_counts(.s.failed = EQ(30), .s.retries = EQ(0), .s.requests = EQ(2),
+                  .s.reconnects = EQ_WHY(0, "a 401 must not drop the connection"),
+                  .k.auth_failures = EQ(2));
 }
 
 Test(faults, injected_400_is_not_retried_and_the_connection_is_kept)
 {
     rig(NULL, NULL, 1000);
-    segops_options o = opts();
+    segops_options o = h_opts();
     cr_assert_eq(client(&o), 0);
     chaos_fault_next(CH, CHAOS_ANSWER_400, 1);
     cr_assert_eq(track_n(H.c, 0, 0, 3), 3);
     cr_expect_eq(segops_flush(H.c, 5000), SEGOPS_EREJECTED);
     cr_assert_eq(track_n(H.c, 0, 3, 3), 3);
     cr_expect_eq(segops_flush(H.c, 5000), 0);
-    segops_counters s;
-    stats(&s);
-    cr_expect_eq(s.failed, 3);
-    cr_expect_eq(s.delivered, 3);
-    cr_expect_eq(s.retries, 0);
-    cr_expect_eq(s.requests, 2);
     pthread_mutex_lock(&R.mu);
     cr_expect_eq(R.r[0].status, 400);
     cr_expect_eq(R.r[0].result, SEGOPS_EREJECTED);
     pthread_mutex_unlock(&R.mu);
     cr_expect(strstr(R.log, "Malformed JSON body.") != NULL, "log: %s", R.log);
-    struct sink_counts k;
-    sink_counts(&k);
-    cr_expect_eq(k.requests, 1);
-    reconcile_now(1, 1000);
+    expect_counts(.s.failed = EQ(3), .s.delivered = EQ(3), .s.retries = EQ(0),
+                  .s.requests = EQ(2),
+                  .k.requests = EQ(1));
 }
 
 /* ----------------------------------------------- malformed answers */
@@ -876,27 +832,17 @@ static const int MALFORMED[4] = {CHAOS_BIG_HEAD, CHAOS_BIG_LENGTH, CHAOS_BIG_CHU
 Test(faults, malformed_answer_once_drops_the_connection_and_the_retry_delivers)
 {
     for (int v = 0; v < 4; v++) {
-        rig(NULL, NULL, 1000);
-        segops_options o = opts();
-        cr_assert_eq(client(&o), 0);
         /* first on a kept-alive connection: answer bytes arrived, so this
          * is not mistaken for a stale connection */
-        cr_assert_eq(track_n(H.c, 0, 0, 2), 2);
-        cr_expect_eq(segops_flush(H.c, 5000), 0);
+        rig_kept_alive(2);
         chaos_fault_next(CH, MALFORMED[v], 1);
         cr_assert_eq(track_n(H.c, 0, 2, 6), 6);
         cr_expect_eq(segops_flush(H.c, 5000), 0, "%s", chaos_action_name(MALFORMED[v]));
-        segops_counters s;
-        stats(&s);
-        cr_expect_eq(s.delivered, 8, "%s", chaos_action_name(MALFORMED[v]));
-        cr_expect_eq(s.retries, 1, "%s", chaos_action_name(MALFORMED[v]));
-        cr_expect_eq(s.reconnects, 1, "%s: the connection must be dropped",
-                     chaos_action_name(MALFORMED[v]));
-        struct chaos_counts cc;
-        chaos_counts(&cc);
-        cr_expect_eq(cc.injected, 1);
-        struct recon r = reconcile_now(1, 1000);
-        cr_expect_eq(r.extra, 0);
+        expect_counts(.ctx = chaos_action_name(MALFORMED[v]), .s.delivered = EQ(8),
+                      .s.retries = EQ(1),
+                      .s.reconnects = EQ_WHY(1, "the connection must be dropped"),
+                      .cc.injected = EQ(1),
+                      .r.extra = EQ(0));
         unrig();
     }
 }
@@ -907,7 +853,7 @@ Test(faults, malformed_answers_forever_fail_after_retries_as_eprotocol)
         struct chaos_opts co = {0};
         co.mode = MALFORMED[v];
         rig(NULL, &co, 1000);
-        segops_options o = opts();
+        segops_options o = h_opts();
         o.max_retries = 2;
         cr_assert_eq(client(&o), 0);
         cr_assert_eq(track_n(H.c, 0, 0, 7), 7);
@@ -915,19 +861,13 @@ Test(faults, malformed_answers_forever_fail_after_retries_as_eprotocol)
         cr_expect_eq(segops_flush(H.c, 10000), SEGOPS_EPROTOCOL, "%s",
                      chaos_action_name(MALFORMED[v]));
         cr_expect_lt(h_now_ms() - t0, 5000);
-        segops_counters s;
-        stats(&s);
-        cr_expect_eq(s.failed, 7, "%s", chaos_action_name(MALFORMED[v]));
-        cr_expect_eq(s.retries, 2);
-        cr_expect_eq(s.requests, 3);
-        struct sink_counts k;
-        sink_counts(&k);
-        cr_expect_eq(k.requests, 0);
         pthread_mutex_lock(&R.mu);
         cr_expect_eq(R.n, 1);
         cr_expect_eq(R.r[0].result, SEGOPS_EPROTOCOL);
         pthread_mutex_unlock(&R.mu);
-        reconcile_now(1, 1000);
+        expect_counts(.ctx = chaos_action_name(MALFORMED[v]), .s.failed = EQ(7),
+                      .s.retries = EQ(2), .s.requests = EQ(3),
+                      .k.requests = EQ(0));
         unrig();
     }
 }
@@ -971,7 +911,7 @@ Test(faults, mixed_faults_under_load_reconcile_exactly, .timeout = 60)
     enum { T = 4, N = 2000 };
     rig(NULL, NULL, N);
     chaos_set_ms(CH, 30);
-    segops_options o = opts();
+    segops_options o = h_opts();
     o.flush_interval_ms = 50;
     o.max_retries = 8;
     o.queue_capacity = 4096;

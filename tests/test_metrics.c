@@ -364,14 +364,22 @@ static struct segops_client *fake_client(segops_log_fn logger, void *user)
     return c;
 }
 
-Test(log, repeated_lines_are_limited_to_ten_per_window_then_summarised)
+/* The default logger at its default level, the limiter's clock at *now,
+ * stderr captured into *k. */
+static struct segops_client *log_to_capture(int64_t *now, struct capture *k)
 {
     unsetenv("SEGOPS_LOG_LEVEL");
-    int64_t now = 1000;
-    sg_log_limit_reset(&now);
+    sg_log_limit_reset(now);
     struct segops_client *c = fake_client(segops_log_stderr, NULL);
+    capture_start(k);
+    return c;
+}
+
+Test(log, repeated_lines_are_limited_to_ten_per_window_then_summarised)
+{
+    int64_t now = 1000;
     struct capture k;
-    capture_start(&k);
+    struct segops_client *c = log_to_capture(&now, &k);
     for (int i = 0; i < 25; i++)
         sg_log(c, SEGOPS_LOG_ERROR, "batch %d failed: connection refused", i);
     now += 9999; /* same window */
@@ -396,12 +404,9 @@ Test(log, repeated_lines_are_limited_to_ten_per_window_then_summarised)
 
 Test(log, categories_are_limited_independently)
 {
-    unsetenv("SEGOPS_LOG_LEVEL");
     int64_t now = 5;
-    sg_log_limit_reset(&now);
-    struct segops_client *c = fake_client(segops_log_stderr, NULL);
     struct capture k;
-    capture_start(&k);
+    struct segops_client *c = log_to_capture(&now, &k);
     for (int i = 0; i < 30; i++) {
         sg_log(c, SEGOPS_LOG_ERROR, "alpha %d", i);
         sg_log(c, SEGOPS_LOG_WARN, "beta %d", i);

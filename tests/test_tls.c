@@ -109,16 +109,23 @@ static void access_log(uint16_t port, int expect, int *lines, int *reused, int *
     access_log_cipher(port, expect, lines, reused, conns, NULL);
 }
 
-Test(tls, delivers_over_a_verified_chain_and_reuses_the_connection)
+/* A client for port p sends `batches` batches of `per` tagged events, each
+ * flushed and delivered; *s gets the client's counters. */
+static void send_batches(int p, int batches, int per, segops_counters *s)
 {
     segops_options o = {0};
-    cr_assert_eq(setup(P_GOOD, 1000, &o), 0);
-    for (int b = 0; b < 5; b++) {
-        cr_assert_eq(track_tagged(0, b * 20, 20), 20);
+    cr_assert_eq(setup(p, 1000, &o), 0);
+    for (int b = 0; b < batches; b++) {
+        cr_assert_eq(track_tagged(0, b * per, per), per);
         cr_assert_eq(segops_flush(H.c, 10000), 0, "batch %d", b);
     }
+    segops_stats(H.c, s);
+}
+
+Test(tls, delivers_over_a_verified_chain_and_reuses_the_connection)
+{
     segops_counters s;
-    segops_stats(H.c, &s);
+    send_batches(P_GOOD, 5, 20, &s);
     cr_expect_eq(s.delivered, 100);
     cr_expect_eq(s.tls_handshakes, 1, "keep-alive: one handshake for five batches");
     cr_expect_eq(H.tagged, 100);
@@ -137,14 +144,8 @@ Test(tls, delivers_over_a_verified_chain_and_reuses_the_connection)
 
 Test(tls, resumes_the_session_after_the_server_drops_the_connection)
 {
-    segops_options o = {0};
-    cr_assert_eq(setup(P_CLOSE, 1000, &o), 0);
-    for (int b = 0; b < 4; b++) {
-        cr_assert_eq(track_tagged(0, b * 10, 10), 10);
-        cr_assert_eq(segops_flush(H.c, 10000), 0, "batch %d", b);
-    }
     segops_counters s;
-    segops_stats(H.c, &s);
+    send_batches(P_CLOSE, 4, 10, &s);
     cr_expect_eq(s.delivered, 40);
     cr_expect_eq(s.tls_handshakes, 4);
     cr_expect_eq(s.tls_resumed, 3, "client saw %llu resumptions",
