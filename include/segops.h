@@ -218,6 +218,13 @@ typedef struct segops_options {
     void *logger_user;
     segops_delivery_fn on_delivery; /* NULL: none */
     void *delivery_user;
+    uint32_t max_connections;    /* 16: keep-alive connections to the
+                                    server, each carrying one request at a
+                                    time (so: requests in flight); 1..128 */
+    uint32_t dns_refresh_ms;     /* 60000: a connection opened this long
+                                    after the last name resolution resolves
+                                    the host again (a failed connect always
+                                    does) */
 } segops_options;
 
 /* ---------------------------------------------------------------- client */
@@ -276,6 +283,10 @@ typedef struct segops_counters {
     int io_mode;               /* SEGOPS_IO_URING or SEGOPS_IO_POLL */
     uint64_t tls_handshakes;   /* https: full or resumed handshakes done */
     uint64_t tls_resumed;      /* https: of which resumed a session */
+    uint64_t requests_in_flight; /* requests written or being written whose
+                                    answer has not arrived yet (gauge) */
+    uint64_t connections_open; /* connections established or being opened
+                                  (gauge) */
 } segops_counters;
 
 SEGOPS_API int segops_stats(segops_client *c, segops_counters *out);
