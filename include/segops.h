@@ -276,7 +276,8 @@ typedef struct segops_counters {
     uint64_t batches;          /* batches resolved (delivered or failed) */
     uint64_t requests;         /* HTTP requests written */
     uint64_t bytes_sent;       /* request bytes written */
-    uint64_t reconnects;       /* connections opened after the first */
+    uint64_t reconnects;       /* connections opened to replace one that
+                                  closed (growth of the pool not counted) */
     uint64_t queue_depth;      /* events in lanes now */
     uint64_t queue_high_water; /* largest queue_depth seen by the sender */
     uint32_t lanes_in_use;     /* lanes owned by live producer threads */
@@ -327,6 +328,8 @@ SEGOPS_API int segops_stats(segops_client *c, segops_counters *out);
  *   counter segops_requests_total                 requests
  *   counter segops_sent_bytes_total               bytes_sent
  *   counter segops_reconnects_total               reconnects
+ *   gauge   segops_requests_in_flight             requests_in_flight
+ *   gauge   segops_connections_open               connections_open
  *   gauge   segops_queue_depth                    queue_depth
  *   gauge   segops_queue_high_water               queue_high_water
  *   gauge   segops_lanes_in_use                   lanes_in_use

@@ -169,6 +169,10 @@ static int load_config(const segops_options *o, struct segops_client *c)
     k->connect_timeout_ms = dflt(o->connect_timeout_ms, 5000);
     k->max_backoff_ms = dflt(o->max_backoff_ms, 30000);
     k->idle_poll_us = dflt(o->idle_poll_us, 1000);
+    k->max_connections = dflt(o->max_connections, 16);
+    k->dns_refresh_ms = dflt(o->dns_refresh_ms, 60000);
+    const char *tr = getenv("SEGOPS_TRACE");
+    k->trace = tr && tr[0] && strcmp(tr, "0") != 0;
     k->max_retries = o->max_retries == 0 ? 3 : o->max_retries < 0 ? 0 : o->max_retries;
     k->io_mode = o->io_mode;
     const char *io = getenv("SEGOPS_IO");
@@ -188,7 +192,8 @@ static int load_config(const segops_options *o, struct segops_client *c)
         k->io_mode < SEGOPS_IO_AUTO || k->io_mode > SEGOPS_IO_POLL || k->max_retries > 100 ||
         (k->pin_sender && (k->sender_cpu < 0 || k->sender_cpu >= CPU_SETSIZE)) ||
         k->request_timeout_ms > 3600000 || k->connect_timeout_ms > 3600000 ||
-        k->flush_interval_ms > 86400000 || k->idle_poll_us > 1000000)
+        k->flush_interval_ms > 86400000 || k->idle_poll_us > 1000000 ||
+        k->max_connections > 128 || k->dns_refresh_ms > 86400000)
         return SEGOPS_EOPTION;
     /* one worst-case event must always fit a request body */
     if ((uint64_t)k->max_batch_bytes < SG_EVENT_RENDER_MAX(k->slot_size) + 64 ||
@@ -225,7 +230,7 @@ SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
     }
     if (c->url.tls) {
         /* anchors decoded once, here; the sender never reads the bundle */
-        rc = sg_tls_init(&c->tls, o->ca_file, c->url.host);
+        rc = sg_tls_ctx_init(&c->tls, o->ca_file, c->url.host);
         if (rc)
             goto fail_free;
         c->tls_on = 1;
@@ -238,15 +243,15 @@ SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
     rc = sg_queue_init(&c->q, nowned, nshared, c->cfg.queue_capacity, c->cfg.slot_size);
     if (rc)
         goto fail_free;
-    c->arena_size = SG_HEAD_MAX + (size_t)c->cfg.max_batch_bytes + 8;
-    c->arena = malloc(c->arena_size);
-    c->rbuf = malloc(SG_RBUF_SIZE);
-    c->flush_snap = calloc(c->q.nlanes, sizeof(uint64_t));
-    if (!c->arena || !c->rbuf || !c->flush_snap) {
-        rc = SEGOPS_ENOMEM;
-        goto fail_queue;
+    if (!sg_pool_literal(&c->url)) {
+        /* getaddrinfo() runs there, never on the sender */
+        rc = sg_resolver_new(&c->resolver, c->url.host, c->url.port);
+        if (rc)
+            goto fail_queue;
     }
-    memset(c->arena, 0, c->arena_size);
+    rc = sg_sender_alloc(c);
+    if (rc)
+        goto fail_queue;
     if (getrandom(&c->key_seed, sizeof(c->key_seed), GRND_NONBLOCK) != sizeof(c->key_seed))
         c->key_seed = (uint64_t)sg_realtime_ns() ^ (uint64_t)(uintptr_t)c;
     c->jitter_state = ~c->key_seed;
@@ -276,13 +281,12 @@ fail_sync:
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
 fail_queue:
-    free(c->arena);
-    free(c->rbuf);
-    free(c->flush_snap);
+    sg_sender_free(c);
+    sg_resolver_free(c->resolver);
     sg_queue_destroy(&c->q);
 fail_free:
     if (c->tls_on)
-        sg_tls_free(&c->tls);
+        sg_tls_ctx_free(&c->tls);
     free(c);
     return rc;
 }
@@ -363,6 +367,9 @@ SEGOPS_API int segops_flush(segops_client *c, uint32_t timeout_ms)
     }
     uint64_t gen = ++c->flush_req;
     atomic_store_explicit(&c->flush_req_pub, gen, memory_order_release);
+    /* failures not yet returned by any flush, and those while we wait:
+     * concurrent flushes each see every failure of their time */
+    uint64_t from = c->failures_reported;
     int rc = 0;
     while (c->flush_done < gen) {
         if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) == ETIMEDOUT &&
@@ -371,10 +378,10 @@ SEGOPS_API int segops_flush(segops_client *c, uint32_t timeout_ms)
             break;
         }
     }
-    if (rc == 0 && c->failures > c->failures_seen) {
+    if (rc == 0 && c->failures > from)
         rc = c->last_error;
-        c->failures_seen = c->failures;
-    }
+    if (c->failures > c->failures_reported)
+        c->failures_reported = c->failures;
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -394,6 +401,8 @@ SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *
          * socket sends nothing while the parent holds it; unmapping our
          * view of the ring does not touch the parent's). */
         c->io.ops->destroy(&c->io);
+        sg_resolver_forget(c->resolver);
+        c->resolver = NULL;
         goto free_all;
     }
     /* 1. refuse new events; wait out producers mid-publish (never long) */
@@ -417,15 +426,16 @@ SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *
     if (undelivered)
         *undelivered = lost;
 
+    /* never waits for a lookup in progress (see resolve.h) */
+    sg_resolver_free(c->resolver);
+
 free_all:
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
-    free(c->arena);
-    free(c->rbuf);
-    free(c->flush_snap);
+    sg_sender_free(c);
     sg_queue_destroy(&c->q);
     if (c->tls_on)
-        sg_tls_free(&c->tls);
+        sg_tls_ctx_free(&c->tls);
     free(c);
     return rc;
 }
@@ -458,14 +468,16 @@ SEGOPS_API int segops_stats(segops_client *c, segops_counters *s)
     s->pending = s->accepted - s->delivered - s->skipped - s->failed;
     s->retries = ld(&c->retries);
     s->batches = ld(&c->batches);
-    s->requests = ld(&c->requests);
-    s->bytes_sent = ld(&c->bytes_sent);
-    s->reconnects = ld(&c->reconnects);
+    s->requests = ld(&c->net.requests);
+    s->bytes_sent = ld(&c->net.bytes_sent);
+    s->reconnects = ld(&c->net.reconnects);
+    s->requests_in_flight = ld(&c->net.in_flight);
+    s->connections_open = ld(&c->net.open);
     s->queue_depth = sg_queue_depth(q);
     s->queue_high_water = ld(&c->high_water);
     s->lanes_in_use = atomic_load_explicit(&q->lanes_in_use, memory_order_relaxed);
     s->io_mode = c->io.mode;
-    s->tls_handshakes = ld(&c->tls_handshakes);
-    s->tls_resumed = ld(&c->tls_resumed);
+    s->tls_handshakes = ld(&c->net.tls_handshakes);
+    s->tls_resumed = ld(&c->net.tls_resumed);
     return 0;
 }

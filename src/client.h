@@ -3,8 +3,8 @@
  * (client.c) and the sender thread (sender.c).
  *
  * Ownership: producers touch only `q` (their lanes), `ck.use_tsc` and the
- * read-only config.  The sender thread owns `io`, the arena, the receive
- * buffer and the connection.  Flush and shutdown talk to the sender through
+ * read-only config.  The sender thread owns `io`, the pool of connections,
+ * the batches and their arenas.  Flush and shutdown talk to the sender through
  * `mu`/`cv` (never on the hot path).  Counters the sender writes are atomics
  * read by segops_stats() from any thread.
  */
@@ -16,24 +16,31 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "batch.h"
 #include "clock.h"
+#include "conn.h"
 #include "http.h"
 #include "io.h"
 #include "queue.h"
+#include "resolve.h"
 #include "tls.h"
 #include "segops.h"
 #include "url.h"
 
-#define SG_MAX_EVENTS_PER_REQUEST 500
-#define SG_HEAD_MAX 4096 /* request head room before the body */
-#define SG_RBUF_SIZE 65536
-#define SG_MAX_ADDRS 8
+/* A pending flush, as the sender tracks it (see sender.c). */
+struct sg_flush {
+    uint64_t gen;               /* flush_req generation it completes */
+    int phase;                  /* 0 none, 1 taking the lanes, 2 waiting */
+    uint64_t mark;              /* WAIT: batches up to this seq must resolve */
+    uint64_t *snap;             /* per-lane `enq` when the flush was seen */
+};
 
 struct sg_config {
     uint32_t batch_size, flush_interval_ms, queue_capacity, slot_size;
     uint32_t max_batch_bytes, request_timeout_ms, connect_timeout_ms;
-    uint32_t max_backoff_ms, idle_poll_us;
+    uint32_t max_backoff_ms, idle_poll_us, max_connections, dns_refresh_ms;
     int max_retries, io_mode, pin_sender, sender_cpu;
+    int trace;                  /* $SEGOPS_TRACE: log connection states */
     segops_log_fn logger;
     void *logger_user;
     segops_delivery_fn on_delivery;
@@ -48,25 +55,36 @@ struct segops_client {
     char api_key[512];
     size_t api_key_len;
 
-    /* sender thread */
+    /* sender thread: everything here is the sender's alone once it runs */
     pthread_t thread;
     int thread_started;
     struct sg_io io;
     int tls_on;                 /* https:// */
-    struct sg_tls tls;
-    char *arena;                /* SG_HEAD_MAX + max_batch_bytes + 4 */
-    size_t arena_size;
-    char *rbuf;                 /* SG_RBUF_SIZE */
-    struct sg_http_resp resp;
-    struct sockaddr_storage addrs[SG_MAX_ADDRS];
-    socklen_t addr_lens[SG_MAX_ADDRS];
-    int naddrs;
-    int connected;
-    uint64_t conns_opened;
+    struct sg_tls_ctx tls;      /* anchors, shared session */
+    struct sg_resolver *resolver; /* NULL for an IP literal host */
+    struct sg_pool pool;        /* the connections (conn.c) */
+    struct sg_batch *batchv;    /* nbatches, each with its arena */
+    int nbatches;
+    char *arenas;               /* one mapping for every arena */
+    size_t arenas_size;
+    struct sg_batch *ready, **ready_tail; /* READY, oldest first */
+    struct sg_batch *done;      /* DONE, reports not yet run */
+    uint64_t batch_seq;         /* batches built */
+    uint64_t quota;             /* events due now whatever batch_size says */
+    uint32_t rr;                /* round-robin lane cursor */
+    int64_t next_tick;          /* T_TICK: the flush interval */
+    int64_t next_cal;           /* clock recalibration */
+    int64_t pause_until;        /* T_PAUSE: Retry-After holds new requests */
+    int64_t now;                /* time of the current wait's completions */
+    int now_fresh;
+    int turn_work;              /* something happened this turn */
+    uint64_t flush_seen;        /* flush_req_pub last looked at */
+    struct sg_flush fl[2];      /* the flush in progress, the next one */
+    uint32_t claims_seen;
+    int abandoned;
     uint64_t key_seed;          /* Idempotency-Keys: mix(seed, batch seq) */
     uint64_t jitter_state;      /* back-off jitter (sender only) */
-    uint64_t batch_seq;
-    uint64_t *flush_snap;       /* per-lane enq snapshot of a pending flush */
+    uint64_t keys_made;
 
     /* flush / shutdown handshake, under mu */
     pthread_mutex_t mu;
@@ -81,7 +99,8 @@ struct segops_client {
     _Atomic int stop_pub;
     int last_error;             /* last batch failure */
     uint64_t failures;          /* batch failures so far */
-    uint64_t failures_seen;     /* as of the last flush return */
+    uint64_t failures_reported; /* failures some flush has returned (or
+                                   that happened while one waited) */
     uint64_t undelivered;       /* failed while shutting down */
 
     /* registry of live clients, for the fork() child handler */
@@ -89,12 +108,16 @@ struct segops_client {
     int forked;                 /* this is a child's copy: see segops.h */
 
     /* sender-written counters */
-    _Atomic uint64_t delivered, skipped, failed, retries, batches, requests;
-    _Atomic uint64_t bytes_sent, reconnects, high_water;
-    _Atomic uint64_t tls_handshakes, tls_resumed;
+    _Atomic uint64_t delivered, skipped, failed, retries, batches, high_water;
+    struct sg_net_stats net;    /* the pool's counters */
 };
 
 void *sg_sender_main(void *arg);
+
+/* Lays out the batches and their arenas (client creation).  0 or
+ * SEGOPS_ENOMEM. */
+int sg_sender_alloc(struct segops_client *c);
+void sg_sender_free(struct segops_client *c);
 
 /* Delay in ms before the next retry when r retries were already made:
  * 0, 500, 1000, then doubling, capped at cap_ms, plus up to 10% jitter

@@ -1,10 +1,20 @@
 /*
- * io_poll.c -- the fallback driver: non-blocking socket + poll().
+ * io_poll.c -- the fallback completion driver: non-blocking sockets and
+ * ppoll() (see io.h).
+ *
+ * submit() tries the operation at once; if the socket is not ready the op
+ * joins `pending`, else its result joins `done`.  wait() polls the pending
+ * ops' sockets (not at all when something is already done), retries the
+ * ready ones, and delivers `done` in completion order.  cancel() moves a
+ * pending op to `done` with -ECANCELED.
+ *
+ * Invariant: a busy op is on exactly one of `pending` and `done`.
  */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,113 +33,169 @@ int sg_io_socket(int family, int nonblock)
     return fd;
 }
 
-/* Waits for `events` on fd until the deadline: 0, or -ETIMEDOUT / -errno. */
-static int wait_fd(int fd, short events, int64_t deadline_ns)
+int sg_io_idle_check(int fd)
 {
-    for (;;) {
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return 0;
+    return -1; /* EOF, bytes nobody asked for, or an error */
+}
+
+/* One non-blocking try: 1 when the op completed (res set), 0 when it must
+ * wait for readiness. */
+static int attempt(struct sg_op *op, int first)
+{
+    ssize_t n;
+    switch (op->kind) {
+    case SG_OP_CONNECT:
+        if (first) {
+            if (connect(op->fd, op->sa, op->salen) == 0) {
+                op->res = 0;
+                return 1;
+            }
+            if (errno == EINPROGRESS || errno == EINTR)
+                return 0;
+            op->res = -errno;
+            return 1;
+        } else {
+            int err = 0;
+            socklen_t el = sizeof(err);
+            if (getsockopt(op->fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
+                err = errno;
+            op->res = -err;
+            return 1;
+        }
+    case SG_OP_SEND:
+        n = send(op->fd, op->buf, op->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        break;
+    default:
+        n = recv(op->fd, op->buf, op->len, MSG_DONTWAIT);
+        break;
+    }
+    if (n >= 0) {
+        op->res = n;
+        return 1;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return 0;
+    op->res = -errno;
+    return 1;
+}
+
+static void push_done(struct sg_io *io, struct sg_op *op)
+{
+    op->next = NULL;
+    *io->done_tail = op;
+    io->done_tail = &op->next;
+}
+
+static void p_submit(struct sg_io *io, struct sg_op *op)
+{
+    op->busy = 1;
+    op->res = 0;
+    io->busy++;
+    if (attempt(op, 1)) {
+        push_done(io, op);
+    } else {
+        op->next = io->pending;
+        io->pending = op;
+    }
+}
+
+static void p_cancel(struct sg_io *io, struct sg_op *op)
+{
+    for (struct sg_op **pp = &io->pending; *pp; pp = &(*pp)->next) {
+        if (*pp == op) {
+            *pp = op->next;
+            op->res = -ECANCELED;
+            push_done(io, op);
+            return;
+        }
+    }
+}
+
+static int p_wait(struct sg_io *io, int64_t deadline_ns)
+{
+    if (io->pending) {
+        unsigned n = 0;
+        for (struct sg_op *op = io->pending; op && n < io->max_ops; op = op->next) {
+            io->pfd[n].fd = op->fd;
+            io->pfd[n].events = op->kind == SG_OP_RECV ? POLLIN : POLLOUT;
+            io->pfd[n].revents = 0;
+            io->pop[n++] = op;
+        }
+        int64_t left = io->done ? 0 : deadline_ns - sg_mono_ns();
+        if (left < 0)
+            left = 0;
+        struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+        int k = ppoll(io->pfd, n, &ts, NULL);
+        for (unsigned i = 0; k > 0 && i < n; i++) {
+            if (!io->pfd[i].revents)
+                continue;
+            struct sg_op *op = io->pop[i];
+            if (!attempt(op, 0))
+                continue;
+            for (struct sg_op **pp = &io->pending; *pp; pp = &(*pp)->next) {
+                if (*pp == op) {
+                    *pp = op->next;
+                    break;
+                }
+            }
+            push_done(io, op);
+        }
+    } else if (!io->done) {
         int64_t left = deadline_ns - sg_mono_ns();
-        if (left <= 0)
-            return -ETIMEDOUT;
-        struct pollfd p = {.fd = fd, .events = events};
-        int ms = (int)((left + 999999) / 1000000);
-        int n = poll(&p, 1, ms);
-        if (n > 0)
-            return 0;
-        if (n < 0 && errno != EINTR)
-            return -errno;
+        if (left > 0) {
+            struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+            }
+        }
     }
-}
-
-static int p_connect(struct sg_io *io, const struct sockaddr *sa, socklen_t len,
-                     int64_t deadline_ns)
-{
-    int fd = sg_io_socket(sa->sa_family, 1);
-    if (fd < 0)
-        return fd;
-    if (connect(fd, sa, len) != 0 && errno != EINPROGRESS) {
-        int e = -errno;
-        close(fd);
-        return e;
+    /* deliver what is done now; what handlers complete waits for the
+     * next wait() */
+    struct sg_op *list = io->done;
+    io->done = NULL;
+    io->done_tail = &io->done;
+    int n = 0;
+    while (list) {
+        struct sg_op *op = list;
+        list = op->next;
+        op->busy = 0;
+        io->busy--;
+        io->complete(io->user, op);
+        n++;
     }
-    int rc = wait_fd(fd, POLLOUT, deadline_ns);
-    if (rc == 0) {
-        int err = 0;
-        socklen_t el = sizeof(err);
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) != 0)
-            err = errno;
-        rc = -err;
-    }
-    if (rc != 0) {
-        close(fd);
-        return rc;
-    }
-    io->fd = fd;
-    return 0;
-}
-
-static ssize_t p_send(struct sg_io *io, const void *buf, size_t len, int64_t deadline_ns)
-{
-    for (;;) {
-        ssize_t n = send(io->fd, buf, len, MSG_NOSIGNAL);
-        if (n >= 0)
-            return n;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
-        int rc = wait_fd(io->fd, POLLOUT, deadline_ns);
-        if (rc)
-            return rc;
-    }
-}
-
-static ssize_t p_recv(struct sg_io *io, void *buf, size_t cap, int64_t deadline_ns)
-{
-    for (;;) {
-        ssize_t n = recv(io->fd, buf, cap, 0);
-        if (n >= 0)
-            return n;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return -errno;
-        int rc = wait_fd(io->fd, POLLIN, deadline_ns);
-        if (rc)
-            return rc;
-    }
-}
-
-static void p_close(struct sg_io *io)
-{
-    if (io->fd >= 0)
-        close(io->fd);
-    io->fd = -1;
-}
-
-static void p_sleep(struct sg_io *io, int64_t ns)
-{
-    (void)io;
-    if (ns <= 0)
-        return;
-    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
+    return n;
 }
 
 static void p_destroy(struct sg_io *io)
 {
-    p_close(io);
+    free(io->pfd);
+    free(io->pop);
+    io->pfd = NULL;
+    io->pop = NULL;
 }
 
 static const struct sg_io_ops poll_ops = {
-    "poll", p_connect, p_send, p_recv, p_close, p_sleep, p_destroy,
+    "poll", 1, p_submit, p_cancel, p_wait, p_destroy,
 };
 
-int sg_io_poll_init(struct sg_io *io)
+int sg_io_poll_init(struct sg_io *io, unsigned max_ops,
+                    void (*complete)(void *, struct sg_op *), void *user)
 {
     memset(io, 0, sizeof(*io));
+    io->complete = complete;
+    io->user = user;
+    io->max_ops = max_ops;
+    io->done_tail = &io->done;
+    io->pfd = calloc(max_ops, sizeof(*io->pfd));
+    io->pop = calloc(max_ops, sizeof(*io->pop));
+    if (!io->pfd || !io->pop) {
+        p_destroy(io);
+        return -ENOMEM;
+    }
     io->ops = &poll_ops;
     io->mode = SEGOPS_IO_POLL;
-    io->fd = -1;
     return 0;
 }

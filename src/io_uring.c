@@ -1,14 +1,14 @@
 /*
- * io_uring.c -- the io_uring driver.
+ * io_uring.c -- the io_uring completion driver (see io.h).
  *
- * Every socket operation is submitted linked to a link-timeout carrying the
- * time left until its deadline, so it completes either with its result or
- * with -ECANCELED (and the timeout with -ETIME).  Both completions are
- * always reaped before returning, so the ring holds nothing between calls:
- * invariant, at most two requests in flight and none after return.
+ * Each operation is one SQE carrying the sg_op pointer as user_data; a
+ * cancellation is an ASYNC_CANCEL SQE with user_data 0, whose own
+ * completion is ignored.  SQEs are submitted by the next wait(), so the
+ * operations started in one loop turn cost one system call together.
  *
- * The ring must be created on the thread that uses it (SINGLE_ISSUER and
- * DEFER_TASKRUN bind it to its creator): the sender creates it.
+ * Invariant: io->busy counts operations whose CQE has not been delivered;
+ * the ring has room for every one of them at once (entries >= max_ops, and
+ * the kernel's CQ is twice that), plus their cancellations.
  */
 #include <errno.h>
 #include <string.h>
@@ -18,7 +18,55 @@
 #include "io.h"
 #include "segops.h"
 
-enum { TAG_OP = 1, TAG_TIMEOUT = 2 };
+/* An SQE, submitting what is queued first if the SQ is full. */
+static struct io_uring_sqe *get_sqe(struct sg_io *io)
+{
+    struct io_uring_sqe *s = io_uring_get_sqe(&io->ring);
+    if (!s) {
+        io_uring_submit(&io->ring);
+        s = io_uring_get_sqe(&io->ring);
+    }
+    return s;
+}
+
+static void u_submit(struct sg_io *io, struct sg_op *op)
+{
+    struct io_uring_sqe *s = get_sqe(io);
+    op->busy = 1;
+    op->res = 0;
+    io->busy++;
+    if (!s) {
+        /* cannot happen with the ring sized for max_ops; fail the op
+         * rather than lose it: it completes on the next wait */
+        op->res = -EAGAIN;
+        op->next = io->done;
+        io->done = op;
+        return;
+    }
+    switch (op->kind) {
+    case SG_OP_CONNECT:
+        io_uring_prep_connect(s, op->fd, op->sa, op->salen);
+        break;
+    case SG_OP_SEND:
+        io_uring_prep_send(s, op->fd, op->buf, op->len, MSG_NOSIGNAL);
+        break;
+    default:
+        io_uring_prep_recv(s, op->fd, op->buf, op->len, 0);
+        break;
+    }
+    io_uring_sqe_set_data(s, op);
+}
+
+static void u_cancel(struct sg_io *io, struct sg_op *op)
+{
+    if (!op->busy)
+        return;
+    struct io_uring_sqe *s = get_sqe(io);
+    if (!s)
+        return;
+    io_uring_prep_cancel(s, op, 0);
+    io_uring_sqe_set_data(s, NULL);
+}
 
 static void to_ts(struct __kernel_timespec *ts, int64_t ns)
 {
@@ -28,130 +76,82 @@ static void to_ts(struct __kernel_timespec *ts, int64_t ns)
     ts->tv_nsec = ns % 1000000000;
 }
 
-/* Submits the prepared op (already in the SQ, tagged TAG_OP) linked to a
- * timeout of the time left, and waits for both completions. */
-static int run_linked(struct sg_io *io, struct io_uring_sqe *op, int64_t deadline_ns)
+static void deliver(struct sg_io *io, struct sg_op *op, ssize_t res)
 {
-    struct __kernel_timespec ts;
-    int64_t left = deadline_ns - sg_mono_ns();
-    if (left < 1000)
-        left = 1000; /* callers checked the deadline; keep the link valid */
-    to_ts(&ts, left);
-    op->flags |= IOSQE_IO_LINK;
-    io_uring_sqe_set_data64(op, TAG_OP);
-    struct io_uring_sqe *t = io_uring_get_sqe(&io->ring);
-    io_uring_prep_link_timeout(t, &ts, 0);
-    io_uring_sqe_set_data64(t, TAG_TIMEOUT);
+    op->res = res;
+    op->busy = 0;
+    io->busy--;
+    io->complete(io->user, op);
+}
 
-    int res = -EIO, timed_out = 0, got = 0;
-    int rc = io_uring_submit(&io->ring);
-    if (rc < 0)
+static int u_wait(struct sg_io *io, int64_t deadline_ns)
+{
+    int n = 0;
+    /* an SQE that could not be queued: completed by hand */
+    while (io->done) {
+        struct sg_op *op = io->done;
+        io->done = op->next;
+        deliver(io, op, op->res);
+        n++;
+    }
+    struct __kernel_timespec ts;
+    struct io_uring_cqe *cqe = NULL;
+    to_ts(&ts, n ? 0 : deadline_ns - sg_mono_ns());
+    int rc = io_uring_submit_and_wait_timeout(&io->ring, &cqe, 1, &ts, NULL);
+    if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
         return rc;
-    while (got < 2) {
-        struct io_uring_cqe *c;
-        rc = io_uring_wait_cqe(&io->ring, &c);
-        if (rc == -EINTR)
-            continue;
-        if (rc < 0)
-            return rc;
-        if (io_uring_cqe_get_data64(c) == TAG_OP)
-            res = c->res;
-        else if (c->res == -ETIME)
-            timed_out = 1;
-        io_uring_cqe_seen(&io->ring, c);
-        got++;
-    }
-    if (res == -ECANCELED && timed_out)
-        return -ETIMEDOUT;
-    return res;
-}
-
-static int expired(int64_t deadline_ns)
-{
-    return deadline_ns - sg_mono_ns() <= 0;
-}
-
-static int u_connect(struct sg_io *io, const struct sockaddr *sa, socklen_t len,
-                     int64_t deadline_ns)
-{
-    if (expired(deadline_ns))
-        return -ETIMEDOUT;
-    int fd = sg_io_socket(sa->sa_family, 0);
-    if (fd < 0)
-        return fd;
-    struct io_uring_sqe *s = io_uring_get_sqe(&io->ring);
-    io_uring_prep_connect(s, fd, sa, len);
-    int rc = run_linked(io, s, deadline_ns);
-    if (rc != 0) {
-        close(fd);
-        return rc < 0 ? rc : -EIO;
-    }
-    io->fd = fd;
-    return 0;
-}
-
-static ssize_t u_send(struct sg_io *io, const void *buf, size_t len, int64_t deadline_ns)
-{
-    if (expired(deadline_ns))
-        return -ETIMEDOUT;
-    struct io_uring_sqe *s = io_uring_get_sqe(&io->ring);
-    io_uring_prep_send(s, io->fd, buf, len, MSG_NOSIGNAL);
-    return run_linked(io, s, deadline_ns);
-}
-
-static ssize_t u_recv(struct sg_io *io, void *buf, size_t cap, int64_t deadline_ns)
-{
-    if (expired(deadline_ns))
-        return -ETIMEDOUT;
-    struct io_uring_sqe *s = io_uring_get_sqe(&io->ring);
-    io_uring_prep_recv(s, io->fd, buf, cap, 0);
-    return run_linked(io, s, deadline_ns);
-}
-
-static void u_close(struct sg_io *io)
-{
-    if (io->fd >= 0)
-        close(io->fd);
-    io->fd = -1;
-}
-
-static void u_sleep(struct sg_io *io, int64_t ns)
-{
-    if (ns <= 0)
-        return;
-    struct __kernel_timespec ts;
-    to_ts(&ts, ns);
-    struct io_uring_sqe *s = io_uring_get_sqe(&io->ring);
-    io_uring_prep_timeout(s, &ts, 0, 0);
-    io_uring_sqe_set_data64(s, TAG_TIMEOUT);
-    io_uring_submit(&io->ring);
+    /* Copy a run of CQEs out and advance before calling handlers: a
+     * handler may submit, and submission may enter the kernel. */
     for (;;) {
-        struct io_uring_cqe *c;
-        int rc = io_uring_wait_cqe(&io->ring, &c);
-        if (rc == -EINTR)
-            continue;
-        if (rc == 0)
-            io_uring_cqe_seen(&io->ring, c);
-        break;
+        struct {
+            struct sg_op *op;
+            int res;
+        } got[64];
+        unsigned k = 0, head;
+        io_uring_for_each_cqe(&io->ring, head, cqe)
+        {
+            if (k == 64)
+                break;
+            got[k].op = io_uring_cqe_get_data(cqe);
+            got[k].res = cqe->res;
+            k++;
+        }
+        if (k == 0)
+            break;
+        io_uring_cq_advance(&io->ring, k);
+        for (unsigned i = 0; i < k; i++) {
+            if (got[i].op == NULL ||
+                (uint64_t)(uintptr_t)got[i].op == LIBURING_UDATA_TIMEOUT)
+                continue; /* a cancellation's own completion */
+            deliver(io, got[i].op, got[i].res);
+            n++;
+        }
     }
+    return n;
 }
 
 static void u_destroy(struct sg_io *io)
 {
-    u_close(io);
     if (io->ring_ok)
         io_uring_queue_exit(&io->ring);
     io->ring_ok = 0;
 }
 
 static const struct sg_io_ops uring_ops = {
-    "io_uring", u_connect, u_send, u_recv, u_close, u_sleep, u_destroy,
+    "io_uring", 0, u_submit, u_cancel, u_wait, u_destroy,
 };
 
-int sg_io_uring_init(struct sg_io *io)
+int sg_io_uring_init(struct sg_io *io, unsigned max_ops,
+                     void (*complete)(void *, struct sg_op *), void *user)
 {
     memset(io, 0, sizeof(*io));
-    io->fd = -1;
+    io->complete = complete;
+    io->user = user;
+    io->max_ops = max_ops;
+    /* room for every op and a cancellation of each */
+    unsigned entries = 8;
+    while (entries < 2 * max_ops && entries < 4096)
+        entries *= 2;
     /* strongest flags first; older kernels reject unknown ones with EINVAL */
     unsigned tries[4] = {0, 0, 0, 0};
     int n = 0;
@@ -167,7 +167,7 @@ int sg_io_uring_init(struct sg_io *io)
         struct io_uring_params p;
         memset(&p, 0, sizeof(p));
         p.flags = tries[i];
-        rc = io_uring_queue_init_params(8, &io->ring, &p);
+        rc = io_uring_queue_init_params(entries, &io->ring, &p);
         if (rc != -EINVAL)
             break;
     }

@@ -84,8 +84,13 @@ SEGOPS_API int segops_stats_prometheus(segops_client *c, char *buf, size_t cap, 
            s.batches);
     metric(&o, "segops_requests_total", C, "HTTP requests written.", "", s.requests);
     metric(&o, "segops_sent_bytes_total", C, "Request bytes written.", "", s.bytes_sent);
-    metric(&o, "segops_reconnects_total", C, "Connections opened after the first.", "",
+    metric(&o, "segops_reconnects_total", C,
+           "Connections opened to replace one that closed (pool growth not counted).", "",
            s.reconnects);
+    metric(&o, "segops_requests_in_flight", G, "Requests written whose answer has not arrived.",
+           "", s.requests_in_flight);
+    metric(&o, "segops_connections_open", G, "Connections to the server, open or opening.", "",
+           s.connections_open);
     metric(&o, "segops_queue_depth", G, "Events in the lanes now.", "", s.queue_depth);
     metric(&o, "segops_queue_high_water", G, "Largest queue depth seen by the sender.", "",
            s.queue_high_water);

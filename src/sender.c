@@ -1,97 +1,75 @@
 /*
- * sender.c -- the sender thread: batching, HTTP requests, retries,
- * deadlines.
+ * sender.c -- the sender thread's policy: batching, retries, deadlines,
+ * accounting, flush and shutdown.  The transport is conn.c's; this file
+ * decides what to send and what each outcome means.
  *
- * States of the loop (one iteration each):
+ * One loop turn, `now` read once at its start:
+ *   control   flush requests (a snapshot of every lane's count), shutdown,
+ *             the lane commit-ahead, clock recalibration
+ *   timers    the pool's (resolver answers, connection deadlines) and the
+ *             batches' (BACKOFF -> READY at retry_at)
+ *   abandon   once the shutdown deadline passes: every batch and every
+ *             queued event fails as EABANDONED and the loop ends
+ *   build     while events are due (batch_size queued, the interval tick,
+ *             a flush, shutdown) and the pool has room for a request: up to
+ *             500 events into a free batch -> READY
+ *   dispatch  READY batches to the pool, oldest first, unless a Retry-After
+ *             pause holds every new request
+ *   wait      the driver sleeps until the earliest timer or a completion,
+ *             at most the idle poll interval (producers never signal: that
+ *             would be a system call on their path); the pool turns
+ *             completions into outcomes, and outcomes move batches
+ *   report    DONE batches' log lines and delivery callbacks run here,
+ *             after the batch has left every list (deferred callbacks)
+ *   flushes   a flush completes once every lane was taken up to its
+ *             snapshot and every batch built until then is resolved
  *
- *   control   read flush/shutdown requests; on a new flush, snapshot every
- *             lane's published count: the flush completes once the sender
- *             has taken every lane up to its snapshot and the batches
- *             holding those events are resolved.
- *   decide    `quota` = events to send now: set to the whole queue depth
- *             when depth >= batch_size, when the flush interval ticks, while
- *             a flush is pending and during shutdown.
- *   send      take up to min(500, quota) events, render them into the arena
- *             and deliver the batch (blocking, with retries), then loop.
- *   idle      nothing to send: sleep, doubling from 20 us up to
- *             idle_poll_us.  Producers never signal the sender: waking it
- *             would be a system call on the hot path.
+ * Timers: T_TICK (next_tick, the flush interval), T_RETRY (retry_at of
+ * each BACKOFF batch), T_PAUSE (pause_until), T_STOP (the shutdown
+ * deadline), and the pool's connection timers.  Each turn waits for the
+ * earliest.
  *
- * Invariants: the arena holds exactly one batch; a batch is resolved
- * (delivered, skipped, failed) before the next is built, so events are
- * counted pending from acceptance until their batch resolves and never lost
- * in between.  Slots are recycled as soon as they are rendered.  Nothing is
- * allocated here except by getaddrinfo() on (re)connection.
+ * Batch states are listed in batch.h.  Outcomes (from the pool):
+ *   2xx                         DONE, delivered (skipped as the server says)
+ *   408 on a reused connection, or EOF/reset before any answer byte on one:
+ *                               READY again at once, no retry spent (once
+ *                               per try): the server closed it while idle
+ *   408, 429, 5xx, transport errors
+ *                               retry: BACKOFF for 0 ms, 500 ms, 1 s, ...
+ *                               (Retry-After on 429/503 sets a floor and
+ *                               pauses every new request; a 429 without it
+ *                               waits at least 500 ms), or DONE failed once
+ *                               max_retries are spent
+ *   other statuses              DONE, failed (EREJECTED)
+ *
+ * Invariants: an event is counted pending from its acceptance until its
+ * batch is DONE; a batch is in exactly one state and on at most one list;
+ * every arena is allocated with the client and reused, so the steady state
+ * allocates nothing, whatever the number of requests in flight.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "client.h"
 #include "event.h"
 
-#define SG_EEOF (-100000)      /* peer closed before answering */
-#define SG_EPROTO (-100001)    /* malformed or oversized answer */
-#define SG_ERESOLVE (-100002)  /* host name did not resolve */
-
-static const char body_open[] = "{\"events\":[";
-
-struct batch {
-    char *body;
-    size_t len;
-    size_t cap;
-    uint32_t n;
-    char key[33];
-};
+#define SG_CAL_NS 100000000    /* clock recalibration period */
+#define SG_IDLE_MIN_NS 20000   /* first idle sleep; doubles to idle_poll_us */
+#define SG_REAP_NS 1000000000  /* longest wait for cancelled operations */
 
 static void add(_Atomic uint64_t *ctr, uint64_t v)
 {
     atomic_fetch_add_explicit(ctr, v, memory_order_relaxed);
 }
 
-/* ------------------------------------------------------------- batches */
-
-static void batch_reset(struct segops_client *c, struct batch *b)
+static int stopping(struct segops_client *c)
 {
-    b->body = c->arena + SG_HEAD_MAX;
-    b->cap = c->cfg.max_batch_bytes;
-    memcpy(b->body, body_open, sizeof(body_open) - 1);
-    b->len = sizeof(body_open) - 1;
-    b->n = 0;
-}
-
-/* Takes events from the lanes, round-robin, into the batch until it holds
- * `want` events, cannot fit a worst-case event, or the lanes are empty. */
-static void batch_fill(struct segops_client *c, struct batch *b, uint32_t want,
-                       uint32_t *rr)
-{
-    struct sg_queue *q = &c->q;
-    const size_t worst = SG_EVENT_RENDER_MAX(c->cfg.slot_size) + 1; /* + ',' */
-    int took;
-    do {
-        took = 0;
-        for (uint32_t k = 0; k < q->nlanes && b->n < want; k++) {
-            struct sg_lane *l = &q->lanes[(*rr + k) % q->nlanes];
-            for (int j = 0; j < 64 && b->n < want; j++) {
-                if (b->len + worst + 2 > b->cap)
-                    return;
-                void *slot = sg_lane_take(l);
-                if (!slot)
-                    break;
-                if (b->n)
-                    b->body[b->len++] = ',';
-                b->len += sg_event_render(slot, b->body + b->len, &c->ck);
-                b->n++;
-                took = 1;
-                sg_lane_recycle(l, slot);
-            }
-        }
-        *rr = (*rr + 1) % q->nlanes;
-    } while (took && b->n < want);
+    return atomic_load_explicit(&c->stop_pub, memory_order_acquire);
 }
 
 static uint64_t mix64(uint64_t x)
@@ -104,213 +82,116 @@ static uint64_t mix64(uint64_t x)
     return x;
 }
 
-static void make_key(struct segops_client *c, struct batch *b)
+static void make_key(struct segops_client *c, struct sg_batch *b)
 {
-    uint64_t seq = ++c->batch_seq;
+    uint64_t seq = ++c->keys_made;
     snprintf(b->key, sizeof(b->key), "%016" PRIx64 "%016" PRIx64,
              mix64(c->key_seed ^ seq), mix64(seq + c->key_seed));
 }
 
-/* Writes the request head right before the body so head + body are one
- * contiguous buffer; returns its start. */
-static char *build_request(struct segops_client *c, struct batch *b, size_t *total)
+/* ------------------------------------------------------------ batches */
+
+static void ready_push(struct segops_client *c, struct sg_batch *b, int front)
 {
-    char head[SG_HEAD_MAX];
-    int n = snprintf(head, sizeof(head),
-                     "POST %s/api/ingestion/track/batch/ HTTP/1.1\r\n"
-                     "Host: %s\r\n"
-                     "Authorization: ApiKey %.*s\r\n"
-                     "Content-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n"
-                     "User-Agent: segops-c/" SEGOPS_VERSION_STRING "\r\n"
-                     "Idempotency-Key: %s\r\n"
-                     "\r\n",
-                     c->url.prefix, c->url.hostport, (int)c->api_key_len, c->api_key,
-                     b->len, b->key);
-    /* bounded by creation-time checks on prefix, host and key lengths */
-    char *start = b->body - n;
-    memcpy(start, head, (size_t)n);
-    *total = (size_t)n + b->len;
-    return start;
-}
-
-/* ---------------------------------------------------------- connection */
-
-static int stopping(struct segops_client *c)
-{
-    return atomic_load_explicit(&c->stop_pub, memory_order_acquire);
-}
-
-static int past_stop_deadline(struct segops_client *c, int64_t now)
-{
-    return stopping(c) && now >= c->stop_deadline_ns;
-}
-
-/* Waits on the socket are cut into slices of at most this long, so that a
- * shutdown that begins while a request is in flight (a hanging server)
- * still ends the request at the shutdown deadline, not at the request's. */
-#define SG_WAIT_SLICE_NS 50000000
-
-/* A request's deadline, brought forward to the shutdown deadline once
- * shutdown has begun. */
-static int64_t capped_deadline(struct segops_client *c, int64_t deadline)
-{
-    return stopping(c) && c->stop_deadline_ns < deadline ? c->stop_deadline_ns : deadline;
-}
-
-/* The deadline of the next wait: capped_deadline(), but no more than one
- * slice away. */
-static int64_t wait_deadline(struct segops_client *c, int64_t deadline, int *last)
-{
-    int64_t now = sg_mono_ns(), d = capped_deadline(c, deadline);
-    *last = d - now <= SG_WAIT_SLICE_NS;
-    return *last ? d : now + SG_WAIT_SLICE_NS;
-}
-
-static void conn_close(struct segops_client *c)
-{
-    if (c->connected)
-        c->io.ops->close(&c->io);
-    c->connected = 0;
-}
-
-static int resolve(struct segops_client *c)
-{
-    struct addrinfo hints, *res = NULL;
-    char port[8];
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    snprintf(port, sizeof(port), "%u", (unsigned)c->url.port);
-    if (getaddrinfo(c->url.host, port, &hints, &res) != 0 || !res)
-        return SG_ERESOLVE;
-    c->naddrs = 0;
-    for (struct addrinfo *a = res; a && c->naddrs < SG_MAX_ADDRS; a = a->ai_next) {
-        if (a->ai_addrlen > sizeof(c->addrs[0]))
-            continue;
-        memcpy(&c->addrs[c->naddrs], a->ai_addr, a->ai_addrlen);
-        c->addr_lens[c->naddrs] = a->ai_addrlen;
-        c->naddrs++;
+    b->state = SG_B_READY;
+    if (front) {
+        b->next = c->ready;
+        c->ready = b;
+        if (c->ready_tail == &c->ready)
+            c->ready_tail = &b->next;
+    } else {
+        b->next = NULL;
+        *c->ready_tail = b;
+        c->ready_tail = &b->next;
     }
-    freeaddrinfo(res);
-    return c->naddrs ? 0 : SG_ERESOLVE;
 }
 
-static int conn_open(struct segops_client *c, int64_t deadline)
+static struct sg_batch *ready_pop(struct segops_client *c)
 {
-    if (c->connected)
-        return 0;
-    if (c->naddrs == 0) {
-        int rc = resolve(c);
-        if (rc)
-            return rc;
+    struct sg_batch *b = c->ready;
+    if (b) {
+        c->ready = b->next;
+        if (!c->ready)
+            c->ready_tail = &c->ready;
+        b->next = NULL;
     }
-    int rc = -ECONNREFUSED;
-    for (int i = 0; i < c->naddrs; i++) {
-        rc = c->io.ops->connect(&c->io, (struct sockaddr *)&c->addrs[i], c->addr_lens[i],
-                                deadline);
-        if (rc == 0 && c->tls_on) {
-            rc = sg_tls_handshake(&c->tls, &c->io, deadline);
-            if (rc != 0) {
-                c->io.ops->close(&c->io);
-                return rc; /* the address answered: no point trying others */
-            }
-            add(&c->tls_handshakes, 1);
-            add(&c->tls_resumed, (uint64_t)c->tls.resumed);
+    return b;
+}
+
+static int nready(const struct segops_client *c)
+{
+    int n = 0;
+    for (const struct sg_batch *b = c->ready; b; b = b->next)
+        n++;
+    return n;
+}
+
+static struct sg_batch *free_batch(struct segops_client *c)
+{
+    for (int i = 0; i < c->nbatches; i++)
+        if (c->batchv[i].state == SG_B_FREE)
+            return &c->batchv[i];
+    return NULL;
+}
+
+/* Resolves a batch: counted now, reported at the end of the turn. */
+static void done(struct segops_client *c, struct sg_batch *b, int result, uint32_t skipped)
+{
+    uint32_t n = b->n;
+    b->result = result;
+    b->skipped = 0;
+    if (result == 0) {
+        if (skipped > n)
+            skipped = n;
+        b->skipped = skipped;
+        add(&c->skipped, skipped);
+        add(&c->delivered, n - skipped);
+    } else {
+        add(&c->failed, n);
+        pthread_mutex_lock(&c->mu);
+        c->last_error = result;
+        c->failures++;
+        if (c->stop)
+            c->undelivered += n;
+        pthread_mutex_unlock(&c->mu);
+    }
+    add(&c->batches, 1);
+    b->state = SG_B_DONE;
+    b->next = c->done;
+    c->done = b;
+    c->turn_work = 1;
+}
+
+/* Runs the reports of DONE batches, then frees them. */
+static void report(struct segops_client *c)
+{
+    while (c->done) {
+        struct sg_batch *b = c->done;
+        c->done = b->next;
+        b->next = NULL;
+        if (b->result == SEGOPS_EABANDONED)
+            sg_log(c, SEGOPS_LOG_ERROR,
+                   "batch %s: %u events abandoned: shutdown deadline passed", b->key, b->n);
+        else if (b->result == SEGOPS_EREJECTED)
+            sg_log(c, SEGOPS_LOG_ERROR, "batch %s: %u events rejected: HTTP %d%s%s", b->key,
+                   b->n, b->status, b->detail[0] ? ": " : "", b->detail);
+        else if (b->result != 0 && b->status)
+            sg_log(c, SEGOPS_LOG_ERROR,
+                   "batch %s: %u events failed after %d attempts: HTTP %d%s%s", b->key, b->n,
+                   b->attempts, b->status, b->detail[0] ? ": " : "", b->detail);
+        else if (b->result != 0)
+            sg_log(c, SEGOPS_LOG_ERROR, "batch %s: %u events failed after %d attempts: %s",
+                   b->key, b->n, b->attempts, b->detail);
+        if (c->cfg.on_delivery) {
+            segops_delivery d = {b->result, b->status, b->n, b->skipped,
+                                 (uint32_t)b->attempts, b->key, b->detail};
+            c->cfg.on_delivery(c->cfg.delivery_user, &d);
         }
-        if (rc == 0) {
-            c->connected = 1;
-            if (c->conns_opened++ > 0)
-                add(&c->reconnects, 1);
-            return 0;
-        }
-        if (rc == -ETIMEDOUT)
-            break;
-    }
-    c->naddrs = 0; /* resolve again next time: the address may have moved */
-    return rc;
-}
-
-static int send_all(struct segops_client *c, const char *p, size_t len, int64_t deadline)
-{
-    if (c->tls_on) {
-        /* not sliced: a TLS write cannot be resumed after a timeout (the
-         * engine already holds part of the data), so the whole write gets
-         * the request's deadline, capped by shutdown's when it has begun */
-        return sg_tls_send(&c->tls, &c->io, p, len, capped_deadline(c, deadline));
-    }
-    while (len) {
-        int last;
-        ssize_t n = c->io.ops->send(&c->io, p, len, wait_deadline(c, deadline, &last));
-        if (n == -ETIMEDOUT && !last)
-            continue; /* a slice ended: look at the deadlines again */
-        if (n < 0)
-            return (int)n;
-        if (n == 0)
-            return -EPIPE;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Reads one response into c->resp.  *got counts the bytes received. */
-static int read_response(struct segops_client *c, int64_t deadline, size_t *got)
-{
-    sg_http_resp_init(&c->resp);
-    *got = 0;
-    for (;;) {
-        int last;
-        int64_t d = wait_deadline(c, deadline, &last);
-        ssize_t n = c->tls_on ? sg_tls_recv(&c->tls, &c->io, c->rbuf, SG_RBUF_SIZE, d)
-                              : c->io.ops->recv(&c->io, c->rbuf, SG_RBUF_SIZE, d);
-        if (n == -ETIMEDOUT && !last)
-            continue; /* a slice ended: look at the deadlines again */
-        if (n < 0)
-            return (int)n;
-        if (n == 0) {
-            if (*got == 0)
-                return SG_EEOF;
-            if (sg_http_resp_eof(&c->resp) != 0)
-                return SG_EPROTO;
-            c->resp.conn_close = 1;
-            return 0;
-        }
-        *got += (size_t)n;
-        ssize_t k = sg_http_resp_feed(&c->resp, c->rbuf, (size_t)n);
-        if (k < 0)
-            return SG_EPROTO;
-        if (c->resp.done) {
-            if ((size_t)k < (size_t)n)
-                c->resp.conn_close = 1; /* unsolicited bytes: start afresh */
-            return 0;
-        }
+        b->state = SG_B_FREE;
     }
 }
 
-static const char *err_text(struct segops_client *c, int rc, char *buf, size_t cap)
-{
-    switch (rc) {
-    case SG_ETLS:
-        snprintf(buf, cap, "TLS: %s (BearSSL error %d)", sg_tls_reason(c->tls.last_err),
-                 c->tls.last_err);
-        return buf;
-    case SG_EEOF:
-        return "connection closed by the server before answering";
-    case SG_EPROTO:
-        return "malformed or oversized HTTP answer";
-    case SG_ERESOLVE:
-        return "host name did not resolve";
-    case -ETIMEDOUT:
-        return "timed out";
-    default:
-        snprintf(buf, cap, "%s", strerror(-rc));
-        return buf;
-    }
-}
-
-/* ------------------------------------------------------------ delivery */
+/* ----------------------------------------------------------- outcomes */
 
 /* Back-off before retry r+1, r retries having been made: 0 ms, 500 ms, 1 s, then
  * doubling, capped; up to 10% jitter on non-zero delays so that many
@@ -328,164 +209,311 @@ int64_t sg_backoff_ms(int r, uint32_t cap_ms, uint64_t rnd)
     return d + (int64_t)(rnd % (uint64_t)(d / 10 + 1));
 }
 
-/* Sleeps up to ms, in slices, returning early (-1) if the shutdown
- * deadline passes. */
-static int backoff_sleep(struct segops_client *c, int64_t ms)
+/* A try failed transiently: schedule the next one, or fail the batch.
+ * ra_ms: the server's Retry-After, or -1. */
+static void retry(struct segops_client *c, struct sg_batch *b, int rc, int64_t ra_ms,
+                  int64_t now)
 {
-    int64_t end = sg_mono_ns() + ms * 1000000;
-    for (;;) {
-        int64_t now = sg_mono_ns();
-        if (past_stop_deadline(c, now))
-            return -1;
-        if (now >= end)
-            return 0;
-        int64_t slice = end - now;
-        if (slice > 20000000)
-            slice = 20000000;
-        c->io.ops->sleep(&c->io, slice);
+    if (b->retries >= c->cfg.max_retries) {
+        done(c, b, rc, 0);
+        return;
     }
-}
-
-static void resolve_batch(struct segops_client *c, struct batch *b, int result, int status,
-                          uint32_t skipped, uint32_t attempts, const char *detail)
-{
-    uint32_t n = b->n;
-    if (result == 0) {
-        if (skipped > n)
-            skipped = n;
-        add(&c->skipped, skipped);
-        add(&c->delivered, n - skipped);
+    /* jitter from its own stream: the key seed must stay fixed so that
+     * keys stay distinct */
+    c->jitter_state += 0x9e3779b97f4a7c15ull;
+    int64_t delay = sg_backoff_ms(b->retries, c->cfg.max_backoff_ms, mix64(c->jitter_state));
+    if (ra_ms >= 0) {
+        if (ra_ms > (int64_t)c->cfg.max_backoff_ms)
+            ra_ms = c->cfg.max_backoff_ms;
+        if (delay < ra_ms)
+            delay = ra_ms;
+        /* the server asked the client to slow down: no new request on any
+         * connection until then */
+        if (now + ra_ms * 1000000 > c->pause_until)
+            c->pause_until = now + ra_ms * 1000000;
+    } else if (b->status == 429 && delay < 500) {
+        delay = 500;
+    }
+    b->retries++;
+    b->stale_used = 0;
+    add(&c->retries, 1);
+    if (delay == 0) {
+        ready_push(c, b, 1);
     } else {
-        add(&c->failed, n);
-        pthread_mutex_lock(&c->mu);
-        c->last_error = result;
-        c->failures++;
-        if (c->stop)
-            c->undelivered += n;
-        pthread_mutex_unlock(&c->mu);
-    }
-    add(&c->batches, 1);
-    if (c->cfg.on_delivery) {
-        segops_delivery d = {result, status, n, result == 0 ? skipped : 0, attempts,
-                             b->key, detail ? detail : ""};
-        c->cfg.on_delivery(c->cfg.delivery_user, &d);
+        b->state = SG_B_BACKOFF;
+        b->retry_at = now + delay * 1000000;
     }
 }
 
-static int deliver(struct segops_client *c, struct batch *b)
+/* The pool's report on one request of batch b. */
+static void on_outcome(void *user, struct sg_batch *b, const struct sg_outcome *o, int64_t now)
 {
-    size_t total;
-    char detail[256] = "";
-    char ebuf[160];
-    memcpy(b->body + b->len, "]}", 2);
-    b->len += 2;
-    make_key(c, b);
-    const char *req = build_request(c, b, &total);
-
-    int retries = 0, attempts = 0, stale_used = 0, status = 0, last_rc = 0;
-    for (;;) {
-        int64_t now = sg_mono_ns();
-        if (past_stop_deadline(c, now)) {
-            sg_log(c, SEGOPS_LOG_ERROR,
-                   "batch %s: %u events abandoned: shutdown deadline passed", b->key, b->n);
-            resolve_batch(c, b, SEGOPS_EABANDONED, status, 0, attempts,
-                          "shutdown deadline passed");
-            return SEGOPS_EABANDONED;
+    struct segops_client *c = user;
+    c->turn_work = 1;
+    b->attempts = b->retries + 1;
+    if (o->rc == 0) {
+        const struct sg_http_resp *r = o->resp;
+        int64_t queued = -1, skipped = -1;
+        b->status = r->status;
+        b->detail[0] = 0;
+        sg_answer_parse(r->body, r->body_len, &queued, &skipped, b->detail, sizeof(b->detail));
+        if (r->status >= 200 && r->status < 300) {
+            done(c, b, 0, skipped > 0 ? (uint32_t)skipped : 0);
+            return;
         }
-        int64_t deadline = now + (int64_t)c->cfg.request_timeout_ms * 1000000;
-        int64_t cdeadline = now + (int64_t)c->cfg.connect_timeout_ms * 1000000;
-        if (stopping(c) && c->stop_deadline_ns < deadline)
-            deadline = c->stop_deadline_ns;
-        if (cdeadline > deadline)
-            cdeadline = deadline;
-
-        /* tries of this batch: 1 + retries (a stale-connection resend is
-         * part of the same try), whether or not the connection opened */
-        attempts = retries + 1;
-        int reused = c->connected;
-        size_t got = 0;
-        int connect_failed = 0;
-        int rc = conn_open(c, cdeadline);
-        if (rc != 0) {
-            connect_failed = 1;
-        } else {
-            add(&c->requests, 1);
-            rc = send_all(c, req, total, deadline);
-            if (rc == 0) {
-                add(&c->bytes_sent, total);
-                rc = read_response(c, deadline, &got);
-            }
+        if (r->status == 408 && o->reused && !b->stale_used) {
+            /* the server timed the idle connection out just as we sent */
+            b->stale_used = 1;
+            ready_push(c, b, 1);
+            return;
         }
-
-        int retryable;
-        status = 0;
-        if (rc == 0) {
-            status = c->resp.status;
-            if (c->resp.conn_close)
-                conn_close(c);
-            int64_t queued = -1, skipped = -1;
-            detail[0] = 0;
-            sg_answer_parse(c->resp.body, c->resp.body_len, &queued, &skipped, detail,
-                            sizeof(detail));
-            if (status >= 200 && status < 300) {
-                resolve_batch(c, b, 0, status, skipped > 0 ? (uint32_t)skipped : 0,
-                              attempts, detail);
-                return 0;
-            }
-            retryable = status == 408 || status == 429 || status >= 500;
-            last_rc = retryable ? SEGOPS_ERETRIES : SEGOPS_EREJECTED;
-        } else {
-            conn_close(c);
-            /* A kept-alive connection the server closed while idle: the
-             * request never reached a live server, so send it again on a
-             * fresh connection at once, without spending a retry. */
-            if (reused && got == 0 && !stale_used &&
-                (rc == SG_EEOF || rc == -ECONNRESET || rc == -EPIPE)) {
-                stale_used = 1;
-                continue;
-            }
-            retryable = 1;
-            last_rc = rc == SG_ETLS       ? SEGOPS_ETLS
-                      : connect_failed    ? SEGOPS_ECONNECT
-                      : rc == SG_EPROTO   ? SEGOPS_EPROTOCOL
-                                          : SEGOPS_ERETRIES;
+        if (r->status != 408 && r->status != 429 && r->status < 500) {
+            done(c, b, SEGOPS_EREJECTED, 0);
+            return;
         }
-
-        if (!retryable) {
-            sg_log(c, SEGOPS_LOG_ERROR, "batch %s: %u events rejected: HTTP %d%s%s", b->key,
-                   b->n, status, detail[0] ? ": " : "", detail);
-            resolve_batch(c, b, SEGOPS_EREJECTED, status, 0, attempts, detail);
-            return SEGOPS_EREJECTED;
-        }
-        if (retries >= c->cfg.max_retries) {
-            if (rc == 0)
-                sg_log(c, SEGOPS_LOG_ERROR,
-                       "batch %s: %u events failed after %d attempts: HTTP %d%s%s", b->key,
-                       b->n, attempts, status, detail[0] ? ": " : "", detail);
-            else
-                sg_log(c, SEGOPS_LOG_ERROR,
-                       "batch %s: %u events failed after %d attempts: %s", b->key, b->n,
-                       attempts, err_text(c, rc, ebuf, sizeof(ebuf)));
-            resolve_batch(c, b, last_rc, status, 0, attempts,
-                          rc == 0 ? detail : err_text(c, rc, ebuf, sizeof(ebuf)));
-            return last_rc;
-        }
-        /* jitter from its own stream: the key seed must stay fixed so
-         * that keys stay distinct */
-        c->jitter_state += 0x9e3779b97f4a7c15ull;
-        uint64_t rnd = mix64(c->jitter_state);
-        int64_t delay = sg_backoff_ms(retries, c->cfg.max_backoff_ms, rnd);
-        if (rc == 0 && (status == 429 || status == 503) && c->resp.retry_after[0]) {
-            int64_t ra;
-            if (sg_retry_after_parse(c->resp.retry_after, strlen(c->resp.retry_after),
-                                     sg_realtime_ns() / 1000000000, &ra) == 0)
-                delay = ra < (int64_t)c->cfg.max_backoff_ms ? ra : c->cfg.max_backoff_ms;
-        }
-        retries++;
-        add(&c->retries, 1);
-        if (backoff_sleep(c, delay) != 0)
-            continue; /* the loop head abandons the batch */
+        int64_t ra = -1;
+        if ((r->status == 429 || r->status == 503) && r->retry_after[0] &&
+            sg_retry_after_parse(r->retry_after, strlen(r->retry_after),
+                                 sg_realtime_ns() / 1000000000, &ra) != 0)
+            ra = -1;
+        retry(c, b, SEGOPS_ERETRIES, ra, now);
+        return;
     }
+    b->status = 0;
+    snprintf(b->detail, sizeof(b->detail), "%s", o->why ? o->why : "");
+    if (o->reused && o->got == 0 && !b->stale_used &&
+        (o->rc == SG_EEOF || o->rc == -ECONNRESET || o->rc == -EPIPE)) {
+        /* a kept-alive connection the server closed while idle: the request
+         * never reached a live server; send it again at once, on another */
+        b->stale_used = 1;
+        ready_push(c, b, 1);
+        return;
+    }
+    int rc = o->rc == SG_ETLS      ? SEGOPS_ETLS
+             : o->before_request   ? SEGOPS_ECONNECT
+             : o->rc == SG_EPROTO  ? SEGOPS_EPROTOCOL
+                                   : SEGOPS_ERETRIES;
+    retry(c, b, rc, -1, now);
+}
+
+static void on_complete(void *user, struct sg_op *op)
+{
+    struct segops_client *c = user;
+    if (!c->now_fresh) {
+        c->now = sg_mono_ns();
+        c->now_fresh = 1;
+    }
+    c->turn_work = 1;
+    sg_pool_complete(&c->pool, op, c->now);
+}
+
+static void trace(void *user, const char *line)
+{
+    sg_log(user, SEGOPS_LOG_INFO, "%s", line);
+}
+
+/* ------------------------------------------------------------- phases */
+
+static void control(struct segops_client *c, int64_t now)
+{
+    if (now >= c->next_cal) {
+        sg_clock_recalibrate(&c->ck);
+        c->next_cal = now + SG_CAL_NS;
+    }
+    uint64_t fr = atomic_load_explicit(&c->flush_req_pub, memory_order_acquire);
+    if (fr != c->flush_seen) {
+        /* the flush in progress keeps its snapshot; newer requests share
+         * the next one, taken now: it covers every event accepted before
+         * any of their calls */
+        struct sg_flush *f = c->fl[0].phase ? &c->fl[1] : &c->fl[0];
+        pthread_mutex_lock(&c->mu);
+        f->gen = c->flush_req;
+        pthread_mutex_unlock(&c->mu);
+        for (uint32_t i = 0; i < c->q.nlanes; i++)
+            f->snap[i] = atomic_load_explicit(&c->q.lanes[i].enq, memory_order_acquire);
+        f->phase = 1;
+        c->flush_seen = fr;
+    }
+    /* A thread claimed a lane since we last looked: commit the next one
+     * now, off the producers' path (only then: the scan reads the
+     * holders' lines). */
+    uint32_t claims = atomic_load_explicit(&c->q.claims, memory_order_relaxed);
+    if (claims != c->claims_seen && !stopping(c)) {
+        c->claims_seen = claims;
+        sg_queue_prefault(&c->q);
+    }
+}
+
+static void timers(struct segops_client *c, int64_t now)
+{
+    sg_pool_tick(&c->pool, now);
+    for (int i = 0; i < c->nbatches; i++) {
+        struct sg_batch *b = &c->batchv[i];
+        if (b->state == SG_B_BACKOFF && now >= b->retry_at) {
+            ready_push(c, b, 0);
+            c->turn_work = 1;
+        }
+    }
+}
+
+static int taking(const struct segops_client *c)
+{
+    return c->fl[0].phase == 1 || c->fl[1].phase == 1;
+}
+
+static void build(struct segops_client *c, int64_t now)
+{
+    uint64_t depth = sg_queue_depth(&c->q);
+    if (depth > atomic_load_explicit(&c->high_water, memory_order_relaxed))
+        atomic_store_explicit(&c->high_water, depth, memory_order_relaxed);
+    if (now >= c->next_tick) {
+        if (c->quota < depth)
+            c->quota = depth;
+        c->next_tick = now + (int64_t)c->cfg.flush_interval_ms * 1000000;
+    }
+    /* a full batch makes the whole queue due, as do flushes and shutdown */
+    if ((depth >= c->cfg.batch_size || taking(c) || stopping(c)) && c->quota < depth)
+        c->quota = depth;
+    int room = sg_pool_room(&c->pool) - nready(c);
+    while (room > 0 && c->quota > 0 && depth > 0 && now >= c->pause_until) {
+        uint64_t want = c->quota < depth ? c->quota : depth;
+        struct sg_batch *b = free_batch(c);
+        if (!b)
+            break;
+        sg_batch_reset(b, c->cfg.max_batch_bytes);
+        sg_batch_fill(b, &c->q, &c->ck,
+                      want < SG_MAX_EVENTS_PER_REQUEST ? (uint32_t)want
+                                                       : SG_MAX_EVENTS_PER_REQUEST,
+                      &c->rr);
+        if (b->n == 0)
+            break;
+        c->quota -= b->n < c->quota ? b->n : c->quota;
+        depth -= b->n < depth ? b->n : depth;
+        make_key(c, b);
+        sg_batch_seal(b, &c->url, c->api_key, c->api_key_len);
+        b->seq = ++c->batch_seq;
+        b->retries = 0;
+        b->stale_used = 0;
+        b->status = 0;
+        b->detail[0] = 0;
+        ready_push(c, b, 0);
+        room--;
+        c->turn_work = 1;
+    }
+    if (depth == 0)
+        c->quota = 0;
+}
+
+static void dispatch(struct segops_client *c, int64_t now)
+{
+    while (c->ready && now >= c->pause_until) {
+        struct sg_batch *b = ready_pop(c);
+        b->state = SG_B_SENDING;
+        if (sg_pool_send(&c->pool, b, now) != 0) {
+            ready_push(c, b, 1);
+            break;
+        }
+        c->turn_work = 1;
+    }
+}
+
+static int unresolved_upto(const struct segops_client *c, uint64_t mark)
+{
+    for (int i = 0; i < c->nbatches; i++) {
+        const struct sg_batch *b = &c->batchv[i];
+        if (b->state != SG_B_FREE && b->seq <= mark)
+            return 1;
+    }
+    return 0;
+}
+
+static int lanes_taken(const struct segops_client *c, const uint64_t *snap)
+{
+    for (uint32_t i = 0; i < c->q.nlanes; i++)
+        if (atomic_load_explicit(&c->q.lanes[i].deq, memory_order_relaxed) < snap[i])
+            return 0;
+    return 1;
+}
+
+static void flushes(struct segops_client *c)
+{
+    for (;;) {
+        struct sg_flush *f = &c->fl[0];
+        if (f->phase == 1 && lanes_taken(c, f->snap)) {
+            f->mark = c->batch_seq; /* every snapshot event is in a batch <= mark */
+            f->phase = 2;
+        }
+        if (f->phase != 2 || unresolved_upto(c, f->mark))
+            return;
+        pthread_mutex_lock(&c->mu);
+        if (c->flush_done < f->gen)
+            c->flush_done = f->gen;
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+        /* the next flush moves up */
+        uint64_t *snap = f->snap;
+        c->fl[0] = c->fl[1];
+        c->fl[1].phase = 0;
+        c->fl[1].snap = snap;
+    }
+}
+
+/* Past the shutdown deadline: everything still held fails. */
+static void abandon_all(struct segops_client *c, int64_t now)
+{
+    sg_pool_close_all(&c->pool, now);
+    c->ready = NULL;
+    c->ready_tail = &c->ready;
+    for (int i = 0; i < c->nbatches; i++) {
+        struct sg_batch *b = &c->batchv[i];
+        if (b->state == SG_B_READY || b->state == SG_B_SENDING || b->state == SG_B_BACKOFF) {
+            snprintf(b->detail, sizeof(b->detail), "shutdown deadline passed");
+            done(c, b, SEGOPS_EABANDONED, 0);
+        }
+    }
+    report(c);
+    /* what never left the lanes */
+    struct sg_batch *b = &c->batchv[0];
+    for (;;) {
+        sg_batch_reset(b, c->cfg.max_batch_bytes);
+        sg_batch_fill(b, &c->q, &c->ck, SG_MAX_EVENTS_PER_REQUEST, &c->rr);
+        if (b->n == 0)
+            break;
+        make_key(c, b);
+        b->status = 0;
+        b->attempts = 0;
+        snprintf(b->detail, sizeof(b->detail), "shutdown deadline passed");
+        done(c, b, SEGOPS_EABANDONED, 0);
+        report(c);
+    }
+    c->abandoned = 1;
+}
+
+static int busy_batches(const struct segops_client *c)
+{
+    for (int i = 0; i < c->nbatches; i++)
+        if (c->batchv[i].state != SG_B_FREE)
+            return 1;
+    return 0;
+}
+
+/* The earliest timer, at most `idle` from now. */
+static int64_t next_wake(struct segops_client *c, int64_t now, int64_t idle)
+{
+    int64_t d = now + idle;
+    if (c->next_tick < d)
+        d = c->next_tick;
+    int64_t p = sg_pool_next_deadline(&c->pool);
+    if (p < d)
+        d = p;
+    for (int i = 0; i < c->nbatches; i++)
+        if (c->batchv[i].state == SG_B_BACKOFF && c->batchv[i].retry_at < d)
+            d = c->batchv[i].retry_at;
+    if (c->ready && c->pause_until > now && c->pause_until < d)
+        d = c->pause_until;
+    if (stopping(c) && c->stop_deadline_ns < d)
+        d = c->stop_deadline_ns;
+    return d;
 }
 
 /* -------------------------------------------------------------- thread */
@@ -501,36 +529,33 @@ static void report_start(struct segops_client *c, int rc)
 
 static int io_setup(struct segops_client *c)
 {
+    unsigned max_ops = (unsigned)c->pool.nslots * (SG_MAX_ADDRS + 2);
     if (c->cfg.io_mode != SEGOPS_IO_POLL) {
-        int rc = sg_io_uring_init(&c->io);
+        int rc = sg_io_uring_init(&c->io, max_ops, on_complete, c);
         if (rc == 0)
             return 0;
         if (c->cfg.io_mode == SEGOPS_IO_URING)
             return SEGOPS_EIO;
         sg_log(c, SEGOPS_LOG_WARN, "io_uring unavailable (%s); using poll()", strerror(-rc));
     }
-    return sg_io_poll_init(&c->io);
+    return sg_io_poll_init(&c->io, max_ops, on_complete, c) == 0 ? 0 : SEGOPS_ENOMEM;
 }
 
-/* Abandons everything still queued (shutdown deadline passed). */
-static void abandon_all(struct segops_client *c, struct batch *b, uint32_t *rr)
+/* Closes every connection and waits (briefly) for the kernel to hand
+ * back every buffer it was given. */
+static void close_down(struct segops_client *c)
 {
-    for (;;) {
-        batch_reset(c, b);
-        batch_fill(c, b, SG_MAX_EVENTS_PER_REQUEST, rr);
-        if (b->n == 0)
-            return;
-        make_key(c, b);
-        resolve_batch(c, b, SEGOPS_EABANDONED, 0, 0, 0, "shutdown deadline passed");
+    int64_t now = sg_mono_ns(), until = now + SG_REAP_NS;
+    sg_pool_close_all(&c->pool, now);
+    while (!sg_pool_quiet(&c->pool) && now < until) {
+        c->now_fresh = 0;
+        c->io.ops->wait(&c->io, now + 10000000);
+        now = sg_mono_ns();
     }
-}
-
-static int flush_reached(struct segops_client *c)
-{
-    for (uint32_t i = 0; i < c->q.nlanes; i++)
-        if (atomic_load_explicit(&c->q.lanes[i].deq, memory_order_relaxed) < c->flush_snap[i])
-            return 0;
-    return 1;
+    if (sg_pool_quiet(&c->pool))
+        c->io.ops->destroy(&c->io);
+    /* else: the ring keeps the buffers referenced; leaving it mapped is
+     * safer than freeing what the kernel may still write to */
 }
 
 void *sg_sender_main(void *arg)
@@ -547,96 +572,107 @@ void *sg_sender_main(void *arg)
     report_start(c, rc);
     if (rc != 0)
         return NULL;
+    sg_pool_attach(&c->pool, &c->io);
 
-    struct batch b;
-    uint32_t rr = 0;
-    uint64_t quota = 0, flush_seen = 0, flush_target = 0;
-    int flushing = 0, abandoned = 0;
     int64_t now = sg_mono_ns();
-    int64_t interval = (int64_t)c->cfg.flush_interval_ms * 1000000;
-    int64_t next_tick = now + interval, next_cal = now + 100000000;
-    int64_t idle_ns = 0, idle_max = (int64_t)c->cfg.idle_poll_us * 1000;
-    uint32_t claims_seen = 0;
+    int64_t idle = 0, idle_max = (int64_t)c->cfg.idle_poll_us * 1000;
+    c->next_tick = now + (int64_t)c->cfg.flush_interval_ms * 1000000;
+    c->next_cal = now + SG_CAL_NS;
 
     for (;;) {
         now = sg_mono_ns();
-        if (now >= next_cal) {
-            sg_clock_recalibrate(&c->ck);
-            next_cal = now + 100000000;
-        }
+        c->turn_work = 0;
+        control(c, now);
+        timers(c, now);
         int stop = stopping(c);
-        uint64_t fr = atomic_load_explicit(&c->flush_req_pub, memory_order_acquire);
-        if (fr != flush_seen) {
-            pthread_mutex_lock(&c->mu);
-            flush_target = c->flush_req;
-            pthread_mutex_unlock(&c->mu);
-            for (uint32_t i = 0; i < c->q.nlanes; i++)
-                c->flush_snap[i] =
-                    atomic_load_explicit(&c->q.lanes[i].enq, memory_order_acquire);
-            flush_seen = fr;
-            flushing = 1;
+        if (stop && now >= c->stop_deadline_ns) {
+            abandon_all(c, now);
+            flushes(c);
+            break;
         }
-        if (stop && !abandoned && now >= c->stop_deadline_ns) {
-            abandon_all(c, &b, &rr);
-            abandoned = 1;
-        }
+        build(c, now);
+        dispatch(c, now);
 
-        /* A thread claimed a lane since we last looked: commit the next one
-         * now, off the producers' path (only then: the scan reads the
-         * holders' lines). */
-        uint32_t claims = atomic_load_explicit(&c->q.claims, memory_order_relaxed);
-        if (claims != claims_seen && !stop) {
-            claims_seen = claims;
-            sg_queue_prefault(&c->q);
-        }
+        c->now_fresh = 0;
+        c->io.ops->wait(&c->io, c->turn_work ? now : next_wake(c, now, idle));
+        report(c);
+        flushes(c);
 
-        uint64_t depth = sg_queue_depth(&c->q);
-        if (depth > atomic_load_explicit(&c->high_water, memory_order_relaxed))
-            atomic_store_explicit(&c->high_water, depth, memory_order_relaxed);
-        if (depth >= c->cfg.batch_size || flushing || stop)
-            quota = quota > depth ? quota : depth;
-        if (now >= next_tick) {
-            quota = quota > depth ? quota : depth;
-            next_tick = now + interval;
-        }
-
-        if (quota > 0 && depth > 0) {
-            batch_reset(c, &b);
-            uint32_t want = quota < SG_MAX_EVENTS_PER_REQUEST ? (uint32_t)quota
-                                                               : SG_MAX_EVENTS_PER_REQUEST;
-            batch_fill(c, &b, want, &rr);
-            if (b.n > 0) {
-                quota -= b.n < quota ? b.n : quota;
-                deliver(c, &b);
-                idle_ns = 0;
-                continue;
-            }
-        }
-        quota = 0;
-
-        if (flushing && flush_reached(c)) {
-            flushing = 0;
-            pthread_mutex_lock(&c->mu);
-            if (c->flush_done < flush_target)
-                c->flush_done = flush_target;
-            pthread_cond_broadcast(&c->cv);
-            pthread_mutex_unlock(&c->mu);
-        }
-        if (stop && depth == 0 && !flushing)
+        if (stop && !busy_batches(c) && sg_queue_depth(&c->q) == 0)
             break; /* the queue was closed before stop was published */
-
-        idle_ns = idle_ns ? idle_ns * 2 : 20000;
-        if (idle_ns > idle_max)
-            idle_ns = idle_max;
-        int64_t until_tick = next_tick - now;
-        c->io.ops->sleep(&c->io, idle_ns < until_tick ? idle_ns : until_tick);
+        if (c->turn_work)
+            idle = 0;
+        else
+            idle = idle ? (idle * 2 < idle_max ? idle * 2 : idle_max) : SG_IDLE_MIN_NS;
     }
 
-    conn_close(c);
-    c->io.ops->destroy(&c->io);
+    close_down(c);
     pthread_mutex_lock(&c->mu);
     c->flush_done = c->flush_req; /* nobody waits past shutdown */
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     return NULL;
+}
+
+/* ------------------------------------------------------------- set-up */
+
+int sg_sender_alloc(struct segops_client *c)
+{
+    int nconn = (int)c->cfg.max_connections;
+    /* as many batches in flight as connections, and as many again waiting
+     * to retry or for a connection: a batch in back-off never holds a
+     * connection's next batch back */
+    c->nbatches = 2 * nconn;
+    size_t arena = SG_HEAD_MAX + (size_t)c->cfg.max_batch_bytes + 8;
+    arena = (arena + 4095) & ~(size_t)4095;
+    c->arenas_size = arena * (size_t)c->nbatches;
+    /* one mapping, committed page by page as batches are written */
+    c->arenas = mmap(NULL, c->arenas_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (c->arenas == MAP_FAILED) {
+        c->arenas = NULL;
+        return SEGOPS_ENOMEM;
+    }
+    c->batchv = calloc((size_t)c->nbatches, sizeof(*c->batchv));
+    c->fl[0].snap = calloc(c->q.nlanes, sizeof(uint64_t));
+    c->fl[1].snap = calloc(c->q.nlanes, sizeof(uint64_t));
+    if (!c->batchv || !c->fl[0].snap || !c->fl[1].snap)
+        return SEGOPS_ENOMEM;
+    for (int i = 0; i < c->nbatches; i++) {
+        c->batchv[i].id = i;
+        c->batchv[i].arena = c->arenas + (size_t)i * arena;
+    }
+    c->ready_tail = &c->ready;
+
+    struct sg_pool_cfg pc = {
+        .max_conns = nconn,
+        .connect_timeout_ms = c->cfg.connect_timeout_ms,
+        .request_timeout_ms = c->cfg.request_timeout_ms,
+        .dns_refresh_ms = c->cfg.dns_refresh_ms,
+        .url = &c->url,
+        .tls = c->tls_on ? &c->tls : NULL,
+        .resolver = c->resolver,
+        .st = &c->net,
+        .outcome = on_outcome,
+        .user = c,
+    };
+    int rc = sg_pool_init(&c->pool, &pc);
+    if (rc)
+        return rc;
+    if (c->cfg.trace)
+        c->pool.trace = trace;
+    return 0;
+}
+
+void sg_sender_free(struct segops_client *c)
+{
+    sg_pool_free(&c->pool);
+    if (c->arenas)
+        munmap(c->arenas, c->arenas_size);
+    c->arenas = NULL;
+    free(c->batchv);
+    free(c->fl[0].snap);
+    free(c->fl[1].snap);
+    c->batchv = NULL;
+    c->fl[0].snap = c->fl[1].snap = NULL;
 }

@@ -1,12 +1,7 @@
 /*
- * tls.c -- trust anchors from PEM, and the BearSSL engine pump.
- *
- * The pump's invariant: records BearSSL wants written (SENDREC) are always
- * written before anything else is waited for, so the engine can never
- * stall with output pending; the caller's wait condition (SENDAPP to
- * write, RECVAPP to read) is checked next; only then is the socket read
- * (RECVREC).  CLOSED ends the connection: with BR_ERR_OK it is a clean
- * close_notify, otherwise a failure whose code is kept in last_err.
+ * tls.c -- trust anchors from PEM, and BearSSL engines set up for the
+ * client: suites, versions, session resumption shared across connections.
+ * No I/O here: conn.c moves the engine's records.
  */
 #include "tls.h"
 
@@ -223,22 +218,32 @@ int sg_tls_aes_hw(void)
     return br_aes_x86ni_ctr_get_vtable() != NULL && br_ghash_pclmul_get() != 0;
 }
 
-int sg_tls_init(struct sg_tls *t, const char *ca_file, const char *host)
+int sg_tls_ctx_init(struct sg_tls_ctx *x, const char *ca_file, const char *host)
+{
+    memset(x, 0, sizeof(*x));
+    if (strlen(host) >= sizeof(x->host))
+        return SEGOPS_ETLS;
+    snprintf(x->host, sizeof(x->host), "%s", host);
+    if (sg_anchors_load(&x->anchors, ca_file ? ca_file : SG_TLS_DEFAULT_CA) != 0) {
+        sg_anchors_free(&x->anchors);
+        return SEGOPS_ETLS;
+    }
+    return 0;
+}
+
+void sg_tls_ctx_free(struct sg_tls_ctx *x)
+{
+    sg_anchors_free(&x->anchors);
+    memset(x, 0, sizeof(*x));
+}
+
+int sg_tls_init(struct sg_tls *t, const struct sg_tls_ctx *x)
 {
     memset(t, 0, sizeof(*t));
-    if (strlen(host) >= sizeof(t->host))
-        return SEGOPS_ETLS;
-    snprintf(t->host, sizeof(t->host), "%s", host);
-    if (sg_anchors_load(&t->anchors, ca_file ? ca_file : SG_TLS_DEFAULT_CA) != 0) {
-        sg_anchors_free(&t->anchors);
-        return SEGOPS_ETLS;
-    }
     t->iobuf = malloc(BR_SSL_BUFSIZE_BIDI);
-    if (!t->iobuf) {
-        sg_anchors_free(&t->anchors);
+    if (!t->iobuf)
         return SEGOPS_ENOMEM;
-    }
-    br_ssl_client_init_full(&t->cc, &t->xc, t->anchors.ta, t->anchors.n);
+    br_ssl_client_init_full(&t->cc, &t->xc, x->anchors.ta, x->anchors.n);
     br_ssl_engine_set_versions(&t->cc.eng, BR_TLS12, BR_TLS12);
     if (sg_tls_aes_hw())
         br_ssl_engine_set_suites(&t->cc.eng, suites_aes_first,
@@ -253,115 +258,42 @@ int sg_tls_init(struct sg_tls *t, const char *ca_file, const char *host)
 void sg_tls_free(struct sg_tls *t)
 {
     free(t->iobuf);
-    sg_anchors_free(&t->anchors);
     memset(t, 0, sizeof(*t));
 }
 
-#define PUMP_CLOSED 1 /* clean close (close_notify or TCP FIN) */
-
-/* Moves records until the engine is in `want` (BR_SSL_SENDAPP or
- * BR_SSL_RECVAPP), or `want` is 0 and no record is left to write. */
-static int pump(struct sg_tls *t, struct sg_io *io, unsigned want, int64_t deadline)
+int sg_tls_start(struct sg_tls *t, const struct sg_tls_ctx *x)
 {
-    br_ssl_engine_context *e = &t->cc.eng;
-    for (;;) {
-        unsigned st = br_ssl_engine_current_state(e);
-        if (st & BR_SSL_CLOSED) {
-            t->last_err = br_ssl_engine_last_error(e);
-            return t->last_err == BR_ERR_OK ? PUMP_CLOSED : SG_ETLS;
-        }
-        if (st & BR_SSL_SENDREC) {
-            size_t len;
-            unsigned char *buf = br_ssl_engine_sendrec_buf(e, &len);
-            ssize_t n = io->ops->send(io, buf, len, deadline);
-            if (n < 0)
-                return (int)n;
-            br_ssl_engine_sendrec_ack(e, (size_t)n);
-            continue;
-        }
-        if (want == 0 || (st & want))
-            return 0;
-        if (st & BR_SSL_RECVREC) {
-            size_t len;
-            unsigned char *buf = br_ssl_engine_recvrec_buf(e, &len);
-            ssize_t n = io->ops->recv(io, buf, len, deadline);
-            if (n < 0)
-                return (int)n;
-            if (n == 0)
-                return PUMP_CLOSED;
-            br_ssl_engine_recvrec_ack(e, (size_t)n);
-            continue;
-        }
-        /* waiting to write while the server sent application data we
-         * never asked for: a protocol violation for this client */
-        t->last_err = BR_ERR_IO;
-        return SG_ETLS;
-    }
-}
-
-int sg_tls_handshake(struct sg_tls *t, struct sg_io *io, int64_t deadline_ns)
-{
-    br_ssl_session_parameters prev;
-    br_ssl_engine_get_session_parameters(&t->cc.eng, &prev);
-    int had = prev.session_id_len > 0;
     t->last_err = 0;
     t->resumed = 0;
-    if (!br_ssl_client_reset(&t->cc, t->host, 1)) {
+    t->offered_len = 0;
+    if (x->have_session) {
+        br_ssl_engine_set_session_parameters(&t->cc.eng, &x->session);
+        t->offered_len = x->session.session_id_len;
+        memcpy(t->offered, x->session.session_id, t->offered_len);
+    }
+    if (!br_ssl_client_reset(&t->cc, x->host, x->have_session)) {
         t->last_err = br_ssl_engine_last_error(&t->cc.eng);
         return SG_ETLS;
     }
-    int rc = pump(t, io, BR_SSL_SENDAPP, deadline_ns);
-    if (rc == PUMP_CLOSED)
-        return t->last_err ? SG_ETLS : -ECONNRESET;
-    if (rc != 0)
-        return rc;
-    br_ssl_session_parameters now;
-    br_ssl_engine_get_session_parameters(&t->cc.eng, &now);
-    if (had && now.session_id_len == prev.session_id_len &&
-        memcmp(now.session_id, prev.session_id, now.session_id_len) == 0)
-        t->resumed = 1;
     return 0;
 }
 
-int sg_tls_send(struct sg_tls *t, struct sg_io *io, const void *buf, size_t len,
-                int64_t deadline_ns)
+void sg_tls_handshake_done(struct sg_tls *t, struct sg_tls_ctx *x)
 {
-    br_ssl_engine_context *e = &t->cc.eng;
-    const unsigned char *p = buf;
-    while (len > 0) {
-        int rc = pump(t, io, BR_SSL_SENDAPP, deadline_ns);
-        if (rc == PUMP_CLOSED)
-            return -EPIPE;
-        if (rc != 0)
-            return rc;
-        size_t room;
-        unsigned char *out = br_ssl_engine_sendapp_buf(e, &room);
-        size_t n = len < room ? len : room;
-        memcpy(out, p, n);
-        br_ssl_engine_sendapp_ack(e, n);
-        p += n;
-        len -= n;
+    br_ssl_session_parameters now;
+    br_ssl_engine_get_session_parameters(&t->cc.eng, &now);
+    t->resumed = t->offered_len > 0 && now.session_id_len == t->offered_len &&
+                 memcmp(now.session_id, t->offered, t->offered_len) == 0;
+    if (now.session_id_len > 0) {
+        x->session = now;
+        x->have_session = 1;
     }
-    br_ssl_engine_flush(e, 0);
-    int rc = pump(t, io, 0, deadline_ns);
-    return rc == PUMP_CLOSED ? -EPIPE : rc;
 }
 
-ssize_t sg_tls_recv(struct sg_tls *t, struct sg_io *io, void *buf, size_t cap,
-                    int64_t deadline_ns)
+int sg_tls_closed(struct sg_tls *t)
 {
-    br_ssl_engine_context *e = &t->cc.eng;
-    int rc = pump(t, io, BR_SSL_RECVAPP, deadline_ns);
-    if (rc == PUMP_CLOSED)
-        return 0;
-    if (rc != 0)
-        return rc;
-    size_t len;
-    unsigned char *in = br_ssl_engine_recvapp_buf(e, &len);
-    size_t n = len < cap ? len : cap;
-    memcpy(buf, in, n);
-    br_ssl_engine_recvapp_ack(e, n);
-    return (ssize_t)n;
+    t->last_err = br_ssl_engine_last_error(&t->cc.eng);
+    return t->last_err == BR_ERR_OK ? 0 : SG_ETLS;
 }
 
 const char *sg_tls_reason(int err)

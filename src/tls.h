@@ -4,16 +4,17 @@
  * Two parts:
  *  - trust anchors decoded once, at client creation, from a PEM bundle
  *    (the system bundle by default), deep-copied and owned by the client;
- *  - a pump that moves BearSSL's records over the sender's byte-stream
- *    driver (struct sg_io).  BearSSL's engine does no I/O itself: it only
- *    says which buffer wants bytes (SENDREC: records to write, RECVREC:
- *    room for records read) and which holds application data (SENDAPP,
- *    RECVAPP).  So the same TLS code runs over io_uring and over poll().
+ *  - one BearSSL engine per connection.  Nothing here does I/O: BearSSL's
+ *    engine only says which buffer wants bytes (SENDREC: records to write,
+ *    RECVREC: room for records read) and which holds application data
+ *    (SENDAPP, RECVAPP); the connection code (conn.c) moves those bytes
+ *    with whichever driver runs, io_uring or poll().
  *
  * Verification is always on: chain to an anchor, host name (also sent as
  * SNI), validity dates against the real clock.  TLS 1.2 only (BearSSL's
- * highest).  Session IDs are kept in the engine across reconnects, so a
- * reconnect resumes the session when the server agrees.
+ * highest).  The last session is kept in the client-wide context and
+ * offered by every new connection, so a reconnect or an extra connection of
+ * the pool resumes it when the server agrees.
  *
  * Memory: engine, X.509 context and the 33 KiB record buffer live in the
  * struct, allocated with the client; nothing is allocated per connection or
@@ -28,7 +29,6 @@
 
 #include <bearssl.h>
 
-#include "io.h"
 
 #define SG_TLS_DEFAULT_CA "/etc/ssl/certs/ca-certificates.crt"
 #define SG_TLS_BUNDLE_MAX (32u << 20) /* larger PEM files are refused */
@@ -53,39 +53,66 @@ int sg_anchors_load(struct sg_anchors *a, const char *path);
 
 void sg_anchors_free(struct sg_anchors *a);
 
+/* Client-wide TLS state, made once at client creation: the trust anchors,
+ * the cipher suite order, the server name, and the last session the
+ * server gave us, which every connection offers for resumption. */
+struct sg_tls_ctx {
+    struct sg_anchors anchors;
+    char host[256];
+    br_ssl_session_parameters session;
+    int have_session;
+};
+
+/* One connection's engine.  Everything lives in the struct and in iobuf,
+ * allocated with the client: nothing is allocated per connection or per
+ * batch. */
 struct sg_tls {
     br_ssl_client_context cc;
     br_x509_minimal_context xc;
     unsigned char *iobuf;      /* BR_SSL_BUFSIZE_BIDI */
-    struct sg_anchors anchors;
-    char host[256];
     int last_err;              /* BearSSL error of the last failure */
     int resumed;               /* the last handshake resumed a session */
+    unsigned char offered[32]; /* session id offered by sg_tls_start() */
+    size_t offered_len;
 };
 
-/* Loads the anchors (ca_file, or the system bundle when NULL) and sets up
- * the engine for `host`.  Returns 0, SEGOPS_ENOMEM, or SEGOPS_ETLS when
- * the bundle cannot be read or holds no certificate. */
-int sg_tls_init(struct sg_tls *t, const char *ca_file, const char *host);
+/* Loads the anchors (ca_file, or the system bundle when NULL) for `host`.
+ * Returns 0, SEGOPS_ENOMEM, or SEGOPS_ETLS when the bundle cannot be read
+ * or holds no certificate. */
+int sg_tls_ctx_init(struct sg_tls_ctx *x, const char *ca_file, const char *host);
+void sg_tls_ctx_free(struct sg_tls_ctx *x);
+
+/* Sets up one connection's engine against the context's anchors.
+ * Returns 0 or SEGOPS_ENOMEM. */
+int sg_tls_init(struct sg_tls *t, const struct sg_tls_ctx *x);
+void sg_tls_free(struct sg_tls *t);
 
 /* 1 when BearSSL has AES-NI and PCLMULQDQ code for this CPU: the client
  * then offers AES-GCM before ChaCha20-Poly1305 (see tls.c). */
 int sg_tls_aes_hw(void);
-void sg_tls_free(struct sg_tls *t);
 
-/* Runs a handshake on the connected io (resuming the previous session when
- * there is one).  Returns 0, -errno / -ETIMEDOUT from the driver, 0-byte
- * EOF as -ECONNRESET, or SG_ETLS (reason in last_err). */
-int sg_tls_handshake(struct sg_tls *t, struct sg_io *io, int64_t deadline_ns);
+/* Starts a handshake on a fresh connection, offering the context's last
+ * session.  The caller then moves records: while the engine's state
+ * (br_ssl_engine_current_state(sg_tls_engine(t))) has BR_SSL_SENDREC it
+ * writes br_ssl_engine_sendrec_buf() to the socket and acks what was
+ * written; with BR_SSL_RECVREC it reads into br_ssl_engine_recvrec_buf()
+ * and acks; the handshake is over when BR_SSL_SENDAPP appears; BR_SSL_CLOSED
+ * ends it (sg_tls_closed()).  Returns 0, or SG_ETLS (reason in last_err). */
+int sg_tls_start(struct sg_tls *t, const struct sg_tls_ctx *x);
 
-/* Encrypts and writes all of buf.  Returns 0 or a negative code as above. */
-int sg_tls_send(struct sg_tls *t, struct sg_io *io, const void *buf, size_t len,
-                int64_t deadline_ns);
+/* The handshake completed: notes whether it resumed the offered session
+ * and keeps the (possibly new) session in the context for the next
+ * connection. */
+void sg_tls_handshake_done(struct sg_tls *t, struct sg_tls_ctx *x);
 
-/* Reads application data: > 0 bytes, 0 when the peer closed (close_notify
- * or TCP FIN), or a negative code as above. */
-ssize_t sg_tls_recv(struct sg_tls *t, struct sg_io *io, void *buf, size_t cap,
-                    int64_t deadline_ns);
+/* The engine reached BR_SSL_CLOSED: 0 for a clean close_notify, else
+ * SG_ETLS with the reason in last_err. */
+int sg_tls_closed(struct sg_tls *t);
+
+static inline br_ssl_engine_context *sg_tls_engine(struct sg_tls *t)
+{
+    return &t->cc.eng;
+}
 
 /* A short reason for a BearSSL error code ("certificate not trusted",
  * "wrong host name", "certificate expired or not yet valid", ...). */

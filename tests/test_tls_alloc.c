@@ -44,6 +44,9 @@ Test(tls_alloc, steady_state_over_tls_allocates_nothing, .fini = teardown, .time
     segops_counters s;
     unsigned long long n = steady_state_allocs(c, &ev, 20, 1000, &s);
     cr_expect_eq(s.delivered, 20100);
-    cr_expect_eq(s.tls_handshakes, 1, "the connection was not kept alive");
+    /* one handshake per connection of the pool, none to replace one */
+    cr_expect_eq(s.reconnects, 0, "a connection was not kept alive");
+    cr_expect(s.tls_handshakes >= 1 && s.tls_handshakes <= 16, "handshakes %llu",
+              (unsigned long long)s.tls_handshakes);
     cr_expect_eq(n, 0, "%llu allocations in steady state over TLS", n);
 }

@@ -1,0 +1,68 @@
+/*
+ * batch.h -- internal: one batch of events and its request.
+ *
+ * A batch owns a preallocated arena: the request head is written right
+ * before the JSON body so that head + body are one contiguous buffer,
+ * written as it is (plain) or fed to the TLS engine.  The arena is reused
+ * from batch to batch: nothing is allocated per batch or per event.
+ *
+ * States (the policy, sender.c, moves a batch between them):
+ *   FREE      arena unused
+ *   READY     request built (or due again), waiting for a connection
+ *   SENDING   handed to the pool: on a connection, or on one opening for it
+ *   BACKOFF   waiting for its retry time (retry_at)
+ *   DONE      resolved (delivered, skipped or failed) and counted; its
+ *             report runs at the end of the loop turn, then it is FREE
+ */
+#ifndef SG_BATCH_H
+#define SG_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clock.h"
+#include "queue.h"
+#include "url.h"
+
+#define SG_MAX_EVENTS_PER_REQUEST 500
+#define SG_HEAD_MAX 4096 /* request head room before the body */
+
+enum sg_batch_state { SG_B_FREE, SG_B_READY, SG_B_SENDING, SG_B_BACKOFF, SG_B_DONE };
+
+struct sg_batch {
+    int state;                  /* enum sg_batch_state */
+    int id;
+    char *arena;                /* SG_HEAD_MAX + cap + 8 bytes */
+    char *body;                 /* arena + SG_HEAD_MAX */
+    size_t len, cap;            /* body bytes; body cap (max_batch_bytes) */
+    uint32_t n;                 /* events */
+    const char *req;            /* head + body */
+    size_t req_len;
+    char key[33];               /* Idempotency-Key, kept across retries */
+    uint64_t seq;               /* build order (flush completion) */
+    int retries;                /* retries spent */
+    int attempts;               /* tries so far (1 + retries) */
+    int stale_used;             /* the free resend of this try was used */
+    int64_t retry_at;           /* BACKOFF: when it is READY again */
+    /* the outcome, reported when DONE */
+    int result, status;
+    uint32_t skipped;
+    char detail[256];
+    struct sg_batch *next;      /* READY queue, DONE list */
+};
+
+/* Empties b for a new batch of at most cap body bytes. */
+void sg_batch_reset(struct sg_batch *b, size_t cap);
+
+/* Takes events from the lanes, round-robin from *rr, rendering each into
+ * the body, until b holds `want` events, cannot fit a worst-case event of
+ * slot_size, or the lanes are empty.  Slots go back to their lanes as soon
+ * as they are rendered. */
+void sg_batch_fill(struct sg_batch *b, struct sg_queue *q, const struct sg_clock *ck,
+                   uint32_t want, uint32_t *rr);
+
+/* Closes the JSON body and writes the request head before it. */
+void sg_batch_seal(struct sg_batch *b, const struct sg_url *url, const char *api_key,
+                   size_t api_key_len);
+
+#endif
