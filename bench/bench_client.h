@@ -15,15 +15,25 @@
 #include "sink.h"
 
 /* Starts a segops-sink on 127.0.0.1 (ephemeral port, into *port) that
- * takes the key "sk_bench" and calls on_event (NULL: none) for every
- * accepted event.  NULL on error, errno set. */
-static inline struct sink *bench_sink_start(sink_event_fn on_event, uint16_t *port)
+ * takes the key "sk_bench", calls on_event (NULL: none) for every accepted
+ * event and answers each request delay_ms after reading it (a round trip;
+ * one thread per connection, so concurrent connections' delays overlap).
+ * NULL on error, errno set. */
+static inline struct sink *bench_sink_start_delay(sink_event_fn on_event, uint32_t delay_ms,
+                                                  uint16_t *port)
 {
     struct sink_opts so;
     memset(&so, 0, sizeof(so));
     so.api_key = "sk_bench";
     so.on_event = on_event;
+    so.delay_ms = delay_ms;
     return sink_start(&so, port);
+}
+
+/* bench_sink_start_delay() without a delay. */
+static inline struct sink *bench_sink_start(sink_event_fn on_event, uint16_t *port)
+{
+    return bench_sink_start_delay(on_event, 0, port);
 }
 
 /* "http://127.0.0.1:PORT", the URL of a sink started above. */

@@ -5,8 +5,9 @@
 #   bench/results/*.txt, *.dat  raw outputs of each program
 # Installs what it needs first (scripts/deps.sh, then gnuplot-nox,
 # libspdlog-dev, g++ and, optionally, linux-perf and valgrind), builds
-# Release into build/rel and runs every program in bench/.  About 4-6
-# minutes on 2 vCPUs.  Nothing here is a test: nothing fails for being slow.
+# Release into build/rel and runs every program in bench/.  About 5-7
+# minutes on 2 vCPUs (bench_rtt alone: about 1 minute).  Nothing here is a
+# test: nothing fails for being slow.
 #
 #   scripts/bench.sh [--quick]      --quick: shorter runs, for a smoke check
 set -euo pipefail
@@ -38,7 +39,7 @@ fi
 # ------------------------------------------------------------------- build
 cmake -S . -B build/rel -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build/rel -j2 --target bench_track bench_sink bench_hotpath bench_sender \
-    bench_footprint bench_handoff bench_profile
+    bench_rtt bench_footprint bench_handoff bench_profile
 B=build/rel/bench
 R=bench/results
 mkdir -p "$R"
@@ -46,9 +47,11 @@ mkdir -p "$R"
 # ----------------------------------------------------------------- run all
 if [ $quick -eq 1 ]; then
     T_ARGS=(--budget-ms 1000 --calls 20000); H_CALLS=100000; S_SECS=1; W_TRIALS=200
+    RTT_ARGS=(--secs 1 --sat-secs 1)
     F_EVENTS=1000000; HO_MS=300; SINK_REQ=2000; CG_CALLS=5000
 else
     T_ARGS=(--budget-ms 4000); H_CALLS=1000000; S_SECS=4; W_TRIALS=1000
+    RTT_ARGS=(--secs 5 --sat-secs 4)
     F_EVENTS=10000000; HO_MS=1000; SINK_REQ=10000; CG_CALLS=20000
 fi
 start=$(date +%s)
@@ -70,6 +73,8 @@ step "B3/B4 sender throughput, time to wire"
 $B/bench_sender --secs "$S_SECS" --trials "$W_TRIALS" | tee "$R/b3_b4_sender.txt"
 step "B3 sink ceiling"
 $B/bench_sink --requests "$SINK_REQ" | tee "$R/b3_sink.txt"
+step "B3b sender against a round trip (paced producers, RTT 0-100 ms)"
+$B/bench_rtt "${RTT_ARGS[@]}" | tee "$R/b3b_rtt.txt"
 step "B5 footprint"
 $B/bench_footprint --events "$F_EVENTS" | tee "$R/b5_footprint.txt"
 step "B7 handoff experiment"
@@ -204,6 +209,10 @@ cc=$(gcc --version | head -1)
     echo '```'
     cat "$R/b3_sink.txt"
     echo '```'
+    echo
+    echo "## B3b sender against a round trip (bench_rtt)"
+    echo
+    md "$R/b3b_rtt.txt" | grep -v '^machine:'
     echo
     echo "## B5 footprint"
     echo
