@@ -1091,6 +1091,458 @@ Test(sink, start_refuses_bad_options)
     cr_assert_null(sink_start(&o2, &port));
 }
 
+/* ---- pooled senders: hold gate, in-progress gauge, request log ---------- */
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+}
+
+/* Waits until in_progress == n.  The bound is generous and only there to
+ * end a test that would otherwise hang: nothing here depends on how fast
+ * the sink gets there. */
+static int wait_in_progress(struct sink *s, uint64_t n)
+{
+    double end = now_ms() + 30000.0;
+    while (counts(s).in_progress != n) {
+        if (now_ms() > end) return 0;
+        pause_ms(2);
+    }
+    return 1;
+}
+
+/* Nothing to read on fd right now (no answer was sent). */
+static int cli_nothing_yet(int fd)
+{
+    char c;
+    ssize_t k = recv(fd, &c, 1, MSG_DONTWAIT);
+    return k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+#define HOLD_N 4
+
+Test(sink, hold_gate_holds_requests_on_several_connections, .timeout = 120)
+{
+    struct sink_opts o = {0};
+    uint16_t port;
+    struct sink *s = start(&o, &port);
+    struct resp r;
+    static struct sink_req_rec log[SINK_REQ_LOG];
+    char *b = batch_of(3, EV_OK);
+    int fd[HOLD_N], conn_of[HOLD_N];
+
+    sink_hold(s, 1);
+    for (int i = 0; i < HOLD_N; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "g-%d", i);
+        fd[i] = cli_connect(port);
+        cli_post(fd[i], BATCH, KEY, key, b);
+    }
+    /* every request read, none answered: all held at once */
+    cr_assert(wait_in_progress(s, HOLD_N), "in_progress %llu",
+              (unsigned long long)counts(s).in_progress);
+    struct sink_counts k = counts(s);
+    cr_assert_eq(k.max_in_progress, HOLD_N);
+    cr_assert_eq(k.requests, HOLD_N);
+    cr_assert_eq(k.queued, 0);
+    cr_assert_eq(sink_requests(s, log, SINK_REQ_LOG), 0);
+    for (int i = 0; i < HOLD_N; i++)
+        cr_assert(cli_nothing_yet(fd[i]), "connection %d answered early", i);
+
+    sink_hold(s, 0);
+    for (int i = 0; i < HOLD_N; i++) {
+        cr_assert_eq(cli_read(fd[i], &r), 0, "connection %d", i);
+        cr_assert_eq(r.status, 202);
+        cr_assert_str_eq(r.body, "{\"queued\":3,\"skipped\":0}");
+    }
+    /* a request leaves the gauge before its answer is sent */
+    k = counts(s);
+    cr_assert_eq(k.in_progress, 0);
+    cr_assert_eq(k.max_in_progress, HOLD_N);
+    cr_assert_eq(k.queued, 3 * HOLD_N);
+
+    /* released in any order: one record per connection, its own key */
+    cr_assert_eq(sink_requests(s, log, SINK_REQ_LOG), HOLD_N);
+    for (int i = 0; i < HOLD_N; i++) conn_of[i] = 0;
+    for (int j = 0; j < HOLD_N; j++) {
+        int i;
+        cr_assert_eq(log[j].status, 202);
+        cr_assert_eq(log[j].events, 3);
+        cr_assert(sscanf(log[j].key, "g-%d", &i) == 1 && i >= 0 && i < HOLD_N,
+                  "key %s", log[j].key);
+        cr_assert_eq(conn_of[i], 0, "key %s twice", log[j].key);
+        cr_assert(log[j].conn >= 1 && log[j].conn <= HOLD_N);
+        conn_of[i] = (int)log[j].conn;
+    }
+    for (int i = 0; i < HOLD_N; i++)
+        for (int j = i + 1; j < HOLD_N; j++)
+            cr_assert_neq(conn_of[i], conn_of[j]);
+
+    /* the gate is open now: the next request is answered without help */
+    cli_post(fd[0], BATCH, KEY, "after", b);
+    cr_assert_eq(cli_read(fd[0], &r), 0);
+    cr_assert_eq(r.status, 202);
+    cr_assert_eq(counts(s).max_in_progress, HOLD_N);
+    for (int i = 0; i < HOLD_N; i++) close(fd[i]);
+    free(b);
+    sink_stop(s);
+}
+
+Test(sink, hold_gate_is_released_by_stop_without_answers, .timeout = 120)
+{
+    struct sink_opts o = {0};
+    uint16_t port;
+    struct sink *s = start(&o, &port);
+    struct resp r;
+    int fd[2];
+    sink_hold(s, 1);
+    for (int i = 0; i < 2; i++) {
+        fd[i] = cli_connect(port);
+        cli_post(fd[i], SINGLE, KEY, NULL, EV_OK);
+    }
+    cr_assert(wait_in_progress(s, 2));
+    sink_stop(s);   /* must not wait for the gate (the test's timeout) */
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(cli_read(fd[i], &r), 1, "connection %d answered", i);
+        close(fd[i]);
+    }
+}
+
+Test(sink, requests_waiting_in_delay_ms_are_in_progress, .timeout = 120)
+{
+    struct sink_opts o = {.delay_ms = 3600000};
+    uint16_t port;
+    struct sink *s = start(&o, &port);
+    int fd[3];
+    for (int i = 0; i < 3; i++) {
+        fd[i] = cli_connect(port);
+        cli_post(fd[i], SINGLE, KEY, NULL, EV_OK);
+    }
+    cr_assert(wait_in_progress(s, 3));
+    struct sink_counts k = counts(s);
+    cr_assert_eq(k.max_in_progress, 3);
+    cr_assert_eq(k.requests, 3);
+    sink_stop(s);   /* ends delay_ms early */
+    for (int i = 0; i < 3; i++) close(fd[i]);
+}
+
+Test(sink, request_log_records_order_status_events_keys_and_connections)
+{
+    struct sink_opts o = {.drop_first = 1, .fail_first = 2};
+    uint16_t port;
+    struct sink *s = start(&o, &port);
+    struct resp r;
+    static struct sink_req_rec log[SINK_REQ_LOG];
+    char *b1 = batch_of(1, EV_OK), *b2 = batch_of(2, EV_OK);
+    char *b4 = batch_of(4, EV_OK);
+    char longkey[101];
+    int64_t t0 = mono_ns(), t1;
+    int fd;
+
+    memset(longkey, 'k', 100);
+    longkey[100] = '\0';
+    /* connection 1: request 1 is dropped */
+    fd = cli_connect(port);
+    cli_post(fd, BATCH, KEY, "k-1", b2);
+    cr_assert_eq(cli_read(fd, &r), 1);
+    close(fd);
+    /* connection 2 */
+    fd = cli_connect(port);
+    cli_post(fd, BATCH, KEY, "k-2", b4);          /* 2: fail_first: 503 */
+    cr_assert_eq(cli_read(fd, &r), 0);
+    cr_assert_eq(r.status, 503);
+    cli_post(fd, BATCH, KEY, "k-3", b2);          /* 3: 202 */
+    cr_assert_eq(cli_read(fd, &r), 0);
+    cr_assert_eq(r.status, 202);
+    cli_post(fd, "/nowhere/", KEY, "x", "{}");    /* not ingestion: no record */
+    cr_assert_eq(cli_read(fd, &r), 0);
+    cr_assert_eq(r.status, 404);
+    cli_post(fd, BATCH, KEY, "k-4", "{\"events\":[");   /* 4: 400, 0 events */
+    cr_assert_eq(cli_read(fd, &r), 0);
+    cr_assert_eq(r.status, 400);
+    cli_post(fd, SINGLE, KEY, NULL, EV_OK);       /* 5: 202, 1 event, no key */
+    cr_assert_eq(cli_read(fd, &r), 0);
+    cr_assert_eq(r.status, 202);
+    cli_post(fd, BATCH, "sk_wrong", "k-6", b4);   /* 6: 401, still 4 events */
+    cr_assert_eq(cli_read(fd, &r), 0);
+    cr_assert_eq(r.status, 401);
+    close(fd);
+    /* connection 3 */
+    fd = cli_connect(port);
+    cli_post(fd, BATCH, KEY, longkey, b1);        /* 7: 202, key cut */
+    cr_assert_eq(cli_read(fd, &r), 0);
+    cr_assert_eq(r.status, 202);
+    close(fd);
+    t1 = mono_ns();
+
+    static const struct {
+        int status;
+        uint32_t events;
+        uint64_t conn;
+        const char *key;
+    } want[] = {
+        {0, 2, 1, "k-1"}, {503, 4, 2, "k-2"}, {202, 2, 2, "k-3"},
+        {400, 0, 2, "k-4"}, {202, 1, 2, ""},   {401, 4, 2, "k-6"},
+        {202, 1, 3, NULL},
+    };
+    size_t n = sink_requests(s, log, SINK_REQ_LOG);
+    cr_assert_eq(n, 7);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(log[i].status, want[i].status, "record %zu", i);
+        cr_assert_eq(log[i].events, want[i].events, "record %zu", i);
+        cr_assert_eq(log[i].conn, want[i].conn, "record %zu", i);
+        if (want[i].key) cr_assert_str_eq(log[i].key, want[i].key, "record %zu", i);
+        /* read before it was answered, after the test began */
+        cr_assert_geq(log[i].t_ns, i ? log[i - 1].t_ns : t0, "record %zu", i);
+        cr_assert_leq(log[i].t_ns, t1, "record %zu", i);
+    }
+    cr_assert_eq(strlen(log[6].key), 63);
+    cr_assert_eq(strncmp(log[6].key, longkey, 63), 0);
+    /* cap: the oldest ones */
+    cr_assert_eq(sink_requests(s, log, 2), 2);
+    cr_assert_str_eq(log[0].key, "k-1");
+    cr_assert_str_eq(log[1].key, "k-2");
+    cr_assert_eq(sink_requests(s, log, 0), 0);
+    free(b1);
+    free(b2);
+    free(b4);
+    sink_stop(s);
+}
+
+Test(sink, request_log_keeps_the_last_4096, .timeout = 300)
+{
+    struct sink_opts o = {0};
+    uint16_t port;
+    struct sink *s = start(&o, &port);
+    struct resp r;
+    static struct sink_req_rec log[SINK_REQ_LOG + 8];
+    const int total = SINK_REQ_LOG + 10;
+    int fd = cli_connect(port);
+    for (int i = 0; i < total; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "r-%d", i);
+        cli_post(fd, BATCH, KEY, key, "{\"events\":[]}");
+        cr_assert_eq(cli_read(fd, &r), 0, "request %d", i);
+        cr_assert_eq(r.status, 202);
+    }
+    close(fd);
+    cr_assert_eq(sink_requests(s, log, SINK_REQ_LOG + 8), SINK_REQ_LOG);
+    for (int j = 0; j < SINK_REQ_LOG; j++) {
+        char key[16];
+        snprintf(key, sizeof key, "r-%d", j + 10);
+        cr_assert_str_eq(log[j].key, key);
+        cr_assert_eq(log[j].conn, 1);
+        if (j) cr_assert_geq(log[j].t_ns, log[j - 1].t_ns);
+    }
+    cr_assert_eq(sink_requests(s, log, 3), 3);
+    cr_assert_str_eq(log[0].key, "r-10");
+    cr_assert_str_eq(log[2].key, "r-12");
+    sink_stop(s);
+}
+
+/* ---- fail_user_id ---------------------------------------------------------- */
+
+Test(sink, fail_user_id_fails_only_batches_holding_that_user)
+{
+    struct sink_opts o = {.fail_user_id = "poison", .retry_after = "2"};
+    uint16_t port;
+    struct sink *s = start(&o, &port);
+    struct resp r;
+    const char *ev_p = "{\"user_id\":\"poison\",\"event_type\":\"a\"}";
+    static const struct {
+        int status;
+        const char *ev;   /* the second event, after EV_OK */
+    } t[] = {
+        {202, "{\"user_id\":\"u\",\"event_type\":\"a\"}"},
+        {503, "{\"user_id\":\"poison\",\"event_type\":\"a\"}"},
+        {503, "{\"user_id\":\"poison\",\"event_type\":\"a\"}"},   /* again */
+        {503, "{ \"event_type\" : \"a\" , \"user_id\" : \"poison\" }"},
+        {503, "{\"user_id\":\"\\u0070oison\",\"event_type\":\"a\"}"},
+        {503, "{\"user_id\":\"poison\",\"event_type\":\"NotValid\"}"},
+        {503, "{\"user_id\":1,\"user_id\":\"poison\",\"event_type\":\"a\"}"},
+        {202, "{\"user_id\":\"poison\",\"user_id\":\"u\",\"event_type\":\"a\"}"},
+        {202, "{\"user_id\":\"poison-2\",\"event_type\":\"a\"}"},
+        {202, "{\"user_id\":\"xpoison\",\"event_type\":\"a\"}"},
+        {202, "{\"user_id\":\"poiso\",\"event_type\":\"a\"}"},
+        {202, "{\"user_id\":\"u\",\"event_type\":\"a\",\"payload\":{\"user_id\":\"poison\"}}"},
+        {202, "{\"user\":\"poison\",\"user_id\":\"u\",\"event_type\":\"a\"}"},
+    };
+    uint64_t queued = 0, failed = 0;
+    int fd = cli_connect(port);
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
+        char body[1024];
+        snprintf(body, sizeof body, "{\"events\":[%s,%s]}", EV_OK, t[i].ev);
+        cli_post(fd, BATCH, KEY, NULL, body);
+        cr_assert_eq(cli_read(fd, &r), 0, "case %zu", i);
+        cr_assert_eq(r.status, t[i].status, "case %zu: %s", i, t[i].ev);
+        if (r.status == 503) {
+            failed++;
+            cr_assert(strstr(r.head, "\r\nRetry-After: 2\r\n"));
+            cr_assert_str_eq(r.body, "{\"detail\":\"Injected failure.\"}");
+        } else {
+            queued += 2;
+        }
+    }
+    /* the single endpoint is not a batch: not failed */
+    cli_post(fd, SINGLE, KEY, NULL, ev_p);
+    cr_assert_eq(cli_read(fd, &r), 0);
+    cr_assert_eq(r.status, 202);
+    queued++;
+    close(fd);
+    struct sink_counts k = counts(s);
+    cr_assert_eq(k.failed_requests, failed);
+    cr_assert_eq(k.queued, queued);
+    cr_assert_eq(k.requests, sizeof t / sizeof *t + 1);
+    sink_stop(s);
+
+    /* with fail_status set, that status */
+    struct sink_opts o2 = {.fail_user_id = "poison", .fail_status = 500};
+    s = start(&o2, &port);
+    char body[512];
+    snprintf(body, sizeof body, "{\"events\":[%s]}", ev_p);
+    cr_assert_eq(roundtrip(port, BATCH, KEY, NULL, body, &r), 0);
+    cr_assert_eq(r.status, 500);
+    cr_assert_eq(counts(s).queued, 0);
+    sink_stop(s);
+}
+
+/* ---- idle_408_ms ------------------------------------------------------------ */
+
+/* Connects and sends `first` (a complete request, possibly followed by the
+ * start of the next one), then reads the answer into *r.  A busy machine
+ * may keep this thread from sending for longer than the sink's idle limit
+ * after connect(): the sink then rightly answers 408 on the still-unused
+ * connection, and this tries again on a new one.  *retries counts those. */
+static int connect_with_first_request(uint16_t port, const char *first,
+                                      size_t n, struct resp *r, int *retries)
+{
+    for (int attempt = 0; attempt < 50; attempt++) {
+        int fd = cli_connect(port);
+        cli_send(fd, first, n);
+        if (cli_read(fd, r) == 0 && r->status != 408) return fd;
+        close(fd);
+        (*retries)++;
+    }
+    cr_assert_fail("no connection got its first request through");
+    return -1;
+}
+
+Test(sink, idle_408_answers_an_idle_connection_then_closes, .timeout = 120)
+{
+    struct sink_opts o = {.idle_408_ms = 100, .idle_close_ms = 3600000};
+    uint16_t port;
+    struct sink *s = start(&o, &port);
+    struct resp r;
+    size_t n;
+    char *q = render_post(SINGLE, KEY, NULL, EV_OK, &n);
+    int retries = 0;
+    double t0 = now_ms();
+    int fd = connect_with_first_request(port, q, n, &r, &retries);
+    cr_assert_eq(r.status, 202);
+    cr_assert_null(strcasestr(r.head, "Connection:"));   /* kept alive */
+    /* then nothing: the unsolicited 408 */
+    cr_assert_eq(cli_read(fd, &r), 0);
+    /* the idle time began after the answer, which came after t0 */
+    cr_assert_geq(now_ms() - t0, 99.0);
+    cr_assert_eq(r.status, 408);
+    cr_assert(strncmp(r.head, "HTTP/1.1 408 Request Timeout\r\n", 30) == 0, "%s", r.head);
+    cr_assert(strstr(r.head, "\r\nConnection: close\r\n"));
+    cr_assert(strstr(r.head, "\r\nContent-Type: application/json\r\n"));
+    cr_assert(strstr(r.head, "\r\nContent-Length: 25\r\n"));
+    cr_assert_str_eq(r.body, "{\"detail\":\"idle timeout\"}");
+    cr_assert(cli_closed(fd));
+    close(fd);
+    struct sink_counts k = counts(s);
+    cr_assert_eq(k.idle_408s, 1 + (uint64_t)retries);
+    cr_assert_eq(k.requests, 1);
+
+    /* a connection that never sends a byte gets it too */
+    fd = cli_connect(port);
+    cr_assert_eq(cli_read(fd, &r), 0);
+    cr_assert_eq(r.status, 408);
+    cr_assert(cli_closed(fd));
+    close(fd);
+    cr_assert_eq(counts(s).idle_408s, 2 + (uint64_t)retries);
+    free(q);
+    sink_stop(s);
+
+    /* a shorter idle_close_ms closes first, silently */
+    struct sink_opts o2 = {.idle_408_ms = 3600000, .idle_close_ms = 50};
+    s = start(&o2, &port);
+    fd = cli_connect(port);
+    cr_assert_eq(cli_read(fd, &r), 1);
+    close(fd);
+    cr_assert_eq(counts(s).idle_408s, 0);
+    sink_stop(s);
+}
+
+/* The connection is never idle: each send carries the rest of one request
+ * and the first byte of the next, so whenever the sink finishes a request,
+ * a byte of the following one is already there, however slowly this
+ * thread runs.  The stream lasts well past the idle limit (at least 10
+ * times it, and 40 requests), so a limit on the connection's age would
+ * show; and every 8th time the rest of the request comes only after twice
+ * the limit, so an idle clock that ran while a request is half received
+ * would show too. */
+Test(sink, idle_408_never_hits_a_connection_that_keeps_sending, .timeout = 300)
+{
+    struct sink_opts o = {.idle_408_ms = 100};
+    uint16_t port;
+    struct sink *s = start(&o, &port);
+    struct resp r;
+    size_t n;
+    char *b = batch_of(2, EV_OK);
+    char *q = render_post(BATCH, KEY, NULL, b, &n);
+    /* first: a request and the first byte of the next; loop: the rest
+     * of a request and the first byte of the next */
+    char *first = malloc(n + 1), *loop = malloc(n);
+    int retries = 0, reqs = 1, fd;
+    double t0;
+
+    memcpy(first, q, n);
+    first[n] = q[0];
+    memcpy(loop, q + 1, n - 1);
+    loop[n - 1] = q[0];
+    fd = connect_with_first_request(port, first, n + 1, &r, &retries);
+    t0 = now_ms();
+    cr_assert_eq(r.status, 202);
+    while (reqs < 40 || now_ms() - t0 < 1000.0) {
+        if (reqs % 8 == 0) pause_ms(200);
+        cli_send(fd, loop, n);
+        cr_assert_eq(cli_read(fd, &r), 0, "request %d", reqs);
+        cr_assert_eq(r.status, 202, "request %d", reqs);
+        cr_assert_null(strcasestr(r.head, "Connection:"));
+        reqs++;
+    }
+    cr_assert_eq(counts(s).idle_408s, (uint64_t)retries);
+    /* the last request, and nothing after it: now it idles */
+    cli_send(fd, q + 1, n - 1);
+    cr_assert_eq(cli_read(fd, &r), 0);
+    cr_assert_eq(r.status, 202);
+    reqs++;
+    cr_assert_eq(cli_read(fd, &r), 0);
+    cr_assert_eq(r.status, 408);
+    cr_assert(cli_closed(fd));
+    close(fd);
+    struct sink_counts k = counts(s);
+    cr_assert_eq(k.idle_408s, (uint64_t)retries + 1);
+    cr_assert_eq(k.requests, (uint64_t)reqs);   /* a 408'd try is not one */
+    cr_assert_eq(k.queued, (uint64_t)reqs * 2);
+    free(first);
+    free(loop);
+    free(q);
+    free(b);
+    sink_stop(s);
+}
+
 /* ---- sink_event_valid ---------------------------------------------------- */
 
 Test(sink_event_valid, table)

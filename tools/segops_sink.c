@@ -47,6 +47,10 @@ static const char usage[] =
     "  --close-after-answer   close after answering, without saying so\n"
     "  --idle-close-ms N      close a connection idle N ms, silently\n"
     "  --skip-user ID         skip (count, do not queue) events of user_id ID\n"
+    "  --fail-user ID         every batch holding an event of user_id ID fails\n"
+    "                         with --fail-status (default 503), every time\n"
+    "  --idle-408-ms N        answer a connection idle N ms with an unsolicited\n"
+    "                         \"408 Request Timeout\" (Connection: close), then close\n"
     "  -h, --help             this text\n";
 
 static int parse_u32(const char *name, const char *v, uint32_t max,
@@ -70,7 +74,7 @@ static int is_value_option(const char *name)
         "--bind", "--port", "--port-file", "--key", "--jsonl",
         "--fail-status", "--fail-first", "--fail-every", "--fail-detail",
         "--retry-after", "--drop-first", "--delay-ms", "--idle-close-ms",
-        "--skip-user"};
+        "--skip-user", "--fail-user", "--idle-408-ms"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (!strcmp(name, names[i])) return 1;
     return 0;
@@ -168,8 +172,12 @@ int main(int argc, char **argv)
             if (parse_u32(name, v, 3600000, &o.delay_ms)) return 2;
         } else if (!strcmp(name, "--idle-close-ms")) {
             if (parse_u32(name, v, 3600000, &o.idle_close_ms)) return 2;
+        } else if (!strcmp(name, "--idle-408-ms")) {
+            if (parse_u32(name, v, 3600000, &o.idle_408_ms)) return 2;
         } else if (!strcmp(name, "--skip-user")) {
             o.skip_user_id = v;
+        } else if (!strcmp(name, "--fail-user")) {
+            o.fail_user_id = v;
         } else
             goto bad;
         continue;
@@ -216,7 +224,8 @@ int main(int argc, char **argv)
            "\"events\":%llu,\"queued\":%llu,\"skipped\":%llu,"
            "\"failed_requests\":%llu,\"dropped_requests\":%llu,"
            "\"auth_failures\":%llu,\"bad_requests\":%llu,"
-           "\"repeated_keys\":%llu,\"bytes\":%llu}\n",
+           "\"repeated_keys\":%llu,\"bytes\":%llu,\"idle_408s\":%llu,"
+           "\"max_in_progress\":%llu}\n",
            (unsigned long long)k.connections, (unsigned long long)k.requests,
            (unsigned long long)k.batch_requests, (unsigned long long)k.events,
            (unsigned long long)k.queued, (unsigned long long)k.skipped,
@@ -224,7 +233,9 @@ int main(int argc, char **argv)
            (unsigned long long)k.dropped_requests,
            (unsigned long long)k.auth_failures,
            (unsigned long long)k.bad_requests,
-           (unsigned long long)k.repeated_keys, (unsigned long long)k.bytes);
+           (unsigned long long)k.repeated_keys, (unsigned long long)k.bytes,
+           (unsigned long long)k.idle_408s,
+           (unsigned long long)k.max_in_progress);
     fflush(stdout);
     return 0;
 }

@@ -11,15 +11,30 @@
  *   - Everything in struct sink set by sink_start is read-only afterwards.
  *   - Counters are relaxed atomics: each is monotonic on its own; a reader
  *     may see them at slightly different instants.
+ *   - The in-progress gauge and its high-water mark share one atomic word
+ *     (current in the low 32 bits, maximum in the high 32), changed by CAS
+ *     or fetch_sub only: a reader gets both from the same instant, so the
+ *     maximum it sees is never below the current value it sees.
  *   - conn_mu guards the connection list and each conn's fd/done fields; a
  *     connection thread closes its own fd under conn_mu, so sink_stop can
- *     shutdown() every fd without racing against fd reuse.
- *   - idem_mu guards the Idempotency-Key table; jsonl_mu the JSONL stream.
+ *     shutdown() every fd without racing against fd reuse.  A conn's num
+ *     is set by the acceptor before its thread starts, read-only after.
+ *   - idem_mu guards the Idempotency-Key table; jsonl_mu the JSONL stream;
+ *     log_mu the request log (log, log_n).
+ *   - hold_mu and hold_cv make the hold gate: `hold` is only written under
+ *     hold_mu (turning it off broadcasts), and a waiter re-checks it and
+ *     `stopping` under hold_mu before every wait; sink_stop sets stopping,
+ *     then broadcasts under hold_mu, so no waiter can miss the wake-up.
+ *     The lock-free read of `hold` is only a fast path for an open gate.
  *
  * Request handling order for an ingestion endpoint (POST only): number the
- * request, note its Idempotency-Key, then drop_first, delay_ms, the API key
- * check (401), fail_first/fail_every, the dedupe replay, and finally the
- * body.  Every other path (except GET /_sink/counts) is a 404.
+ * request, note its Idempotency-Key, scan the body (for the request log's
+ * event count and fail_user_id; nothing is decided yet), then drop_first,
+ * delay_ms, the hold gate, the API key check (401), fail_first/fail_every,
+ * fail_user_id, the dedupe replay, and finally the body's own checks.
+ * Each such request is in the gauge from the moment it is read until just
+ * before its answer is sent, and goes into the request log at that same
+ * moment.  Every other path (except GET /_sink/counts) is a 404.
  *
  * Hot path: one receive buffer per connection, grown once to the largest
  * request and reused; the batch body is checked by one pass of a
@@ -52,6 +67,7 @@
 #define SINK_IDEM_FILL (SINK_IDEM_SLOTS / 4 * 3)
 #define SINK_JSON_DEPTH 256
 #define SINK_CHUNK_LINE_MAX 1024
+#define SINK_GAUGE_CUR 0xffffffffULL         /* low half of the gauge word */
 
 #ifdef MSG_NOSIGNAL
 #define SINK_SEND_FLAGS MSG_NOSIGNAL
@@ -62,7 +78,7 @@
 enum {
     CTR_CONNECTIONS, CTR_REQUESTS, CTR_BATCH_REQUESTS, CTR_EVENTS,
     CTR_QUEUED, CTR_SKIPPED, CTR_FAILED, CTR_DROPPED, CTR_AUTH,
-    CTR_BAD, CTR_REPEATED, CTR_BYTES, CTR_N
+    CTR_BAD, CTR_REPEATED, CTR_BYTES, CTR_IDLE_408, CTR_N
 };
 
 /* One Idempotency-Key seen.  h == 0: empty slot.  kind: what the latest
@@ -86,6 +102,7 @@ struct conn {
     int done;       /* thread has finished; guarded by s->conn_mu */
     pthread_t th;
     struct conn *next;
+    uint64_t num;   /* connection number, from 1, in the order of accept */
 
     char *buf;      /* receive buffer: [0, used) holds unconsumed bytes */
     size_t cap, used;
@@ -103,6 +120,8 @@ struct sink {
     size_t skip_pat_len;
     char *fail_body;           /* {"detail":"..."} for injected failures */
     size_t fail_body_len;
+    char *fail_user;           /* copy of fail_user_id, or NULL */
+    size_t fail_user_len;
 
     int lfd;
     int wake[2];               /* written by sink_stop to stop the acceptor */
@@ -113,6 +132,16 @@ struct sink {
     struct conn *conns;
 
     _Atomic uint64_t ctr[CTR_N];
+    _Atomic uint64_t gauge;    /* max << 32 | in_progress, see above */
+
+    pthread_mutex_t hold_mu;
+    pthread_cond_t hold_cv;
+    atomic_int hold;           /* gate on; written under hold_mu only */
+
+    pthread_mutex_t log_mu;
+    struct sink_req_rec *log;  /* SINK_REQ_LOG entries, a ring */
+    uint64_t log_n;            /* records ever added; the next goes to
+                                  log[log_n % SINK_REQ_LOG] */
 
     pthread_mutex_t idem_mu;
     struct idem_slot *idem;    /* SINK_IDEM_SLOTS entries */
@@ -126,6 +155,25 @@ struct sink {
 static void ctr_add(struct sink *s, int i, uint64_t n)
 {
     atomic_fetch_add_explicit(&s->ctr[i], n, memory_order_relaxed);
+}
+
+/* A request enters the in-progress gauge.  The current value is bounded by
+ * the number of connection threads, far below 2^32, so the low half never
+ * carries into the high half. */
+static void gauge_enter(struct sink *s)
+{
+    uint64_t w = atomic_load(&s->gauge), nw;
+    do {
+        uint64_t cur = (w & SINK_GAUGE_CUR) + 1, max = w >> 32;
+        nw = (cur > max ? cur : max) << 32 | cur;
+    } while (!atomic_compare_exchange_weak(&s->gauge, &w, nw));
+}
+
+/* A request leaves it (it entered before, so the low half is >= 1 and the
+ * subtraction never borrows from the high half). */
+static void gauge_leave(struct sink *s)
+{
+    atomic_fetch_sub(&s->gauge, 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -673,6 +721,124 @@ static int scan_batch(const char *b, size_t n, struct sink_ev *evs, int *nev)
     return BATCH_OK;
 }
 
+/* Encodes the code point v (< 0x110000) as UTF-8 into u; returns the
+ * length.  A lone surrogate gets the 3-byte form, which no valid UTF-8
+ * text contains, so it never compares equal to one. */
+static size_t utf8_put(unsigned v, char *u)
+{
+    if (v < 0x80) {
+        u[0] = (char)v;
+        return 1;
+    }
+    if (v < 0x800) {
+        u[0] = (char)(0xC0 | v >> 6);
+        u[1] = (char)(0x80 | (v & 0x3F));
+        return 2;
+    }
+    if (v < 0x10000) {
+        u[0] = (char)(0xE0 | v >> 12);
+        u[1] = (char)(0x80 | (v >> 6 & 0x3F));
+        u[2] = (char)(0x80 | (v & 0x3F));
+        return 3;
+    }
+    u[0] = (char)(0xF0 | v >> 18);
+    u[1] = (char)(0x80 | (v >> 12 & 0x3F));
+    u[2] = (char)(0x80 | (v >> 6 & 0x3F));
+    u[3] = (char)(0x80 | (v & 0x3F));
+    return 4;
+}
+
+static unsigned hex4(const char *p)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++)
+        v = v * 16 + (unsigned)hex_val(p[i]);
+    return v;
+}
+
+/* Does the content [s, e) of a string already checked by scan_str decode
+ * to exactly want[0, wn)?  Escapes are decoded to UTF-8, a surrogate pair
+ * to one code point, so that "\u0075\u00e9" equals "u\xc3\xa9": the
+ * comparison is between the values a JSON decoder would produce, unlike
+ * unescape_small, which is lossy above ASCII. */
+static int json_str_equals(const char *s, const char *e, const char *want,
+                           size_t wn)
+{
+    size_t k = 0;
+    while (s < e) {
+        char u[4];
+        size_t n;
+        if (*s != '\\') {
+            if (k == wn || want[k] != *s) return 0;
+            k++;
+            s++;
+            continue;
+        }
+        if (s[1] == 'u') {
+            unsigned v = hex4(s + 2);
+            s += 6;
+            if (v >= 0xD800 && v <= 0xDBFF && e - s >= 6 && s[0] == '\\' &&
+                s[1] == 'u') {
+                unsigned lo = hex4(s + 2);
+                if (lo >= 0xDC00 && lo <= 0xDFFF) {
+                    v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+                    s += 6;
+                }
+            }
+            n = utf8_put(v, u);
+        } else {
+            switch (s[1]) {
+            case 'b': u[0] = '\b'; break;
+            case 'f': u[0] = '\f'; break;
+            case 'n': u[0] = '\n'; break;
+            case 'r': u[0] = '\r'; break;
+            case 't': u[0] = '\t'; break;
+            default: u[0] = s[1]; break;   /* " \ / */
+            }
+            n = 1;
+            s += 2;
+        }
+        if (wn - k < n || memcmp(want + k, u, n) != 0) return 0;
+        k += n;
+    }
+    return k == wn;
+}
+
+/* p at the '{' of an element of a batch that scan_batch accepted (so the
+ * object is well-formed JSON).  Is its user_id a string equal to want?
+ * The last "user_id" member decides, as in scan_event. */
+static int event_user_is(const char *p, const char *e, const char *want,
+                         size_t wn)
+{
+    int is = 0;
+    p = skip_ws(p + 1, e);
+    if (p >= e || *p == '}') return 0;
+    for (;;) {
+        int esc = 0, uid;
+        const char *ks = p + 1, *ke = scan_str(ks, e, &esc);
+        if (!ke) return 0;
+        uid = field_of(ks, ke, esc) == F_USER_ID;
+        p = skip_ws(ke + 1, e);                   /* at ':' */
+        if (p >= e) return 0;
+        p = skip_ws(p + 1, e);
+        if (p >= e) return 0;
+        if (uid && *p == '"') {
+            const char *vs = p + 1, *ve = scan_str(vs, e, &esc);
+            if (!ve) return 0;
+            is = json_str_equals(vs, ve, want, wn);
+            p = ve + 1;
+        } else {
+            if (uid) is = 0;
+            p = scan_value(p, e, 2);   /* the depth scan_event gave it */
+            if (!p) return 0;
+        }
+        p = skip_ws(p, e);
+        if (p >= e || *p == '}') return is;
+        p = skip_ws(p + 1, e);                    /* past ',' */
+        if (p >= e) return 0;
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* Idempotency keys */
 
@@ -966,7 +1132,8 @@ static size_t render_counts(const struct sink_counts *k, char *b, size_t cap)
         "\"events\":%llu,\"queued\":%llu,\"skipped\":%llu,"
         "\"failed_requests\":%llu,\"dropped_requests\":%llu,"
         "\"auth_failures\":%llu,\"bad_requests\":%llu,"
-        "\"repeated_keys\":%llu,\"bytes\":%llu}",
+        "\"repeated_keys\":%llu,\"bytes\":%llu,\"idle_408s\":%llu,"
+        "\"in_progress\":%llu,\"max_in_progress\":%llu}",
         (unsigned long long)k->connections, (unsigned long long)k->requests,
         (unsigned long long)k->batch_requests, (unsigned long long)k->events,
         (unsigned long long)k->queued, (unsigned long long)k->skipped,
@@ -974,7 +1141,9 @@ static size_t render_counts(const struct sink_counts *k, char *b, size_t cap)
         (unsigned long long)k->dropped_requests,
         (unsigned long long)k->auth_failures,
         (unsigned long long)k->bad_requests,
-        (unsigned long long)k->repeated_keys, (unsigned long long)k->bytes);
+        (unsigned long long)k->repeated_keys, (unsigned long long)k->bytes,
+        (unsigned long long)k->idle_408s, (unsigned long long)k->in_progress,
+        (unsigned long long)k->max_in_progress);
     return n < 0 ? 0 : (size_t)n;
 }
 
@@ -1051,6 +1220,75 @@ static int suffix_is(const char *p, size_t n, const char *suf)
 
 enum { KEEP = 0, CLOSE = 1 };
 
+/* What the request log needs to know about the ingestion request being
+ * handled, gathered before its answer is chosen. */
+struct ingest {
+    int64_t t_ns;      /* CLOCK_MONOTONIC when it was completely read */
+    uint32_t events;   /* events in the body, 0 if not parsable */
+    const char *idem;  /* Idempotency-Key, NUL-terminated, or "" */
+    size_t idem_len;
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The request is settled with `status` (0: closed unanswered).  It goes
+ * into the request log, then leaves the gauge, both before any byte of the
+ * answer is sent: a client that has read the answer finds the record and
+ * no longer finds the request in progress.  Called exactly once for every
+ * request that entered the gauge. */
+static void ingest_done(struct conn *c, const struct ingest *in, int status)
+{
+    struct sink *s = c->s;
+    struct sink_req_rec *rec;
+    size_t kl = in->idem_len < sizeof rec->key - 1 ? in->idem_len
+                                                   : sizeof rec->key - 1;
+    pthread_mutex_lock(&s->log_mu);
+    rec = &s->log[s->log_n % SINK_REQ_LOG];
+    s->log_n++;
+    rec->t_ns = in->t_ns;
+    rec->status = status;
+    rec->events = in->events;
+    rec->conn = c->num;
+    memcpy(rec->key, in->idem, kl);
+    rec->key[kl] = '\0';
+    pthread_mutex_unlock(&s->log_mu);
+    gauge_leave(s);
+}
+
+static int ingest_answer(struct conn *c, const struct ingest *in, int status,
+                         const char *body, size_t blen, int flags)
+{
+    ingest_done(c, in, status);
+    return answer(c, status, body, blen, flags) ? CLOSE : KEEP;
+}
+
+static int ingest_answer_detail(struct conn *c, const struct ingest *in,
+                                int status, const char *detail, int flags)
+{
+    ingest_done(c, in, status);
+    return answer_detail(c, status, detail, flags) ? CLOSE : KEEP;
+}
+
+/* Waits while the hold gate is on.  Returns -1 if it was the sink stopping
+ * that ended the wait (the request is then closed unanswered), else 0.
+ * The gate is checked once per request, so a request that got past an
+ * open gate is not stopped by a later sink_hold(s, 1). */
+static int hold_wait(struct sink *s)
+{
+    int stopped = 0;
+    if (!atomic_load(&s->hold)) return 0;
+    pthread_mutex_lock(&s->hold_mu);
+    while (atomic_load(&s->hold) && !(stopped = atomic_load(&s->stopping)))
+        pthread_cond_wait(&s->hold_cv, &s->hold_mu);
+    pthread_mutex_unlock(&s->hold_mu);
+    return stopped ? -1 : 0;
+}
+
 /* Handles a request to an ingestion endpoint.  Returns KEEP or CLOSE
  * (close without a further answer). */
 static int handle_ingest(struct conn *c, struct req *r, int batch)
@@ -1058,12 +1296,19 @@ static int handle_ingest(struct conn *c, struct req *r, int batch)
     struct sink *s = c->s;
     char *b = c->buf;
     char *body = b + r->body;
+    const char *be = body + r->body_len;
     char out[64];
-    const char *idem = "";
+    struct ingest in = {mono_ns(), 0, "", 0};
     struct idem_slot *slot = NULL;
     uint64_t num, h = 0;
     int seen = 0, flags = 0;
+    /* the body, scanned once up front: batch: brc and c->evs[0, nev);
+     * single: the value's extent [sp, sq) (sq NULL if not exactly one
+     * JSON value) and whether it is a valid event */
+    int brc = BATCH_MALFORMED, nev = 0, svalid = 0;
+    const char *sp = NULL, *sq = NULL;
 
+    gauge_enter(s);
     num = atomic_fetch_add_explicit(&s->ctr[CTR_REQUESTS], 1,
                                     memory_order_relaxed) + 1;
     if (batch) ctr_add(s, CTR_BATCH_REQUESTS, 1);
@@ -1071,19 +1316,38 @@ static int handle_ingest(struct conn *c, struct req *r, int batch)
 
     if (r->has_idem) {
         b[r->idem + r->idem_len] = '\0';   /* was CR, OWS: head is parsed */
-        idem = b + r->idem;
-        h = key_hash(idem, r->idem_len);
+        in.idem = b + r->idem;
+        in.idem_len = r->idem_len;
+        h = key_hash(in.idem, r->idem_len);
         pthread_mutex_lock(&s->idem_mu);
         slot = idem_find(s, h, &seen);
         pthread_mutex_unlock(&s->idem_mu);
         if (seen) ctr_add(s, CTR_REPEATED, 1);
     }
 
+    if (batch) {
+        brc = scan_batch(body, r->body_len, c->evs, &nev);
+        if (brc == BATCH_OK) in.events = (uint32_t)nev;
+    } else {
+        sp = skip_ws(body, be);
+        if (sp < be) {
+            sq = *sp == '{' ? scan_event(sp, be, 1, &svalid)
+                            : scan_value(sp, be, 0);
+            if (sq && skip_ws(sq, be) != be) sq = NULL;
+        }
+        in.events = sq && *sp == '{';
+    }
+
     if (num <= s->o.drop_first) {
         ctr_add(s, CTR_DROPPED, 1);
+        ingest_done(c, &in, 0);
         return CLOSE;
     }
     sleep_ms(s, s->o.delay_ms);
+    if (hold_wait(s)) {
+        ingest_done(c, &in, 0);
+        return CLOSE;
+    }
 
     {
         size_t kl = strlen(s->o.api_key);
@@ -1092,18 +1356,27 @@ static int handle_ingest(struct conn *c, struct req *r, int batch)
             !ci_eq(a, 6, "apikey") || a[6] != ' ' ||
             memcmp(a + 7, s->o.api_key, kl) != 0) {
             ctr_add(s, CTR_AUTH, 1);
-            return answer_detail(c, 401, "Invalid API key.", flags) ? CLOSE
-                                                                    : KEEP;
+            return ingest_answer_detail(c, &in, 401, "Invalid API key.", flags);
         }
     }
 
-    if ((s->o.fail_first && num <= s->o.fail_first) ||
-        (s->o.fail_every && num % s->o.fail_every == 0)) {
-        int st = s->o.fail_status;
-        ctr_add(s, CTR_FAILED, 1);
-        if (st == 429 || st == 503) flags |= ANS_RETRY_AFTER;
-        return answer(c, st, s->fail_body, s->fail_body_len, flags) ? CLOSE
-                                                                    : KEEP;
+    {
+        int fail = (s->o.fail_first && num <= s->o.fail_first) ||
+                   (s->o.fail_every && num % s->o.fail_every == 0);
+        /* a poison record: fails whatever the request's number */
+        for (int i = 0; !fail && s->fail_user && brc == BATCH_OK && i < nev;
+             i++)
+            fail = body[c->evs[i].off] == '{' &&
+                   event_user_is(body + c->evs[i].off,
+                                 body + c->evs[i].off + c->evs[i].len,
+                                 s->fail_user, s->fail_user_len);
+        if (fail) {
+            int st = s->o.fail_status;
+            ctr_add(s, CTR_FAILED, 1);
+            if (st == 429 || st == 503) flags |= ANS_RETRY_AFTER;
+            return ingest_answer(c, &in, st, s->fail_body, s->fail_body_len,
+                                 flags);
+        }
     }
 
     if (s->o.dedupe && slot && seen) {
@@ -1114,25 +1387,23 @@ static int handle_ingest(struct conn *c, struct req *r, int batch)
         if (snap.kind == IDEM_BATCH) {
             int n = snprintf(out, sizeof out, "{\"queued\":%u,\"skipped\":%u}",
                              snap.queued, snap.skipped);
-            return answer(c, 202, out, (size_t)n, flags) ? CLOSE : KEEP;
+            return ingest_answer(c, &in, 202, out, (size_t)n, flags);
         }
         if (snap.kind == IDEM_SINGLE)
-            return answer(c, 202, "{\"queued\":true}", 15, flags) ? CLOSE
-                                                                  : KEEP;
+            return ingest_answer(c, &in, 202, "{\"queued\":true}", 15, flags);
     }
 
     if (batch) {
-        int nev = 0, queued = 0, rc, n;
-        rc = scan_batch(body, r->body_len, c->evs, &nev);
-        if (rc != BATCH_OK) {
+        int queued = 0, n;
+        if (brc != BATCH_OK) {
             const char *why =
-                rc == BATCH_TOO_MANY
+                brc == BATCH_TOO_MANY
                     ? "Too many events: at most 500 per request."
-                : rc == BATCH_NO_EVENTS
+                : brc == BATCH_NO_EVENTS
                     ? "Body must be a JSON object with an \\\"events\\\" array."
                     : "Malformed JSON body.";
             ctr_add(s, CTR_BAD, 1);
-            return answer_detail(c, 400, why, flags) ? CLOSE : KEEP;
+            return ingest_answer_detail(c, &in, 400, why, flags);
         }
         for (int i = 0; i < nev; i++) {
             /* a server-side rule the client cannot know: skip this user */
@@ -1141,7 +1412,7 @@ static int handle_ingest(struct conn *c, struct req *r, int batch)
                 c->evs[i].valid = 0;
             queued += c->evs[i].valid;
         }
-        record(c, body, c->evs, nev, queued, idem);
+        record(c, body, c->evs, nev, queued, in.idem);
         ctr_add(s, CTR_EVENTS, (uint64_t)nev);
         ctr_add(s, CTR_QUEUED, (uint64_t)queued);
         ctr_add(s, CTR_SKIPPED, (uint64_t)(nev - queued));
@@ -1154,32 +1425,22 @@ static int handle_ingest(struct conn *c, struct req *r, int batch)
         }
         n = snprintf(out, sizeof out, "{\"queued\":%d,\"skipped\":%d}", queued,
                      nev - queued);
-        return answer(c, 202, out, (size_t)n, flags) ? CLOSE : KEEP;
+        return ingest_answer(c, &in, 202, out, (size_t)n, flags);
     } else {
-        const char *p = skip_ws(body, body + r->body_len), *q;
-        const char *e = body + r->body_len;
-        int valid = 0;
         struct sink_ev ev;
-        if (p >= e) {
+        if (!sq) {
             ctr_add(s, CTR_BAD, 1);
-            return answer_detail(c, 400, "Malformed JSON body.", flags) ? CLOSE
-                                                                        : KEEP;
+            return ingest_answer_detail(c, &in, 400, "Malformed JSON body.",
+                                        flags);
         }
-        q = *p == '{' ? scan_event(p, e, 1, &valid) : scan_value(p, e, 0);
-        if (!q || skip_ws(q, e) != e) {
+        if (!svalid) {
             ctr_add(s, CTR_BAD, 1);
-            return answer_detail(c, 400, "Malformed JSON body.", flags) ? CLOSE
-                                                                        : KEEP;
+            return ingest_answer_detail(c, &in, 400, "Invalid event.", flags);
         }
-        if (!valid) {
-            ctr_add(s, CTR_BAD, 1);
-            return answer_detail(c, 400, "Invalid event.", flags) ? CLOSE
-                                                                  : KEEP;
-        }
-        ev.off = (uint32_t)(p - body);
-        ev.len = (uint32_t)(q - p);
+        ev.off = (uint32_t)(sp - body);
+        ev.len = (uint32_t)(sq - sp);
         ev.valid = 1;
-        record(c, body, &ev, 1, 1, idem);
+        record(c, body, &ev, 1, 1, in.idem);
         ctr_add(s, CTR_EVENTS, 1);
         ctr_add(s, CTR_QUEUED, 1);
         if (slot) {
@@ -1187,7 +1448,7 @@ static int handle_ingest(struct conn *c, struct req *r, int batch)
             slot->kind = IDEM_SINGLE;
             pthread_mutex_unlock(&s->idem_mu);
         }
-        return answer(c, 202, "{\"queued\":true}", 15, flags) ? CLOSE : KEEP;
+        return ingest_answer(c, &in, 202, "{\"queued\":true}", 15, flags);
     }
 }
 
@@ -1349,14 +1610,14 @@ static size_t read_chunked(struct conn *c, struct req *r, size_t at,
     return src;
 }
 
-/* Answers an error that ends the connection, then drains what the client
- * still sends for a while so that the answer is not lost to a reset. */
-static void answer_and_linger(struct conn *c, int status, const char *detail)
+/* After a last answer: ends the sending side, then drains what the client
+ * still sends for a while, so that the answer is not lost to the reset a
+ * close() with unread data would cause. */
+static void linger(struct conn *c)
 {
     char tmp[4096];
     struct pollfd pf;
     size_t total = 0;
-    if (answer_detail(c, status, detail, ANS_CLOSE_HDR)) return;
     shutdown(c->fd, SHUT_WR);
     pf.fd = c->fd;
     pf.events = POLLIN;
@@ -1378,6 +1639,35 @@ static void answer_and_linger(struct conn *c, int status, const char *detail)
     }
 }
 
+/* Answers an error that ends the connection, then lingers. */
+static void answer_and_linger(struct conn *c, int status, const char *detail)
+{
+    if (answer_detail(c, status, detail, ANS_CLOSE_HDR)) return;
+    linger(c);
+}
+
+#define IDLE_408_BODY "{\"detail\":\"idle timeout\"}"
+
+/* The unsolicited answer of a server that gives up on an idle keep-alive
+ * connection.  Fixed text, whatever chunked/byte_by_byte say: it stands
+ * for a front end's answer, not the API's.  The client may be sending a
+ * request at this very moment, hence the linger: it must get to read the
+ * 408 (and then EOF), not a reset. */
+static void answer_idle_408(struct conn *c)
+{
+    char m[256];
+    int n = snprintf(m, sizeof m,
+                     "HTTP/1.1 408 Request Timeout\r\n"
+                     "Content-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n" IDLE_408_BODY,
+                     sizeof IDLE_408_BODY - 1);
+    /* counted first: a client that has read the 408 finds it counted */
+    ctr_add(c->s, CTR_IDLE_408, 1);
+    if (send_all(c->fd, m, (size_t)n, 0)) return;
+    linger(c);
+}
+
 static void *conn_main(void *arg)
 {
     struct conn *c = arg;
@@ -1390,19 +1680,31 @@ static void *conn_main(void *arg)
     c->out = malloc(c->out_cap);
     if (!c->buf || !c->out) goto out;
 
+    /* idle limit: the shorter of idle_close_ms and idle_408_ms that is set;
+     * at a tie the 408 wins (it says what the silent close does not) */
+    uint32_t idle_ms = s->o.idle_close_ms;
+    int idle_says_408 = 0;
+    if (s->o.idle_408_ms && (!idle_ms || s->o.idle_408_ms <= idle_ms)) {
+        idle_ms = s->o.idle_408_ms;
+        idle_says_408 = 1;
+    }
+
     for (;;) {
         struct req r;
         size_t hlen = 0, scanned = 0, end;
         char *t;
         int st;
 
-        if (c->used == 0 && s->o.idle_close_ms) {
+        /* idle: no byte of a next request yet (a pipelined request already
+         * buffered, even one byte of it, means the connection is in use) */
+        if (c->used == 0 && idle_ms) {
             struct pollfd pf = {c->fd, POLLIN, 0};
             int k;
             do
-                k = poll(&pf, 1, (int)s->o.idle_close_ms);
+                k = poll(&pf, 1, (int)idle_ms);
             while (k < 0 && errno == EINTR);
-            if (k <= 0) break;   /* idle too long: close silently */
+            if (k == 0 && idle_says_408) answer_idle_408(c);
+            if (k <= 0) break;   /* idle too long */
         }
         /* the head */
         for (;;) {
@@ -1509,6 +1811,7 @@ static void *acceptor_main(void *arg)
     for (;;) {
         struct pollfd pf[2] = {{s->lfd, POLLIN, 0}, {s->wake[0], POLLIN, 0}};
         int fd, one = 1;
+        uint64_t num;
         struct conn *c;
         if (poll(pf, 2, -1) < 0) {
             if (errno == EINTR) continue;
@@ -1525,7 +1828,8 @@ static void *acceptor_main(void *arg)
         }
         fcntl(fd, F_SETFD, FD_CLOEXEC);
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        ctr_add(s, CTR_CONNECTIONS, 1);
+        num = atomic_fetch_add_explicit(&s->ctr[CTR_CONNECTIONS], 1,
+                                        memory_order_relaxed) + 1;
         c = calloc(1, sizeof *c);
         if (!c) {
             close(fd);
@@ -1533,6 +1837,7 @@ static void *acceptor_main(void *arg)
         }
         c->s = s;
         c->fd = fd;
+        c->num = num;
         pthread_mutex_lock(&s->conn_mu);
         reap(s);
         if (pthread_create(&c->th, NULL, conn_main, c) != 0) {
@@ -1567,9 +1872,14 @@ static void sink_free(struct sink *s)
     free(s->retry_after);
     free(s->skip_pat);
     free(s->fail_body);
+    free(s->fail_user);
+    free(s->log);
     pthread_mutex_destroy(&s->conn_mu);
     pthread_mutex_destroy(&s->idem_mu);
     pthread_mutex_destroy(&s->jsonl_mu);
+    pthread_mutex_destroy(&s->hold_mu);
+    pthread_cond_destroy(&s->hold_cv);
+    pthread_mutex_destroy(&s->log_mu);
     free(s);
 }
 
@@ -1621,22 +1931,30 @@ struct sink *sink_start(const struct sink_opts *o, uint16_t *port_out)
     pthread_mutex_init(&s->conn_mu, NULL);
     pthread_mutex_init(&s->idem_mu, NULL);
     pthread_mutex_init(&s->jsonl_mu, NULL);
+    pthread_mutex_init(&s->hold_mu, NULL);
+    pthread_cond_init(&s->hold_cv, NULL);
+    pthread_mutex_init(&s->log_mu, NULL);
 
     s->bind_host = dup_or(o->bind_host, "127.0.0.1");
     s->api_key = dup_or(o->api_key, "sk_test");
     s->jsonl_path = dup_or(o->jsonl_path, NULL);
     s->fail_detail = dup_or(o->fail_detail, "Injected failure.");
     s->retry_after = dup_or(o->retry_after, NULL);
+    s->fail_user = dup_or(o->fail_user_id, NULL);
     s->idem = calloc(SINK_IDEM_SLOTS, sizeof *s->idem);
+    s->log = calloc(SINK_REQ_LOG, sizeof *s->log);
     if (!s->bind_host || !s->api_key || !s->fail_detail || !s->idem ||
-        (o->jsonl_path && !s->jsonl_path) ||
-        (o->retry_after && !s->retry_after))
+        !s->log || (o->jsonl_path && !s->jsonl_path) ||
+        (o->retry_after && !s->retry_after) ||
+        (o->fail_user_id && !s->fail_user))
         goto fail_nomem;
     s->o.bind_host = s->bind_host;
     s->o.api_key = s->api_key;
     s->o.jsonl_path = s->jsonl_path;
     s->o.fail_detail = s->fail_detail;
     s->o.retry_after = s->retry_after;
+    s->o.fail_user_id = s->fail_user;
+    s->fail_user_len = s->fail_user ? strlen(s->fail_user) : 0;
     s->o.skip_user_id = NULL;
     if (o->skip_user_id) {
         size_t n = strlen(o->skip_user_id) + 16;
@@ -1726,6 +2044,34 @@ void sink_get_counts(struct sink *s, struct sink_counts *k)
     k->bad_requests = v[CTR_BAD];
     k->repeated_keys = v[CTR_REPEATED];
     k->bytes = v[CTR_BYTES];
+    k->idle_408s = v[CTR_IDLE_408];
+    {
+        uint64_t g = atomic_load(&s->gauge);   /* both halves at once */
+        k->in_progress = g & SINK_GAUGE_CUR;
+        k->max_in_progress = g >> 32;
+    }
+}
+
+void sink_hold(struct sink *s, int on)
+{
+    pthread_mutex_lock(&s->hold_mu);
+    atomic_store(&s->hold, on != 0);
+    if (!on) pthread_cond_broadcast(&s->hold_cv);
+    pthread_mutex_unlock(&s->hold_mu);
+}
+
+size_t sink_requests(struct sink *s, struct sink_req_rec *out, size_t cap)
+{
+    size_t n, i;
+    uint64_t first;
+    pthread_mutex_lock(&s->log_mu);
+    n = s->log_n < SINK_REQ_LOG ? (size_t)s->log_n : SINK_REQ_LOG;
+    first = s->log_n - n;   /* the oldest record still in the ring */
+    if (n > cap) n = cap;
+    for (i = 0; i < n; i++)
+        out[i] = s->log[(first + i) % SINK_REQ_LOG];
+    pthread_mutex_unlock(&s->log_mu);
+    return n;
 }
 
 void sink_stop(struct sink *s)
@@ -1733,6 +2079,11 @@ void sink_stop(struct sink *s)
     char one = 1;
     if (!s) return;
     atomic_store(&s->stopping, 1);
+    /* under hold_mu: a gate waiter is either not yet past its check of
+     * `stopping` (and will see it) or already waiting (and gets this) */
+    pthread_mutex_lock(&s->hold_mu);
+    pthread_cond_broadcast(&s->hold_cv);
+    pthread_mutex_unlock(&s->hold_mu);
     while (write(s->wake[1], &one, 1) < 0 && errno == EINTR) {}
     pthread_join(s->acceptor, NULL);
     close(s->lfd);
