@@ -1,0 +1,398 @@
+/*
+ * The connection state machine (src/conn.c) driven by a scripted driver
+ * and a made-up clock: every operation the pool submits is recorded, and
+ * the test completes it with the result it chooses, at the time it
+ * chooses.  No network: the timing rules (Happy Eyeballs' 250 ms, the
+ * connect and request deadlines) are checked to the nanosecond, and every
+ * outcome the policy would see is recorded.
+ *
+ * Sockets are real (the pool creates them) but never connected.
+ */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "batch.h"
+#include "conn.h"
+#include "segops.h"
+
+#define MS 1000000LL
+#define MAXOPS 64
+
+static struct {
+    struct sg_op *op[MAXOPS];  /* submitted, not yet completed */
+    int cancelled[MAXOPS];
+    int n;
+    int submitted;
+} D;
+
+static void f_submit(struct sg_io *io, struct sg_op *op)
+{
+    (void)io;
+    cr_assert(!op->busy, "an op was submitted twice");
+    cr_assert(D.n < MAXOPS);
+    op->busy = 1;
+    D.cancelled[D.n] = 0;
+    D.op[D.n++] = op;
+    D.submitted++;
+}
+
+static void f_cancel(struct sg_io *io, struct sg_op *op)
+{
+    (void)io;
+    for (int i = 0; i < D.n; i++)
+        if (D.op[i] == op)
+            D.cancelled[i] = 1;
+}
+
+static int f_wait(struct sg_io *io, int64_t d)
+{
+    (void)io;
+    (void)d;
+    return 0;
+}
+
+static void f_destroy(struct sg_io *io)
+{
+    (void)io;
+}
+
+static const struct sg_io_ops fake_ops = {"fake", 1, f_submit, f_cancel, f_wait, f_destroy};
+
+static struct sg_io IO = {.ops = &fake_ops};
+static struct sg_pool P;
+static struct sg_url U;
+static struct sg_net_stats ST;
+static struct sg_batch B[4];
+static char arena[4][SG_HEAD_MAX + 1024];
+
+static struct {
+    struct sg_batch *b;
+    int rc, before_request, reused, status;
+    size_t got;
+    char why[256];
+} O[16];
+static int NO;
+
+static void on_outcome(void *user, struct sg_batch *b, const struct sg_outcome *o, int64_t now)
+{
+    (void)user;
+    (void)now;
+    cr_assert(NO < 16);
+    O[NO].b = b;
+    O[NO].rc = o->rc;
+    O[NO].before_request = o->before_request;
+    O[NO].reused = o->reused;
+    O[NO].got = o->got;
+    O[NO].status = o->rc == 0 ? o->resp->status : 0;
+    snprintf(O[NO].why, sizeof(O[NO].why), "%s", o->rc ? o->why : "");
+    NO++;
+}
+
+/* Index of the busy op of this kind (the first one after `from`), or -1. */
+static int find(int kind, int from)
+{
+    for (int i = from; i < D.n; i++)
+        if (D.op[i]->kind == kind)
+            return i;
+    return -1;
+}
+
+/* Completes op i with res at time now. */
+static void complete(int i, ssize_t res, int64_t now)
+{
+    struct sg_op *op = D.op[i];
+    memmove(&D.op[i], &D.op[i + 1], (size_t)(D.n - i - 1) * sizeof(D.op[0]));
+    memmove(&D.cancelled[i], &D.cancelled[i + 1], (size_t)(D.n - i - 1) * sizeof(int));
+    D.n--;
+    op->busy = 0;
+    op->res = res;
+    sg_pool_complete(&P, op, now);
+}
+
+/* Completes every cancelled op with -ECANCELED. */
+static void reap_cancels(int64_t now)
+{
+    for (int i = 0; i < D.n;)
+        if (D.cancelled[i])
+            complete(i, -ECANCELED, now);
+        else
+            i++;
+}
+
+/* Delivers `text` to the pending receive, in pieces of `step` bytes. */
+static void answer(const char *text, size_t step, int64_t now)
+{
+    size_t len = strlen(text), off = 0;
+    while (off < len && NO == 0) {
+        int r = find(SG_OP_RECV, 0);
+        cr_assert(r >= 0, "no receive pending at byte %zu", off);
+        size_t n = len - off < step ? len - off : step;
+        cr_assert(D.op[r]->len >= n);
+        memcpy(D.op[r]->buf, text + off, n);
+        off += n;
+        complete(r, (ssize_t)n, now);
+    }
+}
+
+static void add_addr(const char *ip)
+{
+    struct sg_addrs *a = &P.addrs;
+    memset(&a->a[a->n], 0, sizeof(a->a[0]));
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a->a[a->n];
+        s->sin6_family = AF_INET6;
+        s->sin6_port = htons(9);
+        inet_pton(AF_INET6, ip, &s->sin6_addr);
+        a->len[a->n] = sizeof(*s);
+    } else {
+        struct sockaddr_in *s = (struct sockaddr_in *)&a->a[a->n];
+        s->sin_family = AF_INET;
+        s->sin_port = htons(9);
+        inet_pton(AF_INET, ip, &s->sin_addr);
+        a->len[a->n] = sizeof(*s);
+    }
+    a->n++;
+}
+
+static void setup(void)
+{
+    memset(&D, 0, sizeof(D));
+    memset(&ST, 0, sizeof(ST));
+    NO = 0;
+    cr_assert_eq(sg_url_parse("http://127.0.0.1:9", &U), 0);
+    struct sg_pool_cfg cfg = {
+        .max_conns = 2,
+        .connect_timeout_ms = 5000,
+        .request_timeout_ms = 10000,
+        .dns_refresh_ms = 60000,
+        .url = &U,
+        .st = &ST,
+        .outcome = on_outcome,
+    };
+    cr_assert_eq(sg_pool_init(&P, &cfg), 0);
+    sg_pool_attach(&P, &IO);
+    P.addrs.n = 0; /* each test sets its addresses */
+    for (int i = 0; i < 4; i++) {
+        memset(&B[i], 0, sizeof(B[i]));
+        B[i].arena = arena[i];
+        sg_batch_reset(&B[i], 1024);
+        snprintf(B[i].key, sizeof(B[i].key), "key%d", i);
+        memcpy(B[i].body + B[i].len, "{}", 2);
+        B[i].len += 2;
+        sg_batch_seal(&B[i], &U, "sk_test", 7);
+    }
+}
+
+static void teardown(void)
+{
+    sg_pool_close_all(&P, 0);
+    reap_cancels(0);
+    sg_pool_free(&P);
+}
+
+TestSuite(conn, .init = setup, .fini = teardown);
+
+static const char ok202[] = "HTTP/1.1 202 Accepted\r\nContent-Length: 27\r\n\r\n"
+                            "{\"queued\":1,\"skipped\":0}   ";
+
+Test(conn, happy_eyeballs_starts_the_next_address_250_ms_after_the_last)
+{
+    add_addr("::1");
+    add_addr("127.0.0.1");
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0), 0);
+    cr_expect_eq(D.n, 1, "one attempt at first");
+    cr_expect_eq(D.op[0]->sa->sa_family, AF_INET6);
+    sg_pool_tick(&P, 250 * MS - 1);
+    cr_expect_eq(D.n, 1, "no second attempt before 250 ms");
+    cr_expect_eq(sg_pool_next_deadline(&P), 250 * MS);
+    sg_pool_tick(&P, 250 * MS);
+    cr_assert_eq(D.n, 2, "the second attempt at 250 ms");
+    cr_expect_eq(D.op[1]->sa->sa_family, AF_INET);
+    /* IPv4 wins: the IPv6 attempt is cancelled, the request goes out */
+    complete(1, 0, 260 * MS);
+    cr_expect(D.cancelled[0], "the losing attempt is cancelled");
+    cr_expect(find(SG_OP_SEND, 0) >= 0 && find(SG_OP_RECV, 0) >= 0);
+    cr_expect_eq(atomic_load(&ST.in_flight), 1);
+    cr_expect_eq(atomic_load(&ST.open), 1);
+    reap_cancels(261 * MS);
+    int s = find(SG_OP_SEND, 0);
+    complete(s, (ssize_t)B[0].req_len, 262 * MS);
+    answer(ok202, 1000, 270 * MS);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, 0);
+    cr_expect_eq(O[0].status, 202);
+    cr_expect_eq(O[0].b, &B[0]);
+    cr_expect_eq(atomic_load(&ST.in_flight), 0);
+    /* the winner is preferred from now on */
+    cr_expect_eq(P.addrs.a[0].ss_family, AF_INET);
+}
+
+Test(conn, a_refused_attempt_starts_the_next_address_at_once)
+{
+    add_addr("::1");
+    add_addr("127.0.0.1");
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0), 0);
+    complete(0, -ECONNREFUSED, 10 * MS);
+    cr_assert_eq(D.n, 1, "the next attempt starts at once");
+    cr_expect_eq(D.op[0]->sa->sa_family, AF_INET);
+    cr_expect_eq(NO, 0);
+}
+
+Test(conn, every_address_refused_fails_before_the_request_and_marks_addresses_stale)
+{
+    add_addr("::1");
+    add_addr("127.0.0.1");
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0), 0);
+    complete(0, -ECONNREFUSED, 1 * MS);
+    complete(0, -ENETUNREACH, 2 * MS);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, -ENETUNREACH);
+    cr_expect(O[0].before_request);
+    cr_expect(strstr(O[0].why, "2 addresses tried"), "%s", O[0].why);
+    cr_expect_eq(P.stale, 1);
+    cr_expect_eq(atomic_load(&ST.open), 0);
+    cr_expect_eq(P.conns[0].state, SG_C_FREE);
+}
+
+Test(conn, connect_deadline_fails_the_batch_and_frees_the_slot_after_the_cancellations)
+{
+    add_addr("127.0.0.1");
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0), 0);
+    sg_pool_tick(&P, 5000 * MS - 1);
+    cr_expect_eq(NO, 0);
+    sg_pool_tick(&P, 5000 * MS);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, -ETIMEDOUT);
+    cr_expect(O[0].before_request);
+    cr_expect(D.cancelled[0]);
+    cr_expect_eq(P.conns[0].state, SG_C_CLOSING, "the slot waits for its operation");
+    reap_cancels(5001 * MS);
+    cr_expect_eq(P.conns[0].state, SG_C_FREE);
+}
+
+static void up_and_sent(int bi, int64_t now)
+{
+    cr_assert_eq(sg_pool_send(&P, &B[bi], now), 0);
+    int c = find(SG_OP_CONNECT, 0);
+    if (c >= 0)
+        complete(c, 0, now);
+    int s = find(SG_OP_SEND, 0);
+    cr_assert(s >= 0);
+    complete(s, (ssize_t)B[bi].req_len, now);
+}
+
+Test(conn, request_deadline_fails_after_the_request_was_written)
+{
+    add_addr("127.0.0.1");
+    up_and_sent(0, 0);
+    sg_pool_tick(&P, 10000 * MS - 1);
+    cr_expect_eq(NO, 0);
+    sg_pool_tick(&P, 10000 * MS);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, -ETIMEDOUT);
+    cr_expect(!O[0].before_request, "the server may have the request");
+    cr_expect(strstr(O[0].why, "no answer"), "%s", O[0].why);
+}
+
+Test(conn, an_answer_fed_one_byte_at_a_time_gives_one_outcome_and_an_idle_connection)
+{
+    add_addr("127.0.0.1");
+    up_and_sent(0, 0);
+    answer(ok202, 1, 5 * MS);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, 0);
+    cr_expect_eq(O[0].got, strlen(ok202));
+    cr_expect_eq(P.conns[0].state, SG_C_IDLE);
+    cr_expect_eq(find(SG_OP_RECV, 0), -1, "nothing is read on an idle connection");
+}
+
+Test(conn, a_short_write_is_continued_from_where_it_stopped)
+{
+    add_addr("127.0.0.1");
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0), 0);
+    complete(0, 0, 0);
+    int s = find(SG_OP_SEND, 0);
+    complete(s, 10, 1);
+    s = find(SG_OP_SEND, 0);
+    cr_assert(s >= 0, "the rest is written");
+    cr_expect_eq(D.op[s]->len, B[0].req_len - 10);
+    cr_expect_eq((const char *)D.op[s]->buf, B[0].req + 10);
+    cr_expect_eq(atomic_load(&ST.bytes_sent), 0);
+    complete(s, (ssize_t)(B[0].req_len - 10), 2);
+    cr_expect_eq(atomic_load(&ST.bytes_sent), B[0].req_len);
+}
+
+Test(conn, connection_close_in_the_answer_closes_the_connection)
+{
+    add_addr("127.0.0.1");
+    up_and_sent(0, 0);
+    answer("HTTP/1.1 202 Accepted\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", 7, 1);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].status, 202);
+    cr_expect_eq(P.conns[0].state, SG_C_FREE);
+}
+
+Test(conn, eof_before_any_answer_byte_is_eeof)
+{
+    add_addr("127.0.0.1");
+    up_and_sent(0, 0);
+    complete(find(SG_OP_RECV, 0), 0, 1);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, SG_EEOF);
+    cr_expect_eq(O[0].got, 0);
+    cr_expect(!O[0].reused);
+}
+
+Test(conn, a_second_request_reuses_the_idle_connection_and_says_so)
+{
+    add_addr("127.0.0.1");
+    up_and_sent(0, 0);
+    answer(ok202, 1000, 1);
+    NO = 0;
+    int before = D.submitted;
+    up_and_sent(1, 2);
+    cr_expect_eq(find(SG_OP_CONNECT, 0), -1);
+    cr_expect_eq(D.submitted - before, 2, "a send and a receive, no connect");
+    complete(find(SG_OP_RECV, 0), 0, 3);
+    cr_assert_eq(NO, 1);
+    cr_expect(O[0].reused, "the policy must know the connection was reused");
+    cr_expect_eq(O[0].rc, SG_EEOF);
+}
+
+Test(conn, the_pool_opens_at_most_max_connections)
+{
+    add_addr("127.0.0.1");
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0), 0);
+    cr_assert_eq(sg_pool_send(&P, &B[1], 0), 0);
+    cr_expect_eq(sg_pool_room(&P), 0);
+    cr_expect_eq(sg_pool_send(&P, &B[2], 0), -1);
+    cr_expect_eq(atomic_load(&ST.open), 2);
+}
+
+Test(conn, a_malformed_answer_fails_as_eproto_after_bytes_arrived)
+{
+    add_addr("127.0.0.1");
+    up_and_sent(0, 0);
+    answer("HTTP/1.1 2x2 Nope\r\n\r\n", 1000, 1);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, SG_EPROTO);
+    cr_expect(O[0].got > 0);
+}
+
+Test(conn, idle_extras_close_after_the_idle_time_but_the_last_one_stays)
+{
+    add_addr("127.0.0.1");
+    up_and_sent(0, 0);
+    up_and_sent(1, 0);
+    answer(ok202, 1000, 1);
+    NO = 0;
+    answer(ok202, 1000, 2);
+    cr_expect_eq(atomic_load(&ST.open), 2);
+    sg_pool_tick(&P, 2 + SG_IDLE_CLOSE_NS);
+    cr_expect_eq(atomic_load(&ST.open), 1, "one extra closed");
+    sg_pool_tick(&P, 4 + 2 * SG_IDLE_CLOSE_NS);
+    cr_expect_eq(atomic_load(&ST.open), 1, "the last one is kept");
+}
