@@ -156,6 +156,43 @@ Test(tls, resumes_the_session_after_the_server_drops_the_connection)
     cr_expect_eq(reused, 3, "nginx's $ssl_session_reused said %d of %d", reused, lines);
 }
 
+/* The pool over TLS: while the first connection's request is held at the
+ * sink, the next batch opens a second connection, which offers the first
+ * one's session and resumes it; both requests are in flight at once. */
+Test(tls, a_second_connection_of_the_pool_resumes_the_first_ones_session)
+{
+    segops_options o = {0};
+    o.max_connections = 4;
+    cr_assert_eq(setup(P_GOOD, 100, &o), 0);
+    sink_hold(H.sink, 1);
+    struct sink_counts k;
+    for (uint64_t b = 0; b < 3; b++) {
+        cr_assert_eq(track_tagged(0, (int)b * 20, 20), 20);
+        for (int i = 0; i < 15000; i++) {
+            h_counts(&H, &k);
+            if (k.in_progress == b + 1)
+                break;
+            h_sleep_ms(2);
+        }
+        cr_assert_eq(k.in_progress, b + 1, "%llu requests in flight over TLS",
+                     (unsigned long long)b + 1);
+    }
+    segops_counters s;
+    segops_stats(H.c, &s);
+    cr_expect_eq(s.requests_in_flight, 3);
+    cr_expect_eq(s.tls_handshakes, 3);
+    cr_expect_eq(s.tls_resumed, 2, "the later connections resumed the first one's session");
+    sink_hold(H.sink, 0);
+    cr_assert_eq(segops_flush(H.c, 20000), 0);
+    segops_stats(H.c, &s);
+    cr_expect_eq(s.delivered, 60);
+    int lines, reused, conns;
+    access_log(tls_ports[P_GOOD], 3, &lines, &reused, &conns);
+    cr_expect_eq(lines, 3);
+    cr_expect_eq(conns, 3);
+    cr_expect_eq(reused, 2, "nginx's $ssl_session_reused said %d of %d", reused, lines);
+}
+
 /* A refused certificate: the batch fails with SEGOPS_ETLS after the retry
  * policy, the reason is logged, every event is accounted for. */
 static void expect_refused(int p, const char *reason)
