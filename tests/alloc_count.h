@@ -57,7 +57,7 @@ void free(void *p)
 
 /* Starts a segops-sink in a forked child (its allocations are not this
  * process's) and returns the child's pid; *port gets its port. */
-static pid_t sink_child(uint16_t *port)
+static pid_t sink_child_delay(uint16_t *port, uint32_t delay_ms)
 {
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
@@ -66,6 +66,7 @@ static pid_t sink_child(uint16_t *port)
     if (pid == 0) {
         struct sink_opts so;
         memset(&so, 0, sizeof(so));
+        so.delay_ms = delay_ms;
         uint16_t p = 0;
         struct sink *s = sink_start(&so, &p);
         if (write(fds[1], &p, sizeof(p)) != sizeof(p) || !s)
@@ -77,6 +78,11 @@ static pid_t sink_child(uint16_t *port)
     close(fds[0]);
     close(fds[1]);
     return pid;
+}
+
+static pid_t sink_child(uint16_t *port)
+{
+    return sink_child_delay(port, 0);
 }
 
 /* A client for url (ca: the CA file to trust, or NULL) with key "sk_test"

@@ -35,3 +35,44 @@ Test(alloc, steady_state_track_and_send_allocate_nothing, .timeout = 60)
     cr_expect_eq(s.delivered, 100100);
     cr_expect_eq(n, 0, "%llu allocations in steady state", n);
 }
+
+/* The same with a round trip: the sink answers after 20 ms, so batches
+ * overlap on several connections.  Opening connections, keeping requests
+ * in flight and resolving them out of order allocate nothing either. */
+Test(alloc, many_requests_in_flight_allocate_nothing, .timeout = 120)
+{
+    uint16_t port;
+    pid_t child = sink_child_delay(&port, 20);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
+    segops_client *c = counted_client(url, NULL);
+    segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
+    segops_event ev = {"user-123", "order_placed", NULL, props, 2};
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(segops_track(c, &ev), 0);
+    cr_assert_eq(segops_flush(c, 10000), 0);
+    unsigned long long before = atomic_load(&allocs);
+    uint64_t most = 0;
+    int bad = 0;
+    for (int burst = 0; burst < 200; burst++) {
+        for (int i = 0; i < 20; i++)
+            bad += segops_track(c, &ev) != 0;
+        segops_counters s;
+        segops_stats(c, &s);
+        if (s.requests_in_flight > most)
+            most = s.requests_in_flight;
+        usleep(1000);
+    }
+    bad += segops_flush(c, 30000) != 0;
+    unsigned long long n = atomic_load(&allocs) - before;
+    segops_counters s;
+    segops_stats(c, &s);
+    cr_expect_eq(segops_shutdown(c, 5000, NULL), 0);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    cr_expect_eq(bad, 0);
+    cr_expect_eq(s.delivered, 4100);
+    cr_expect(most >= 2, "at most %llu request in flight: the test saw no overlap",
+              (unsigned long long)most);
+    cr_expect_eq(n, 0, "%llu allocations with requests in flight", n);
+}
