@@ -40,10 +40,12 @@ struct sg_batch {
     size_t req_len;
     char key[33];               /* Idempotency-Key, kept across retries */
     uint64_t seq;               /* build order (flush completion) */
+    int partial;                /* built with fewer events than a full batch */
     int retries;                /* retries spent */
     int attempts;               /* tries so far (1 + retries) */
     int stale_used;             /* the free resend of this try was used */
     int64_t retry_at;           /* BACKOFF: when it is READY again */
+    int64_t sent_at;            /* SENDING: when it was handed to the pool */
     /* the outcome, reported when DONE */
     int result, status;
     uint32_t skipped;

@@ -71,6 +71,9 @@ struct segops_client {
     struct sg_batch *done;      /* DONE, reports not yet run */
     uint64_t batch_seq;         /* batches built */
     uint64_t quota;             /* events due now whatever batch_size says */
+    uint64_t due;               /* events due since batch_size was reached */
+    uint64_t avg_event;         /* rendered bytes per event (running mean) */
+    int64_t srtt_ns;            /* smoothed time from dispatch to a 2xx */
     uint32_t rr;                /* round-robin lane cursor */
     int64_t next_tick;          /* T_TICK: the flush interval */
     int64_t next_cal;           /* clock recalibration */

@@ -734,6 +734,14 @@ int sg_pool_room(const struct sg_pool *p)
     return idle + (can_open > 0 ? can_open : 0);
 }
 
+int sg_pool_idle(const struct sg_pool *p)
+{
+    int idle = 0;
+    for (int i = 0; i < p->nslots; i++)
+        idle += p->conns[i].state == SG_C_IDLE;
+    return idle;
+}
+
 void sg_pool_close_all(struct sg_pool *p, int64_t now)
 {
     (void)now;

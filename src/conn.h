@@ -155,6 +155,8 @@ void sg_pool_attach(struct sg_pool *p, struct sg_io *io);
 int sg_pool_send(struct sg_pool *p, struct sg_batch *b, int64_t now);
 /* How many more requests could start now (idle + may open). */
 int sg_pool_room(const struct sg_pool *p);
+/* Connections up and idle now. */
+int sg_pool_idle(const struct sg_pool *p);
 
 /* Driver completion for one of the pool's operations. */
 void sg_pool_complete(struct sg_pool *p, struct sg_op *op, int64_t now);

@@ -61,6 +61,7 @@
 #define SG_CAL_NS 100000000    /* clock recalibration period */
 #define SG_IDLE_MIN_NS 20000   /* first idle sleep; doubles to idle_poll_us */
 #define SG_REAP_NS 1000000000  /* longest wait for cancelled operations */
+#define SG_PATIENCE_MIN_NS 50000000 /* see patience() */
 
 static void add(_Atomic uint64_t *ctr, uint64_t v)
 {
@@ -258,6 +259,8 @@ static void on_outcome(void *user, struct sg_batch *b, const struct sg_outcome *
         b->detail[0] = 0;
         sg_answer_parse(r->body, r->body_len, &queued, &skipped, b->detail, sizeof(b->detail));
         if (r->status >= 200 && r->status < 300) {
+            int64_t rtt = now - b->sent_at;
+            c->srtt_ns = c->srtt_ns ? (c->srtt_ns * 7 + rtt) / 8 : rtt;
             done(c, b, 0, skipped > 0 ? (uint32_t)skipped : 0);
             return;
         }
@@ -361,6 +364,54 @@ static int taking(const struct segops_client *c)
     return c->fl[0].phase == 1 || c->fl[1].phase == 1;
 }
 
+/* Events in a full batch: 500, or fewer when max_batch_bytes holds fewer
+ * events of the size seen so far. */
+static uint64_t full_batch(const struct segops_client *c)
+{
+    uint64_t full = c->avg_event ? ((uint64_t)c->cfg.max_batch_bytes - 64) / c->avg_event
+                                 : SG_MAX_EVENTS_PER_REQUEST;
+    if (full > SG_MAX_EVENTS_PER_REQUEST)
+        full = SG_MAX_EVENTS_PER_REQUEST;
+    return full ? full : 1;
+}
+
+/* How long a request may be out before the sender stops counting on it to
+ * free its connection soon: four smoothed round trips, at least 50 ms. */
+static int64_t patience(const struct segops_client *c)
+{
+    int64_t p = 4 * c->srtt_ns;
+    return p > SG_PATIENCE_MIN_NS ? p : SG_PATIENCE_MIN_NS;
+}
+
+/* Whether a request out now (on a connection or opening one) is younger
+ * than patience(): `partial` asks about less-than-full batches only. */
+static int young_out(const struct segops_client *c, int partial, int64_t now)
+{
+    int64_t p = patience(c);
+    for (int i = 0; i < c->nbatches; i++) {
+        const struct sg_batch *b = &c->batchv[i];
+        if (b->state == SG_B_SENDING && now - b->sent_at < p && (!partial || b->partial))
+            return 1;
+    }
+    return 0;
+}
+
+/* Takes due events into new batches.  When events are due:
+ *   forced    a flush, shutdown or the interval tick: everything queued
+ *             (c->quota), now;
+ *   full      batch_size events were queued (c->due: the whole queue then)
+ *             and they make a full batch;
+ *   partial   batch_size events were queued and no other less-than-full
+ *             request is young: one small request at a time, like Nagle's
+ *             algorithm, so a moderate rate goes out in one request per
+ *             round trip instead of in many small ones.
+ * Where they go: idle connections first (READY batches take them before
+ * anything built now), then new connections -- but opening one costs one to
+ * three round trips while a young request frees its connection within
+ * one, so a connection is opened only for a full batch, or when no
+ * request out is young (none at all, or all of them slow or hanging: a
+ * stuck request never holds the others back for longer than patience()).
+ * Under load the pool grows until full batches keep up. */
 static void build(struct segops_client *c, int64_t now)
 {
     uint64_t depth = sg_queue_depth(&c->q);
@@ -371,37 +422,59 @@ static void build(struct segops_client *c, int64_t now)
             c->quota = depth;
         c->next_tick = now + (int64_t)c->cfg.flush_interval_ms * 1000000;
     }
-    /* a full batch makes the whole queue due, as do flushes and shutdown */
-    if ((depth >= c->cfg.batch_size || taking(c) || stopping(c)) && c->quota < depth)
+    if ((taking(c) || stopping(c)) && c->quota < depth)
         c->quota = depth;
-    int room = sg_pool_room(&c->pool) - nready(c);
-    while (room > 0 && c->quota > 0 && depth > 0 && now >= c->pause_until) {
-        uint64_t want = c->quota < depth ? c->quota : depth;
+    /* batch_size queued makes the whole queue due */
+    if (depth >= c->cfg.batch_size && c->due < depth)
+        c->due = depth;
+    int nr = nready(c);
+    int idle = sg_pool_idle(&c->pool);
+    int openable = sg_pool_room(&c->pool) - idle;
+    idle -= nr;
+    if (idle < 0) {
+        openable += idle;
+        idle = 0;
+    }
+    uint64_t full = full_batch(c);
+    while (depth > 0 && now >= c->pause_until) {
+        int is_full = depth >= full;
+        if (c->quota == 0 && (c->due == 0 || (!is_full && young_out(c, 1, now))))
+            break;
+        if (idle > 0)
+            idle--;
+        else if (openable > 0 && (is_full || !young_out(c, 0, now)))
+            openable--;
+        else
+            break;
         struct sg_batch *b = free_batch(c);
         if (!b)
             break;
         sg_batch_reset(b, c->cfg.max_batch_bytes);
         sg_batch_fill(b, &c->q, &c->ck,
-                      want < SG_MAX_EVENTS_PER_REQUEST ? (uint32_t)want
-                                                       : SG_MAX_EVENTS_PER_REQUEST,
+                      depth < SG_MAX_EVENTS_PER_REQUEST ? (uint32_t)depth
+                                                        : SG_MAX_EVENTS_PER_REQUEST,
                       &c->rr);
         if (b->n == 0)
             break;
         c->quota -= b->n < c->quota ? b->n : c->quota;
+        c->due -= b->n < c->due ? b->n : c->due;
         depth -= b->n < depth ? b->n : depth;
         make_key(c, b);
         sg_batch_seal(b, &c->url, c->api_key, c->api_key_len);
         b->seq = ++c->batch_seq;
+        b->partial = b->n < full;
         b->retries = 0;
         b->stale_used = 0;
         b->status = 0;
         b->detail[0] = 0;
         ready_push(c, b, 0);
-        room--;
         c->turn_work = 1;
+        /* rendered bytes per event, a running mean: what a full batch is */
+        uint64_t per = (b->len + b->n - 1) / b->n;
+        c->avg_event = c->avg_event ? (c->avg_event * 7 + per) / 8 : per;
     }
     if (depth == 0)
-        c->quota = 0;
+        c->quota = c->due = 0;
 }
 
 static void dispatch(struct segops_client *c, int64_t now)
@@ -409,6 +482,7 @@ static void dispatch(struct segops_client *c, int64_t now)
     while (c->ready && now >= c->pause_until) {
         struct sg_batch *b = ready_pop(c);
         b->state = SG_B_SENDING;
+        b->sent_at = now;
         if (sg_pool_send(&c->pool, b, now) != 0) {
             ready_push(c, b, 1);
             break;
