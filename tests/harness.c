@@ -99,6 +99,12 @@ static void on_delivery(void *user, const segops_delivery *d)
     h->last.detail = NULL;
     h->last.idempotency_key = NULL;
     h->deliveries++;
+    if (d->result == 0) {
+        h->rep_delivered += d->events - d->skipped;
+        h->rep_skipped += d->skipped;
+    } else {
+        h->rep_failed += d->events;
+    }
     pthread_mutex_unlock(&h->mu);
 }
 

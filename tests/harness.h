@@ -45,6 +45,9 @@ struct harness {
     segops_delivery last;   /* strings not kept */
     char last_detail[256];
     uint32_t deliveries;
+    /* sums over every delivery report: events delivered (events - skipped
+     * of batches with result 0), skipped, and of failed batches */
+    uint64_t rep_delivered, rep_skipped, rep_failed;
 };
 
 /* Client options, all zero but flush_interval_ms = 60000: only what a

@@ -2,7 +2,8 @@
  * Several requests in flight: the client against segops-sink over real
  * loopback sockets, with the sink's hold gate and request log to see what
  * is in flight at once and in which order requests arrived.  ctest runs
- * this file once per I/O driver.
+ * this file once per I/O driver.  (Flush under continuous traffic and the
+ * hang cases are in test_deadlines.c.)
  *
  * Nothing here depends on how fast the machine is: tests wait for
  * conditions (bounded polling), and the only time checks are lower bounds
@@ -260,53 +261,4 @@ Test(pool, concurrent_flushes_each_report_the_failure)
     }
     /* reported: a later flush has nothing new to say */
     cr_expect_eq(segops_flush(H.c, 5000), 0);
-}
-
-/* flush() returns once its own events are resolved, while another thread
- * keeps tracking against a server with a round trip. */
-struct producer {
-    segops_client *c;
-    atomic_int stop;
-    uint64_t sent;
-};
-
-static void *produce(void *arg)
-{
-    struct producer *p = arg;
-    while (!atomic_load(&p->stop)) {
-        for (int i = 0; i < 3; i++) {
-            segops_prop pr[] = {SEGOPS_I64("thread", 1), SEGOPS_I64("seq", 0)};
-            segops_event ev = {"user-2", "order_placed", NULL, pr, 2};
-            p->sent += segops_track(p->c, &ev) == 0;
-        }
-        h_sleep_ms(1); /* about 3,000 events/s */
-    }
-    return NULL;
-}
-
-Test(pool, flush_returns_under_continuous_traffic)
-{
-    struct sink_opts so = {0};
-    so.delay_ms = 20;
-    h_start_sink(&H, &so, 1000);
-    segops_options o = h_opts();
-    cr_assert_eq(h_client(&H, &o), 0);
-    struct producer p = {.c = H.c};
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, produce, &p), 0);
-    for (int round = 0; round < 3; round++) {
-        cr_assert_eq(track_user(H.c, "user-1", round * 20, 20), 20);
-        segops_counters before = stats();
-        cr_expect_eq(segops_flush(H.c, 20000), 0, "round %d", round);
-        segops_counters after = stats();
-        cr_expect(after.delivered + after.failed + after.skipped >= before.accepted,
-                  "round %d: %llu accepted before the flush, %llu resolved after it", round,
-                  (unsigned long long)before.accepted,
-                  (unsigned long long)(after.delivered + after.failed + after.skipped));
-    }
-    atomic_store(&p.stop, 1);
-    pthread_join(t, NULL);
-    cr_expect(p.sent > 0);
-    cr_assert_eq(segops_flush(H.c, 20000), 0);
-    h_expect_invariant(H.c);
 }

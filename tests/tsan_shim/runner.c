@@ -3,7 +3,9 @@
  * Criterion (see criterion/criterion.h here): each in a forked child, with
  * its timeout; a test fails on a failed check, a crash, a TSan report
  * (halt_on_error makes TSan exit non-zero) or its timeout.  Prints
- * "N passed, N failed" last.  Arguments: --filter SUBSTRING; others ignored.
+ * "N passed, N failed, N skipped" last; a test that calls cr_skip_test()
+ * exits with CRS_SKIP_STATUS and counts as skipped.  Arguments: --filter
+ * SUBSTRING; others ignored.
  */
 #include <signal.h>
 #include <stdarg.h>
@@ -62,13 +64,28 @@ void crs_fail(const char *file, int line, const char *expr, int fatal, const cha
         _exit(1);
 }
 
+void crs_skip(const char *file, int line, const char *fmt, ...)
+{
+    fprintf(stderr, "%s:%d: skipped", file, line);
+    if (fmt && *fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        fputs(": ", stderr);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+    }
+    fputc('\n', stderr);
+    fflush(NULL);
+    _exit(failed_checks ? 1 : CRS_SKIP_STATUS);
+}
+
 int main(int argc, char **argv)
 {
     const char *filter = NULL;
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--filter") && i + 1 < argc)
             filter = argv[++i];
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < ntests; i++) {
         struct test *t = &tests[i];
         char full[256];
@@ -96,14 +113,17 @@ int main(int argc, char **argv)
         }
         int st = 0;
         waitpid(pid, &st, 0);
+        int skip = WIFEXITED(st) && WEXITSTATUS(st) == CRS_SKIP_STATUS;
         int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-        if (ok)
+        if (skip)
+            skipped++;
+        else if (ok)
             passed++;
         else
             failed++;
-        fprintf(stderr, "[%s] %s%s\n", ok ? "PASS" : "FAIL", full,
+        fprintf(stderr, "[%s] %s%s\n", skip ? "SKIP" : ok ? "PASS" : "FAIL", full,
                 WIFSIGNALED(st) ? (WTERMSIG(st) == SIGALRM ? " (timed out)" : " (crashed)") : "");
     }
-    printf("%d passed, %d failed\n", passed, failed);
+    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
 }

@@ -24,6 +24,9 @@ void crs_register(const char *suite, const char *name, void (*fn)(void), struct 
 void crs_suite(const char *suite, struct crs_opts o);
 /* fmt is always a literal ("" when the check has no message) */
 void crs_fail(const char *file, int line, const char *expr, int fatal, const char *fmt, ...);
+/* ends the test as skipped (exit status CRS_SKIP_STATUS); fini is not run */
+void crs_skip(const char *file, int line, const char *fmt, ...) __attribute__((noreturn));
+#define CRS_SKIP_STATUS 77
 
 #define Test(suite, name, ...)                                                        \
     static void suite##_##name(void);                                                 \
@@ -66,6 +69,7 @@ void crs_fail(const char *file, int line, const char *expr, int fatal, const cha
 #define cr_assert_str_eq(a, b, ...) crs_check(strcmp((a), (b)) == 0, 1, __VA_ARGS__)
 #define cr_expect_str_eq(a, b, ...) crs_check(strcmp((a), (b)) == 0, 0, __VA_ARGS__)
 #define cr_assert_fail(...) crs_fail(__FILE__, __LINE__, "fail", 1, "" __VA_ARGS__)
+#define cr_skip_test(...) crs_skip(__FILE__, __LINE__, "" __VA_ARGS__)
 #define cr_log_info(...) (fprintf(stderr, "[info] " __VA_ARGS__), fputc('\n', stderr))
 
 #endif
