@@ -20,8 +20,8 @@
  * after a failed connect, periodic re-resolution (dns_refresh_ms).
  *
  * Flush: under continuous traffic it completes (it waits for the events
- * accepted before the call, not for an empty queue); concurrent flushes
- * each get the batch failure.  Gauges: requests_in_flight and
+ * accepted before the call, not for an empty queue; concurrent flushes are
+ * in test_pool.c).  Gauges: requests_in_flight and
  * connections_open while the server holds a request.
  *
  * Accounting is exact everywhere: accepted = delivered + skipped + failed +
