@@ -6,6 +6,8 @@
 #ifndef BENCH_CLIENT_H
 #define BENCH_CLIENT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 
 #include "segops.h"
 #include "sink.h"
+#include "bench_common.h"
 
 /* Starts a segops-sink on 127.0.0.1 (ephemeral port, into *port) that
  * takes the key "sk_bench", calls on_event (NULL: none) for every accepted
@@ -62,6 +65,26 @@ static inline segops_client *bench_client_new(const segops_options *o, const cha
         exit(1);
     }
     return c;
+}
+
+/* A producer that keeps its lane full: tracks until bench_stop_feed is set,
+ * sleeping 50 us on SEGOPS_EFULL (so it takes little CPU). */
+static _Atomic int bench_stop_feed;
+
+static inline void *bench_feeder(void *arg)
+{
+    segops_client *c = arg;
+    pthread_setname_np(pthread_self(), "bench-feeder");
+    segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
+    segops_event ev = {"user-123", "order_placed", NULL, props, 2};
+    while (!atomic_load_explicit(&bench_stop_feed, memory_order_relaxed)) {
+        int rc = segops_track(c, &ev);
+        if (rc == SEGOPS_EFULL)
+            sleep_ns(50000);
+        else if (rc != 0)
+            break;
+    }
+    return NULL;
 }
 
 #endif

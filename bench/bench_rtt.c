@@ -341,23 +341,6 @@ static void paced(const struct cfg *g, const struct row *r, char *note, size_t n
 
 /* -------------------------------------------------------- saturating row */
 
-static _Atomic int stop_feed;
-
-static void *feeder(void *arg)
-{
-    segops_client *c = arg;
-    pthread_setname_np(pthread_self(), "bench-feeder");
-    segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 2};
-    while (!atomic_load_explicit(&stop_feed, memory_order_relaxed)) {
-        int rc = segops_track(c, &ev);
-        if (rc == SEGOPS_EFULL)
-            sleep_ns(50000);
-        else if (rc != 0)
-            break;
-    }
-    return NULL;
-}
 
 static void saturate(const struct cfg *g, uint32_t max_conn)
 {
@@ -378,9 +361,9 @@ static void saturate(const struct cfg *g, uint32_t max_conn)
     o.max_connections = max_conn;
     segops_client *c = bench_client_new(&o, "bench_rtt");
     int stid = find_task("segops-sender");
-    atomic_store(&stop_feed, 0);
+    atomic_store(&bench_stop_feed, 0);
     pthread_t th;
-    pthread_create(&th, NULL, feeder, c);
+    pthread_create(&th, NULL, bench_feeder, c);
     sleep_ns(500000000); /* warm-up: connections, caches */
     segops_counters a, b, e;
     int64_t t0 = mono_ns();
@@ -392,7 +375,7 @@ static void saturate(const struct cfg *g, uint32_t max_conn)
     segops_stats(c, &b);
     int64_t s1 = task_cpu_ns(stid), p1 = proc_cpu_ns(), t1 = mono_ns();
     sampler_stop(&smp);
-    atomic_store(&stop_feed, 1);
+    atomic_store(&bench_stop_feed, 1);
     pthread_join(th, NULL);
     int frc = segops_flush(c, 30000);
     segops_stats(c, &e);

@@ -67,23 +67,6 @@ static segops_client *client(const char *url, const char *ca_file, uint32_t batc
 
 /* ------------------------------------------------------------------ B3 */
 
-static _Atomic int stop_feed;
-
-static void *feeder(void *arg)
-{
-    segops_client *c = arg;
-    pthread_setname_np(pthread_self(), "bench-feeder");
-    segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 2};
-    while (!atomic_load_explicit(&stop_feed, memory_order_relaxed)) {
-        int rc = segops_track(c, &ev);
-        if (rc == SEGOPS_EFULL)
-            sleep_ns(50000);
-        else if (rc != 0)
-            break;
-    }
-    return NULL;
-}
 
 /* Where B3 sends: plain to the sink, or https to nginx in front of it. */
 struct target {
@@ -102,9 +85,9 @@ static void throughput(const struct target *t, int io, uint32_t batch, double se
     sink_get_counts(t->sink, &k0);
     segops_client *c = client(t->url, t->ca_file, batch, io, 65536, 0);
     int stid = find_task("segops-sender");
-    atomic_store(&stop_feed, 0);
+    atomic_store(&bench_stop_feed, 0);
     pthread_t th;
-    pthread_create(&th, NULL, feeder, c);
+    pthread_create(&th, NULL, bench_feeder, c);
     sleep_ns(500000000); /* warm-up: connection (and handshake), caches */
     segops_counters a, b, e;
     segops_stats(c, &a);
@@ -114,7 +97,7 @@ static void throughput(const struct target *t, int io, uint32_t batch, double se
     segops_stats(c, &b);
     int64_t s1 = task_cpu_ns(stid), p1 = proc_cpu_ns(), n1 = tls_front_cpu_ns(t->front);
     int64_t t1 = mono_ns();
-    atomic_store(&stop_feed, 1);
+    atomic_store(&bench_stop_feed, 1);
     pthread_join(th, NULL);
     /* everything accepted must reach the sink: flush, then check counters
      * while the client still exists (shutdown frees it) */

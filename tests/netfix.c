@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #endif
 #include "netfix.h"
+#include "harness.h" /* h_now_ms, h_sleep_ms */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,20 +25,6 @@
 #include <unistd.h>
 
 /* ------------------------------------------------------------ helpers */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void nap_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* numeric ip + port -> address; 0 or -1 (EINVAL) */
 static int mkaddr(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
@@ -85,7 +72,7 @@ static void close_keep_errno(int fd)
 static int listen_on(const char *ip, uint16_t port, int backlog, int rcvbuf, int nonblock)
 {
     struct sockaddr_storage ss;
-    socklen_t sl;
+    socklen_t sl = 0;
     if (mkaddr(ip, port, &ss, &sl) != 0)
         return -1;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
@@ -122,9 +109,9 @@ static int connect_start(const struct sockaddr_storage *ss, socklen_t sl)
 static int connect_wait(int fd, int ms)
 {
     struct pollfd p = {.fd = fd, .events = POLLOUT};
-    int64_t end = now_ms() + ms;
+    int64_t end = h_now_ms() + ms;
     for (;;) {
-        int left = (int)(end - now_ms());
+        int left = (int)(end - h_now_ms());
         if (left < 0)
             left = 0;
         int n = poll(&p, 1, left);
@@ -226,7 +213,7 @@ struct netfix_blackhole *netfix_blackhole_start(const char *ip, uint16_t port,
     }
     uint16_t p = port_of(b->lfd);
     struct sockaddr_storage ss;
-    socklen_t sl;
+    socklen_t sl = 0;
     mkaddr(ip, p, &ss, &sl);
     int err = 0;
     /* Fill the accept queue with connections that complete, one at a time,
@@ -255,7 +242,7 @@ struct netfix_blackhole *netfix_blackhole_start(const char *ip, uint16_t port,
             for (int w = 0; w < 1000; w += 5) {
                 if (accept_queue(b->lfd, &q, &max) == 0 && q >= (unsigned)b->nfill)
                     break;
-                nap_ms(5);
+                h_sleep_ms(5);
             }
         }
     }
@@ -710,7 +697,7 @@ static void *dns_main(void *arg)
 struct netfix_dns *netfix_dns_blackhole_start(const char *ip)
 {
     struct sockaddr_storage ss;
-    socklen_t sl;
+    socklen_t sl = 0;
     if (mkaddr(ip, 53, &ss, &sl) != 0)
         return NULL;
     struct netfix_dns *d = calloc(1, sizeof(*d));
