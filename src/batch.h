@@ -41,6 +41,8 @@ struct sg_batch {
     char key[33];               /* Idempotency-Key, kept across retries */
     uint64_t seq;               /* build order (flush completion) */
     int partial;                /* built with fewer events than a full batch */
+    int pins;                   /* closing connections whose send still reads
+                                   the arena: not reused until 0 */
     int retries;                /* retries spent */
     int attempts;               /* tries so far (1 + retries) */
     int stale_used;             /* the free resend of this try was used */

@@ -81,10 +81,12 @@ struct segops_client {
     int64_t now;                /* time of the current wait's completions */
     int now_fresh;
     int turn_work;              /* something happened this turn */
-    uint64_t flush_seen;        /* flush_req_pub last looked at */
+    _Atomic uint64_t flush_seen; /* flush_req_pub whose snapshot is taken
+                                    (sender writes; tests read) */
     struct sg_flush fl[2];      /* the flush in progress, the next one */
     uint32_t claims_seen;
-    int abandoned;
+    int io_stuck;               /* operations outlived close_down(): keep
+                                   every buffer they may still touch */
     uint64_t key_seed;          /* Idempotency-Keys: mix(seed, batch seq) */
     uint64_t jitter_state;      /* back-off jitter (sender only) */
     uint64_t keys_made;

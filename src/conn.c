@@ -7,7 +7,9 @@
  *              CONNECT
  *   RESOLVE    the resolver answered: CONNECT (a failed lookup keeps an
  *              older list when there is one); no address: fail; deadline:
- *              fail
+ *              fail.  With addresses already known, the wait is at most
+ *              SG_RESOLVE_GRACE_NS (half the connect timeout at most), then
+ *              CONNECT with those
  *   CONNECT    Happy Eyeballs (RFC 8305): one TCP attempt per address, the
  *              next started 250 ms after the last or at once when one
  *              fails; the first to connect wins and the others are
@@ -121,6 +123,10 @@ static void maybe_free(struct sg_pool *p, struct sg_conn *k)
     if (k->fd >= 0)
         close(k->fd);
     k->fd = -1;
+    if (k->pinned) {
+        k->pinned->pins--;
+        k->pinned = NULL;
+    }
     set_state(p, k, SG_C_FREE);
 }
 
@@ -131,6 +137,13 @@ static void close_conn(struct sg_pool *p, struct sg_conn *k)
     if (k->counted) {
         k->counted = 0;
         add(&p->st->in_flight, -1);
+    }
+    if (k->b && k->sop.busy && !p->tls) {
+        /* the kernel may still read the batch's arena: the policy must not
+         * reuse it before the send completes (TLS sends read the engine's
+         * own buffer, which stays with the slot) */
+        k->pinned = k->b;
+        k->b->pins++;
     }
     k->b = NULL;
     for (int i = 0; i < SG_MAX_ADDRS; i++) {
@@ -177,6 +190,7 @@ static void fail(struct sg_pool *p, struct sg_conn *k, int rc, int64_t now)
         .reused = k->requests > 0,
         .got = k->got,
         .resp = NULL,
+        .started = k->state == SG_C_REQUEST ? k->started : 0,
         .why = p->why,
     };
     if (p->trace) {
@@ -218,16 +232,17 @@ static void tls_step(struct sg_pool *p, struct sg_conn *k, int64_t now);
 static void answered(struct sg_pool *p, struct sg_conn *k, int64_t now)
 {
     struct sg_batch *b = k->b;
-    k->b = NULL;
     if (k->counted) {
         k->counted = 0;
         add(&p->st->in_flight, -1);
     }
     k->requests++;
-    struct sg_outcome o = {.rc = 0, .reused = k->requests > 1, .got = k->got, .resp = &k->resp};
+    struct sg_outcome o = {.rc = 0, .reused = k->requests > 1, .got = k->got,
+                           .resp = &k->resp, .started = k->started};
     if (k->resp.conn_close || !k->written || k->sop.busy || k->rop.busy) {
-        close_conn(p, k);
+        close_conn(p, k); /* an answer before the request was written */
     } else {
+        k->b = NULL;
         set_state(p, k, SG_C_IDLE);
         k->idle_since = now;
         k->deadline = now + SG_IDLE_CLOSE_NS;
@@ -286,6 +301,7 @@ static void start_request(struct sg_pool *p, struct sg_conn *k, int64_t now)
     k->got = 0;
     sg_http_resp_init(&k->resp);
     k->deadline = now + p->request_ns;
+    k->started = now;
     set_state(p, k, SG_C_REQUEST);
     k->counted = 1;
     add(&p->st->in_flight, 1);
@@ -503,6 +519,12 @@ static void open_conn(struct sg_pool *p, struct sg_conn *k, struct sg_batch *b, 
     k->got = 0;
     k->fd = -1;
     if (needs_resolve(p, now)) {
+        /* with addresses known, a slow resolver costs at most a grace
+         * period: a DNS server that hangs must not fail sends to a server
+         * that works */
+        int64_t grace = p->connect_ns / 2 < SG_RESOLVE_GRACE_NS ? p->connect_ns / 2
+                                                                 : SG_RESOLVE_GRACE_NS;
+        k->fallback_at = p->addrs.n > 0 ? now + grace : 0;
         set_state(p, k, SG_C_RESOLVE);
         if (!p->resolving) {
             p->resolving = 1;
@@ -628,6 +650,15 @@ void sg_pool_tick(struct sg_pool *p, int64_t now)
             if (now >= k->deadline) {
                 why(p, "timed out resolving %s", p->url->host);
                 fail(p, k, -ETIMEDOUT, now);
+            } else if (k->fallback_at && now >= k->fallback_at && p->addrs.n > 0) {
+                if (p->trace) {
+                    char line[320];
+                    snprintf(line, sizeof(line),
+                             "connection %d: resolving %s is slow: using the known addresses",
+                             k->id, p->url->host);
+                    p->trace(p->user, line);
+                }
+                start_connect(p, k, now);
             }
             break;
         case SG_C_CONNECT:
@@ -676,15 +707,17 @@ int64_t sg_pool_next_deadline(const struct sg_pool *p)
             continue;
         if (k->deadline < d)
             d = k->deadline;
+        if (k->state == SG_C_RESOLVE && k->fallback_at && k->fallback_at < d)
+            d = k->fallback_at;
         if (k->state == SG_C_CONNECT && k->next_addr < k->addrs.n && k->next_attempt < d)
             d = k->next_attempt;
     }
     return d;
 }
 
-int sg_pool_send(struct sg_pool *p, struct sg_batch *b, int64_t now)
+int sg_pool_send(struct sg_pool *p, struct sg_batch *b, int fresh, int64_t now)
 {
-    for (;;) {
+    while (!fresh) {
         struct sg_conn *best = NULL;
         for (int i = 0; i < p->nslots; i++) {
             struct sg_conn *k = &p->conns[i];
@@ -693,7 +726,9 @@ int sg_pool_send(struct sg_pool *p, struct sg_batch *b, int64_t now)
         }
         if (!best)
             break;
-        if (now - best->idle_since >= SG_IDLE_CHECK_NS && sg_io_idle_check(best->fd) != 0) {
+        /* every reuse is checked: a dead connection found here costs a
+         * system call, found by sending costs a request and a resend */
+        if (sg_io_idle_check(best->fd) != 0) {
             /* closed by the server, or an unsolicited answer (a 408) */
             if (p->trace) {
                 char line[96];
@@ -708,6 +743,17 @@ int sg_pool_send(struct sg_pool *p, struct sg_batch *b, int64_t now)
         best->b = b;
         start_request(p, best, now);
         return 0;
+    }
+    if (fresh && p->open >= p->max_conns) {
+        /* make room: the idle connection unused the longest goes */
+        struct sg_conn *old = NULL;
+        for (int i = 0; i < p->nslots; i++) {
+            struct sg_conn *k = &p->conns[i];
+            if (k->state == SG_C_IDLE && (!old || k->idle_since < old->idle_since))
+                old = k;
+        }
+        if (old)
+            close_conn(p, old);
     }
     if (p->open >= p->max_conns)
         return -1;

@@ -30,8 +30,10 @@ struct sg_batch;
 
 #define SG_CONN_RBUF 16384          /* plain HTTP receive buffer */
 #define SG_EYEBALLS_NS 250000000    /* RFC 8305 connection attempt delay */
-#define SG_IDLE_CHECK_NS 100000000  /* idle longer: peek before reuse */
 #define SG_IDLE_CLOSE_NS 10000000000LL /* idle extras close after this */
+#define SG_RESOLVE_GRACE_NS 1000000000 /* longest wait for a new lookup when
+                                          addresses are known (and at most
+                                          half the connect timeout) */
 #define SG_CONN_SPARE 4             /* slots beyond max_connections, for
                                        connections still closing */
 
@@ -76,6 +78,12 @@ struct sg_conn {
     struct sg_attempt att[SG_MAX_ADDRS];
     struct sg_op sop, rop;      /* send, recv on fd */
     struct sg_batch *b;         /* the request carried, or opened for */
+    struct sg_batch *pinned;    /* CLOSING: the batch whose arena a busy
+                                   send still reads (plain HTTP) */
+    int64_t started;            /* REQUEST: when it began */
+    int64_t fallback_at;        /* RESOLVE: connect with the known addresses
+                                   if the resolver has not answered by then
+                                   (0: wait for it) */
     size_t off;                 /* request bytes written (plain) or handed
                                    to the TLS engine */
     int written;                /* the whole request reached the socket */
@@ -103,6 +111,7 @@ struct sg_outcome {
     int reused;          /* the connection had carried a request before */
     size_t got;          /* answer bytes received */
     const struct sg_http_resp *resp; /* rc == 0 */
+    int64_t started;     /* when the request began to be written (0: never) */
     const char *why;     /* rc != 0: what happened, for a log line */
 };
 
@@ -148,11 +157,12 @@ void sg_pool_free(struct sg_pool *p);
 /* Binds the pool to the driver (on the sender thread). */
 void sg_pool_attach(struct sg_pool *p, struct sg_io *io);
 
-/* Sends batch b's request on an idle connection (the most recently used;
- * one idle longer than SG_IDLE_CHECK_NS is checked first) or on a new one
- * opened for it.  Returns 0, or -1 when every connection is busy and no
- * more may open. */
-int sg_pool_send(struct sg_pool *p, struct sg_batch *b, int64_t now);
+/* Sends batch b's request on an idle connection (the most recently used,
+ * checked first with a non-blocking peek) or on a new one opened for it;
+ * `fresh`: only on a new one (closing the least recently used idle
+ * connection if the pool is full).  Returns 0, or -1 when every connection
+ * is busy and no more may open. */
+int sg_pool_send(struct sg_pool *p, struct sg_batch *b, int fresh, int64_t now);
 /* How many more requests could start now (idle + may open). */
 int sg_pool_room(const struct sg_pool *p);
 /* Connections up and idle now. */

@@ -130,7 +130,7 @@ static int nready(const struct segops_client *c)
 static struct sg_batch *free_batch(struct segops_client *c)
 {
     for (int i = 0; i < c->nbatches; i++)
-        if (c->batchv[i].state == SG_B_FREE)
+        if (c->batchv[i].state == SG_B_FREE && c->batchv[i].pins == 0)
             return &c->batchv[i];
     return NULL;
 }
@@ -215,6 +215,12 @@ int64_t sg_backoff_ms(int r, uint32_t cap_ms, uint64_t rnd)
 static void retry(struct segops_client *c, struct sg_batch *b, int rc, int64_t ra_ms,
                   int64_t now)
 {
+    if (ra_ms > (int64_t)c->cfg.max_backoff_ms)
+        ra_ms = c->cfg.max_backoff_ms;
+    /* the server asked the client to slow down: no new request on any
+     * connection until then, whatever becomes of this batch */
+    if (ra_ms >= 0 && now + ra_ms * 1000000 > c->pause_until)
+        c->pause_until = now + ra_ms * 1000000;
     if (b->retries >= c->cfg.max_retries) {
         done(c, b, rc, 0);
         return;
@@ -224,14 +230,8 @@ static void retry(struct segops_client *c, struct sg_batch *b, int rc, int64_t r
     c->jitter_state += 0x9e3779b97f4a7c15ull;
     int64_t delay = sg_backoff_ms(b->retries, c->cfg.max_backoff_ms, mix64(c->jitter_state));
     if (ra_ms >= 0) {
-        if (ra_ms > (int64_t)c->cfg.max_backoff_ms)
-            ra_ms = c->cfg.max_backoff_ms;
         if (delay < ra_ms)
             delay = ra_ms;
-        /* the server asked the client to slow down: no new request on any
-         * connection until then */
-        if (now + ra_ms * 1000000 > c->pause_until)
-            c->pause_until = now + ra_ms * 1000000;
     } else if (b->status == 429 && delay < 500) {
         delay = 500;
     }
@@ -259,7 +259,8 @@ static void on_outcome(void *user, struct sg_batch *b, const struct sg_outcome *
         b->detail[0] = 0;
         sg_answer_parse(r->body, r->body_len, &queued, &skipped, b->detail, sizeof(b->detail));
         if (r->status >= 200 && r->status < 300) {
-            int64_t rtt = now - b->sent_at;
+            /* from the request's start: connecting is not a round trip */
+            int64_t rtt = now - o->started;
             c->srtt_ns = c->srtt_ns ? (c->srtt_ns * 7 + rtt) / 8 : rtt;
             done(c, b, 0, skipped > 0 ? (uint32_t)skipped : 0);
             return;
@@ -317,6 +318,30 @@ static void trace(void *user, const char *line)
 
 /* ------------------------------------------------------------- phases */
 
+static int lanes_taken(const struct segops_client *c, const uint64_t *snap)
+{
+    for (uint32_t i = 0; i < c->q.nlanes; i++)
+        if (atomic_load_explicit(&c->q.lanes[i].deq, memory_order_relaxed) < snap[i])
+            return 0;
+    return 1;
+}
+
+/* A flush still taking its lanes is done taking once every lane was taken
+ * up to its snapshot: the batches holding those events are those built so
+ * far.  Runs right after each batch is built (and when a flush arrives),
+ * so that a batch built later, holding only newer events, never holds the
+ * flush. */
+static void flush_marks(struct segops_client *c)
+{
+    for (int i = 0; i < 2; i++) {
+        struct sg_flush *f = &c->fl[i];
+        if (f->phase == 1 && lanes_taken(c, f->snap)) {
+            f->mark = c->batch_seq;
+            f->phase = 2;
+        }
+    }
+}
+
 static void control(struct segops_client *c, int64_t now)
 {
     if (now >= c->next_cal) {
@@ -324,7 +349,7 @@ static void control(struct segops_client *c, int64_t now)
         c->next_cal = now + SG_CAL_NS;
     }
     uint64_t fr = atomic_load_explicit(&c->flush_req_pub, memory_order_acquire);
-    if (fr != c->flush_seen) {
+    if (fr != atomic_load_explicit(&c->flush_seen, memory_order_relaxed)) {
         /* the flush in progress keeps its snapshot; newer requests share
          * the next one, taken now: it covers every event accepted before
          * any of their calls */
@@ -335,7 +360,8 @@ static void control(struct segops_client *c, int64_t now)
         for (uint32_t i = 0; i < c->q.nlanes; i++)
             f->snap[i] = atomic_load_explicit(&c->q.lanes[i].enq, memory_order_acquire);
         f->phase = 1;
-        c->flush_seen = fr;
+        atomic_store_explicit(&c->flush_seen, fr, memory_order_release);
+        flush_marks(c);
     }
     /* A thread claimed a lane since we last looked: commit the next one
      * now, off the producers' path (only then: the scan reads the
@@ -462,6 +488,7 @@ static void build(struct segops_client *c, int64_t now)
         make_key(c, b);
         sg_batch_seal(b, &c->url, c->api_key, c->api_key_len);
         b->seq = ++c->batch_seq;
+        flush_marks(c);
         b->partial = b->n < full;
         b->retries = 0;
         b->stale_used = 0;
@@ -483,7 +510,9 @@ static void dispatch(struct segops_client *c, int64_t now)
         struct sg_batch *b = ready_pop(c);
         b->state = SG_B_SENDING;
         b->sent_at = now;
-        if (sg_pool_send(&c->pool, b, now) != 0) {
+        /* the free resend after a connection died while idle goes on a new
+         * one: another kept-alive connection may be just as dead */
+        if (sg_pool_send(&c->pool, b, b->stale_used, now) != 0) {
             ready_push(c, b, 1);
             break;
         }
@@ -501,22 +530,11 @@ static int unresolved_upto(const struct segops_client *c, uint64_t mark)
     return 0;
 }
 
-static int lanes_taken(const struct segops_client *c, const uint64_t *snap)
-{
-    for (uint32_t i = 0; i < c->q.nlanes; i++)
-        if (atomic_load_explicit(&c->q.lanes[i].deq, memory_order_relaxed) < snap[i])
-            return 0;
-    return 1;
-}
 
 static void flushes(struct segops_client *c)
 {
     for (;;) {
         struct sg_flush *f = &c->fl[0];
-        if (f->phase == 1 && lanes_taken(c, f->snap)) {
-            f->mark = c->batch_seq; /* every snapshot event is in a batch <= mark */
-            f->phase = 2;
-        }
         if (f->phase != 2 || unresolved_upto(c, f->mark))
             return;
         pthread_mutex_lock(&c->mu);
@@ -546,21 +564,28 @@ static void abandon_all(struct segops_client *c, int64_t now)
         }
     }
     report(c);
-    /* what never left the lanes */
-    struct sg_batch *b = &c->batchv[0];
+    /* What never left the lanes: counted and reported in groups of up to
+     * 500, never rendered (an arena may still be pinned by a send being
+     * cancelled, and rendering only to count costs time past the
+     * deadline).  The group lives on this stack only until its report. */
     for (;;) {
-        sg_batch_reset(b, c->cfg.max_batch_bytes);
-        sg_batch_fill(b, &c->q, &c->ck, SG_MAX_EVENTS_PER_REQUEST, &c->rr);
-        if (b->n == 0)
+        struct sg_batch g;
+        memset(&g, 0, sizeof(g));
+        for (uint32_t k = 0; k < c->q.nlanes && g.n < SG_MAX_EVENTS_PER_REQUEST; k++) {
+            struct sg_lane *l = &c->q.lanes[k];
+            void *slot;
+            while (g.n < SG_MAX_EVENTS_PER_REQUEST && (slot = sg_lane_take(l)) != NULL) {
+                sg_lane_recycle(l, slot);
+                g.n++;
+            }
+        }
+        if (g.n == 0)
             break;
-        make_key(c, b);
-        b->status = 0;
-        b->attempts = 0;
-        snprintf(b->detail, sizeof(b->detail), "shutdown deadline passed");
-        done(c, b, SEGOPS_EABANDONED, 0);
+        make_key(c, &g);
+        snprintf(g.detail, sizeof(g.detail), "shutdown deadline passed");
+        done(c, &g, SEGOPS_EABANDONED, 0);
         report(c);
     }
-    c->abandoned = 1;
 }
 
 static int busy_batches(const struct segops_client *c)
@@ -626,10 +651,15 @@ static void close_down(struct segops_client *c)
         c->io.ops->wait(&c->io, now + 10000000);
         now = sg_mono_ns();
     }
-    if (sg_pool_quiet(&c->pool))
+    if (sg_pool_quiet(&c->pool)) {
         c->io.ops->destroy(&c->io);
-    /* else: the ring keeps the buffers referenced; leaving it mapped is
-     * safer than freeing what the kernel may still write to */
+    } else {
+        /* the kernel still holds buffers: leaving them (and the ring)
+         * allocated is safer than freeing what it may still write to */
+        c->io_stuck = 1;
+        sg_log(c, SEGOPS_LOG_WARN, "connections did not close within 1 s: their buffers "
+                                   "are left allocated");
+    }
 }
 
 void *sg_sender_main(void *arg)
@@ -693,10 +723,12 @@ void *sg_sender_main(void *arg)
 int sg_sender_alloc(struct segops_client *c)
 {
     int nconn = (int)c->cfg.max_connections;
-    /* as many batches in flight as connections, and as many again waiting
-     * to retry or for a connection: a batch in back-off never holds a
-     * connection's next batch back */
-    c->nbatches = 2 * nconn;
+    /* Batches on connections and ready for them need at most two per
+     * connection; a third lets as many more wait in back-off while new
+     * batches still flow at full speed.  Beyond that (a server failing
+     * most batches at once) new events wait in the lanes for a batch to
+     * resolve: memory stays bounded. */
+    c->nbatches = 3 * nconn;
     size_t arena = SG_HEAD_MAX + (size_t)c->cfg.max_batch_bytes + 8;
     arena = (arena + 4095) & ~(size_t)4095;
     c->arenas_size = arena * (size_t)c->nbatches;
@@ -740,6 +772,8 @@ int sg_sender_alloc(struct segops_client *c)
 
 void sg_sender_free(struct segops_client *c)
 {
+    if (c->io_stuck)
+        return; /* see close_down() */
     sg_pool_free(&c->pool);
     if (c->arenas)
         munmap(c->arenas, c->arenas_size);

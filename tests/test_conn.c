@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "conn.h"
@@ -100,10 +102,23 @@ static int find(int kind, int from)
     return -1;
 }
 
-/* Completes op i with res at time now. */
+/* Peers of the connections the test lets succeed (see complete()). */
+static int peers[16], npeers;
+
+/* Completes op i with res at time now.  A successful connect turns the
+ * pool's socket into one end of a connected socket pair, so that the
+ * pool's idle check (a peek) sees a live, quiet connection. */
 static void complete(int i, ssize_t res, int64_t now)
 {
     struct sg_op *op = D.op[i];
+    if (op->kind == SG_OP_CONNECT && res == 0) {
+        int sv[2];
+        cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        cr_assert_geq(dup2(sv[0], op->fd), 0);
+        close(sv[0]);
+        cr_assert(npeers < 16);
+        peers[npeers++] = sv[1];
+    }
     memmove(&D.op[i], &D.op[i + 1], (size_t)(D.n - i - 1) * sizeof(D.op[0]));
     memmove(&D.cancelled[i], &D.cancelled[i + 1], (size_t)(D.n - i - 1) * sizeof(int));
     D.n--;
@@ -191,6 +206,8 @@ static void teardown(void)
     sg_pool_close_all(&P, 0);
     reap_cancels(0);
     sg_pool_free(&P);
+    while (npeers > 0)
+        close(peers[--npeers]);
 }
 
 TestSuite(conn, .init = setup, .fini = teardown);
@@ -202,7 +219,7 @@ Test(conn, happy_eyeballs_starts_the_next_address_250_ms_after_the_last)
 {
     add_addr("::1");
     add_addr("127.0.0.1");
-    cr_assert_eq(sg_pool_send(&P, &B[0], 0), 0);
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0, 0), 0);
     cr_expect_eq(D.n, 1, "one attempt at first");
     cr_expect_eq(D.op[0]->sa->sa_family, AF_INET6);
     sg_pool_tick(&P, 250 * MS - 1);
@@ -234,7 +251,7 @@ Test(conn, a_refused_attempt_starts_the_next_address_at_once)
 {
     add_addr("::1");
     add_addr("127.0.0.1");
-    cr_assert_eq(sg_pool_send(&P, &B[0], 0), 0);
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0, 0), 0);
     complete(0, -ECONNREFUSED, 10 * MS);
     cr_assert_eq(D.n, 1, "the next attempt starts at once");
     cr_expect_eq(D.op[0]->sa->sa_family, AF_INET);
@@ -245,7 +262,7 @@ Test(conn, every_address_refused_fails_before_the_request_and_marks_addresses_st
 {
     add_addr("::1");
     add_addr("127.0.0.1");
-    cr_assert_eq(sg_pool_send(&P, &B[0], 0), 0);
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0, 0), 0);
     complete(0, -ECONNREFUSED, 1 * MS);
     complete(0, -ENETUNREACH, 2 * MS);
     cr_assert_eq(NO, 1);
@@ -260,7 +277,7 @@ Test(conn, every_address_refused_fails_before_the_request_and_marks_addresses_st
 Test(conn, connect_deadline_fails_the_batch_and_frees_the_slot_after_the_cancellations)
 {
     add_addr("127.0.0.1");
-    cr_assert_eq(sg_pool_send(&P, &B[0], 0), 0);
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0, 0), 0);
     sg_pool_tick(&P, 5000 * MS - 1);
     cr_expect_eq(NO, 0);
     sg_pool_tick(&P, 5000 * MS);
@@ -275,7 +292,7 @@ Test(conn, connect_deadline_fails_the_batch_and_frees_the_slot_after_the_cancell
 
 static void up_and_sent(int bi, int64_t now)
 {
-    cr_assert_eq(sg_pool_send(&P, &B[bi], now), 0);
+    cr_assert_eq(sg_pool_send(&P, &B[bi], 0, now), 0);
     int c = find(SG_OP_CONNECT, 0);
     if (c >= 0)
         complete(c, 0, now);
@@ -312,7 +329,7 @@ Test(conn, an_answer_fed_one_byte_at_a_time_gives_one_outcome_and_an_idle_connec
 Test(conn, a_short_write_is_continued_from_where_it_stopped)
 {
     add_addr("127.0.0.1");
-    cr_assert_eq(sg_pool_send(&P, &B[0], 0), 0);
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0, 0), 0);
     complete(0, 0, 0);
     int s = find(SG_OP_SEND, 0);
     complete(s, 10, 1);
@@ -365,10 +382,10 @@ Test(conn, a_second_request_reuses_the_idle_connection_and_says_so)
 Test(conn, the_pool_opens_at_most_max_connections)
 {
     add_addr("127.0.0.1");
-    cr_assert_eq(sg_pool_send(&P, &B[0], 0), 0);
-    cr_assert_eq(sg_pool_send(&P, &B[1], 0), 0);
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0, 0), 0);
+    cr_assert_eq(sg_pool_send(&P, &B[1], 0, 0), 0);
     cr_expect_eq(sg_pool_room(&P), 0);
-    cr_expect_eq(sg_pool_send(&P, &B[2], 0), -1);
+    cr_expect_eq(sg_pool_send(&P, &B[2], 0, 0), -1);
     cr_expect_eq(atomic_load(&ST.open), 2);
 }
 
@@ -395,4 +412,39 @@ Test(conn, idle_extras_close_after_the_idle_time_but_the_last_one_stays)
     cr_expect_eq(atomic_load(&ST.open), 1, "one extra closed");
     sg_pool_tick(&P, 4 + 2 * SG_IDLE_CLOSE_NS);
     cr_expect_eq(atomic_load(&ST.open), 1, "the last one is kept");
+}
+
+Test(conn, a_closing_connection_pins_the_arena_its_send_still_reads)
+{
+    add_addr("127.0.0.1");
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0, 0), 0);
+    complete(find(SG_OP_CONNECT, 0), 0, 0);
+    /* the server answers before the request is written: the connection
+     * closes with the send still in the kernel's hands */
+    answer("HTTP/1.1 400 Bad Request\r\nContent-Length: 2\r\n\r\n{}", 1000, 1);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].status, 400);
+    cr_expect_eq(B[0].pins, 1, "the batch's arena is still read by the send");
+    cr_expect_eq(P.conns[0].state, SG_C_CLOSING);
+    reap_cancels(2);
+    cr_expect_eq(B[0].pins, 0, "released when the send completed");
+    cr_expect_eq(P.conns[0].state, SG_C_FREE);
+}
+
+Test(conn, a_fresh_send_never_reuses_an_idle_connection)
+{
+    add_addr("127.0.0.1");
+    up_and_sent(0, 0);
+    answer(ok202, 1000, 1);
+    cr_assert_eq(P.conns[0].state, SG_C_IDLE);
+    int before = D.submitted;
+    cr_assert_eq(sg_pool_send(&P, &B[1], 1, 2), 0);
+    cr_expect(find(SG_OP_CONNECT, 0) >= 0, "a new connection is opened");
+    cr_expect_eq(D.submitted - before, 1);
+    /* with the pool full, the idle one is closed to make room */
+    cr_assert_eq(sg_pool_send(&P, &B[2], 1, 3), 0);
+    cr_expect_eq(P.conns[0].state, SG_C_CONNECT, "the idle connection made room");
+    cr_expect_eq(P.conns[0].b, &B[2]);
+    cr_expect_eq(P.conns[0].requests, 0, "a new connection in the old one's slot");
+    cr_expect_eq(atomic_load(&ST.open), 2);
 }

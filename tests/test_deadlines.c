@@ -609,6 +609,47 @@ Test(deadlines, a_connection_opened_after_dns_refresh_ms_resolves_again)
     pthread_mutex_unlock(&H2.mu);
 }
 
+/* A slow resolver never fails sends to a server that works: the name was
+ * resolved (from /etc/hosts), then lookups start going to a name server
+ * that never answers; a connection opened after dns_refresh_ms waits a
+ * grace period for the new lookup, then uses the addresses it knows. */
+Test(deadlines, a_refresh_stuck_on_a_dead_name_server_falls_back_to_the_known_addresses)
+{
+    if (!nss_hosts_uses_dns())
+        cr_skip_test("nsswitch.conf: hosts do not use dns");
+    private_etc("127.0.0.1 localhost\n127.0.0.2 stuck.segops.test\n",
+                "nameserver 127.0.0.77\noptions timeout:30 attempts:1\n");
+    DNS = netfix_dns_blackhole_start("127.0.0.77");
+    if (!DNS)
+        cr_skip_test("cannot bind 127.0.0.77:53 (%s)", strerror(errno));
+    struct sink_opts a = {0};
+    a.idle_close_ms = 50;
+    uint16_t port = two_sinks(&a);
+    static char url[64];
+    snprintf(url, sizeof(url), "http://stuck.segops.test:%u", (unsigned)port);
+    segops_options o = h_opts();
+    o.api_url = url;
+    o.dns_refresh_ms = 200;
+    o.max_retries = SEGOPS_RETRIES_NONE;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 10), 10);
+    cr_assert_eq(segops_flush(H.c, 10000), 0);
+    cr_assert_eq(sink_counts(&H).queued, 10);
+    /* the name leaves /etc/hosts: the next lookup asks the dead server */
+    cr_assert_eq(netfix_hosts_update("127.0.0.1 localhost\n"), 0);
+    WAIT_UNTIL(netfix_tcp_count("127.0.0.2", port, NETFIX_TCP_ESTABLISHED) == 0, 10000);
+    h_sleep_ms(300); /* past dns_refresh_ms */
+    cr_assert_eq(track_n(H.c, 0, 10, 10), 10);
+    int rc = segops_flush(H.c, 20000);
+    cr_expect_eq(rc, 0, "%s", segops_strerror(rc));
+    cr_expect_gt(netfix_dns_queries(DNS), 0, "the refresh asked the name server");
+    segops_counters s = expect_exact();
+    cr_expect_eq(s.delivered, 20);
+    cr_expect_eq(s.failed, 0);
+    cr_expect_eq(h_wait_queued(&H, 20, 2000), 20, "sink A, at the address known");
+    netfix_dns_release(DNS);
+}
+
 /* ------------------------------------------------------------ flush */
 
 struct steady {

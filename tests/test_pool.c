@@ -262,3 +262,127 @@ Test(pool, concurrent_flushes_each_report_the_failure)
     /* reported: a later flush has nothing new to say */
     cr_expect_eq(segops_flush(H.c, 5000), 0);
 }
+
+/* One event per batch: slots of 128 bytes, and a request body that holds
+ * one worst-case event and no second. */
+static void one_event_per_batch(segops_options *o)
+{
+    o->slot_size = 128;
+    o->max_batch_bytes = 1000;
+    o->batch_size = 1;
+}
+
+/* A flush waits for the batches holding its events, not for a batch built
+ * in the same turn from events tracked after the call.  The flush is
+ * called during a Retry-After pause, so that its event and a later one are
+ * built together when the pause ends; the later one fails every time. */
+Test(pool, a_flush_is_not_held_by_a_batch_of_later_events)
+{
+    struct sink_opts so = {0};
+    so.fail_status = 429;
+    so.fail_first = 1;
+    so.retry_after = "1";
+    so.fail_user_id = "poison";
+    h_start_sink(&H, &so, 1000);
+    segops_options o = h_opts();
+    one_event_per_batch(&o);
+    o.max_connections = 4;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_user(H.c, "user-1", 0, 1), 1);
+    WAIT_FOR(stats().retries == 1);
+    cr_assert_eq(stats().retries, 1, "the 429 came back: every new request is held");
+    cr_assert_eq(track_user(H.c, "user-1", 1, 1), 1);
+    struct flusher f = {H.c, 1};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, flush_thread, &f), 0);
+    struct segops_client *cl = H.c;
+    for (int i = 0; i < 15000 && atomic_load(&cl->flush_seen) == 0; i++)
+        h_sleep_ms(2);
+    cr_assert_eq(atomic_load(&cl->flush_seen), 1, "the sender took the flush's snapshot");
+    cr_assert_eq(track_user(H.c, "poison", 0, 1), 1);
+    pthread_join(t, NULL);
+    cr_expect_eq(f.rc, 0, "the flush reported %s: it waited for an event tracked after it",
+                 segops_strerror(f.rc));
+    segops_counters s = stats();
+    cr_expect_eq(s.delivered, 2);
+}
+
+/* Retry-After holds new requests even when the batch that got it is not
+ * retried (its last try, or no retries at all). */
+Test(pool, retry_after_on_a_batch_that_is_not_retried_still_holds_new_requests)
+{
+    struct sink_opts so = {0};
+    so.fail_status = 503;
+    so.fail_first = 1;
+    so.retry_after = "1";
+    h_start_sink(&H, &so, 1000);
+    segops_options o = h_opts();
+    o.max_retries = SEGOPS_RETRIES_NONE;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_user(H.c, "user-1", 0, 20), 20);
+    WAIT_FOR(stats().failed == 20);
+    cr_assert_eq(stats().failed, 20);
+    cr_assert_eq(track_user(H.c, "user-1", 20, 20), 20);
+    /* the first batch's failure, not yet reported by a flush */
+    cr_assert_eq(segops_flush(H.c, 20000), SEGOPS_ERETRIES);
+    cr_expect_eq(stats().delivered, 20);
+    struct sink_req_rec r[4];
+    cr_assert_eq(reqlog(r, 4), 2);
+    cr_expect_eq(r[0].status, 503);
+    cr_expect(r[1].t_ns - r[0].t_ns >= 1000000000LL, "the next request came after %lld ms",
+              (long long)((r[1].t_ns - r[0].t_ns) / 1000000));
+}
+
+/* A server that closes every connection right after answering, without
+ * saying so: each reused connection is dead.  The free resend goes out on
+ * a new connection, so no retry is ever spent -- even with none allowed. */
+Test(pool, a_resend_after_a_dead_keep_alive_connection_never_spends_a_retry)
+{
+    struct sink_opts so = {0};
+    so.close_after_answer = 1;
+    h_start_sink(&H, &so, 1000);
+    segops_options o = h_opts();
+    one_event_per_batch(&o);
+    o.max_retries = SEGOPS_RETRIES_NONE;
+    o.max_connections = 8;
+    cr_assert_eq(h_client(&H, &o), 0);
+    for (int i = 0; i < 200; i++) {
+        cr_assert_eq(track_user(H.c, "user-1", i, 1), 1);
+        if (i % 10 == 9)
+            h_sleep_ms(1);
+    }
+    cr_expect_eq(segops_flush(H.c, 30000), 0);
+    segops_counters s = stats();
+    cr_expect_eq(s.failed, 0);
+    cr_expect_eq(s.delivered, 200);
+    cr_expect_eq(counts().queued, 200);
+    cr_expect_eq(counts().repeated_keys, 0);
+}
+
+/* Batches in back-off do not take every batch: with one connection, two
+ * batches retrying for minutes leave room for a new one. */
+Test(pool, batches_in_back_off_leave_room_for_new_ones)
+{
+    struct sink_opts so = {0};
+    so.fail_user_id = "poison";
+    so.fail_status = 503;
+    h_start_sink(&H, &so, 1000);
+    segops_options o = h_opts();
+    one_event_per_batch(&o);
+    o.max_connections = 1;
+    o.max_retries = 30;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_user(H.c, "poison", 0, 1), 1);
+    cr_assert_eq(track_user(H.c, "poison", 1, 1), 1);
+    WAIT_FOR(counts().failed_requests >= 4);
+    cr_assert(counts().failed_requests >= 4, "both poisoned batches are retrying");
+    cr_assert_eq(track_user(H.c, "user-1", 0, 1), 1);
+    cr_expect_eq(h_wait_queued(&H, 1, 30000), 1, "the new batch waited for the retries");
+    segops_counters s = stats();
+    cr_expect_eq(s.failed, 0);
+    cr_expect_eq(s.pending, 2);
+    uint64_t lost = 0;
+    cr_expect_eq(segops_shutdown(H.c, 200, &lost), SEGOPS_ETIMEDOUT);
+    H.c = NULL;
+    cr_expect_eq(lost, 2);
+}
