@@ -230,7 +230,7 @@ int main(int argc, char **argv)
     char url[64];
     bench_sink_url(url, sizeof(url), port);
 
-    printf("# B3 sender throughput: in-process sink on 127.0.0.1, one keep-alive connection,"
+    printf("# B3 sender throughput: in-process sink on 127.0.0.1, a pool of keep-alive connections (default max_connections),"
            " %.1f s per row\n# sender CPU = segops-sender thread only; process CPU includes the"
            " sink's threads and the feeder\n# TLS: https to nginx (1 worker, TLS terminated,"
            " HTTP/1.1 keep-alive to the same sink); nginx's CPU is not in process CPU,"
