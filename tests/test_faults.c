@@ -914,7 +914,11 @@ static void *chaos_controller(void *arg)
 Test(faults, mixed_faults_under_load_reconcile_exactly, .timeout = 60)
 {
     enum { T = 4, N = 2000 };
-    rig(NULL, NULL, N);
+    /* a 20 ms round trip: full batches (~40 events) come faster than one
+     * connection can carry them, so the pool keeps several in flight */
+    struct sink_opts so = {0};
+    so.delay_ms = 20;
+    rig(&so, NULL, N);
     chaos_set_ms(CH, 30);
     segops_options o = h_opts();
     o.flush_interval_ms = 50;
@@ -964,5 +968,11 @@ Test(faults, mixed_faults_under_load_reconcile_exactly, .timeout = 60)
                 (unsigned long long)cc.requests, (unsigned long long)cc.resets,
                 (unsigned long long)cc.cuts, (unsigned long long)cc.injected, ctl.faults);
     cr_expect_gt(cc.resets + cc.cuts + cc.injected, 10);
+    /* the matrix runs with several requests in flight at once */
+    struct sink_counts k;
+    h_counts(&H, &k);
+    cr_log_info("mixed: at most %llu requests in flight at the sink",
+                (unsigned long long)k.max_in_progress);
+    cr_expect_geq(k.max_in_progress, 2, "one request at a time: the pool was not exercised");
     reconcile_now(T, N);
 }
