@@ -78,6 +78,11 @@ static void on_log(void *user, int level, const char *line)
 {
     struct harness *h = user;
     (void)level;
+    if (getenv("H_ECHO_LOG")) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        fprintf(stderr, "%ld.%03ld %s\n", (long)ts.tv_sec, ts.tv_nsec / 1000000, line);
+    }
     pthread_mutex_lock(&h->mu);
     size_t n = strlen(line);
     if (h->log_len + n + 2 < H_LOG_MAX) {

@@ -50,6 +50,10 @@ struct harness {
     uint64_t rep_delivered, rep_skipped, rep_failed;
 };
 
+/* Every log line of the client also goes to stderr, with a monotonic time
+ * stamp, when $H_ECHO_LOG is set (with SEGOPS_TRACE=1: the connections'
+ * states, for debugging a failing test). */
+
 /* Client options, all zero but flush_interval_ms = 60000: only what a
  * test asks for (a flush, a full batch) is sent. */
 segops_options h_opts(void);
