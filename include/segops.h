@@ -20,9 +20,15 @@
  *             segops_stats() may be called from any number of threads at
  *             once.  Each producer thread gets its own lane (a wait-free
  *             single-producer ring) on its first call, so no producer ever
- *             waits for another.  segops_shutdown() must be called once,
- *             after which the client pointer is invalid; no other call may
- *             race with the moment it returns.
+ *             waits for another; the lane is given back when the thread
+ *             exits.  A thread may call segops_track() from its own
+ *             thread-exit destructors, also after the library's has run
+ *             (the call then goes through a shared lane), and threads may
+ *             exit while the client shuts down.  A thread holds owned lanes
+ *             of at most 8 clients at once; beyond, it uses shared lanes.
+ *             segops_shutdown() must be called once, after which the client
+ *             pointer is invalid; no other call may race with the moment it
+ *             returns.
  *
  * Hot path.   segops_track() validates, copies the event into a fixed-size
  *             slot and publishes it: no lock, no system call, no allocation,

@@ -93,10 +93,12 @@ static void fork_prepare(void)
     pthread_mutex_lock(&reg_mu);
     for (struct segops_client *c = reg_head; c; c = c->reg_next)
         pthread_mutex_lock(&c->mu);
+    sg_queue_atfork_prepare();
 }
 
 static void fork_parent(void)
 {
+    sg_queue_atfork_parent();
     for (struct segops_client *c = reg_head; c; c = c->reg_next)
         pthread_mutex_unlock(&c->mu);
     pthread_mutex_unlock(&reg_mu);
@@ -104,6 +106,7 @@ static void fork_parent(void)
 
 static void fork_child(void)
 {
+    sg_queue_atfork_child();
     for (struct segops_client *c = reg_head; c; c = c->reg_next) {
         c->forked = 1;
         /* producers see closing == 2 and answer SEGOPS_EFORKED */
@@ -301,6 +304,13 @@ static int produce(segops_client *c, const char *user_id, const char *event_type
     struct sg_queue *q = &c->q;
     struct sg_lane *l = sg_lane_enter(q);
     if (__builtin_expect(l == NULL, 0)) {
+        /* No lane: in a fork() child the lanes parent threads held stay
+         * taken, and during shutdown lanes may be busy -- say why the
+         * event is refused (EFORKED, ESHUTDOWN), not ENOLANE.  Off the
+         * hot path: only when no lane was found. */
+        uint32_t closing = atomic_load_explicit(&q->closing, memory_order_relaxed);
+        if (closing != 0)
+            return closing == 2 ? SEGOPS_EFORKED : SEGOPS_ESHUTDOWN;
         atomic_fetch_add_explicit(&q->dropped_no_lane, 1, memory_order_relaxed);
         return SEGOPS_ENOLANE;
     }

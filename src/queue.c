@@ -1,6 +1,15 @@
 /*
  * queue.c -- lane allocation, claiming and release (see queue.h for the
  * ownership and publication invariants).
+ *
+ * The registry.  Every live queue is on one list under `reg_mu`.  A
+ * thread's exit destructor releases its owned lanes under that lock and
+ * only for queues on the list; sg_queue_destroy() takes the queue off the
+ * list under the same lock before freeing it.  So a lane is released
+ * either before its queue leaves the list or not at all -- never into
+ * freed memory.  The lock is taken on thread exit, on a thread's first
+ * call for a client, at creation and at destruction: never on the hot
+ * path.
  */
 #include "queue.h"
 
@@ -26,15 +35,80 @@ static uint32_t pow2_at_least(uint32_t v)
     return p;
 }
 
-/* Thread-exit destructor of the pthread key: gives the owned lane back. */
-static void lane_release(void *p)
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sg_queue *reg_head; /* live queues, under reg_mu */
+
+/* The thread's owned lanes: the value of thread_key, in static TLS so that
+ * nothing is allocated for it. */
+static __thread struct sg_thread_lanes sg_thread __attribute__((tls_model("initial-exec")));
+static pthread_key_t thread_key;
+static int thread_key_ok;
+
+/* The live queue of generation gen, or NULL.  Caller holds reg_mu. */
+static struct sg_queue *live(uint64_t gen)
 {
-    struct sg_lane *l = p;
-    struct sg_queue *q = l->q;
+    for (struct sg_queue *q = reg_head; q; q = q->reg_next)
+        if (q->gen == gen)
+            return q;
+    return NULL;
+}
+
+static void lane_release(struct sg_queue *q, struct sg_lane *l)
+{
     atomic_fetch_sub_explicit(&q->lanes_in_use, 1, memory_order_relaxed);
     /* release: the next owner's CAS acquires the lane's producer state */
     atomic_store_explicit(&l->owned, 0, memory_order_release);
     atomic_fetch_add_explicit(&q->epoch, 1, memory_order_release);
+}
+
+/* Thread-exit destructor of thread_key (runs on the exiting thread): gives
+ * back the owned lanes of live queues, then leaves the thread able to
+ * track only through shared lanes (a later destructor may still call). */
+static void thread_exit(void *v)
+{
+    struct sg_thread_lanes *t = v;
+    pthread_mutex_lock(&reg_mu);
+    for (uint32_t i = 0; i < t->n; i++) {
+        struct sg_queue *q = live(t->held[i].gen);
+        if (q)
+            lane_release(q, t->held[i].lane);
+    }
+    pthread_mutex_unlock(&reg_mu);
+    t->n = 0;
+    t->exiting = 1;
+    memset(&sg_tls_lane, 0, sizeof(sg_tls_lane));
+}
+
+/* The key is made when the library is loaded, before the program creates
+ * its own: keys past the 32nd make glibc allocate on a thread's first
+ * pthread_setspecific(), and ours is set on a thread's first track. */
+__attribute__((constructor)) static void thread_key_init(void)
+{
+    if (!thread_key_ok)
+        thread_key_ok = pthread_key_create(&thread_key, thread_exit) == 0;
+}
+
+/* Unloaded (dlclose): no destructor may point into the unloaded code. */
+__attribute__((destructor)) static void thread_key_fini(void)
+{
+    if (thread_key_ok)
+        pthread_key_delete(thread_key);
+    thread_key_ok = 0;
+}
+
+void sg_queue_atfork_prepare(void)
+{
+    pthread_mutex_lock(&reg_mu);
+}
+
+void sg_queue_atfork_parent(void)
+{
+    pthread_mutex_unlock(&reg_mu);
+}
+
+void sg_queue_atfork_child(void)
+{
+    pthread_mutex_init(&reg_mu, NULL);
 }
 
 /* Commits a lane's slot memory by writing every page once, so the hot path
@@ -114,21 +188,40 @@ int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
     if (!(mb && mb[0] == '0'))
         q->asym = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 #endif
-    if (pthread_key_create(&q->key, lane_release) != 0) {
-        sg_queue_destroy(q);
-        return SEGOPS_ENOMEM;
-    }
-    q->key_ok = 1;
+    pthread_mutex_lock(&reg_mu);
+    if (!thread_key_ok)
+        thread_key_init(); /* the constructor did not run (cannot fail twice) */
+    q->reg_next = reg_head;
+    reg_head = q;
+    q->registered = 1;
+    pthread_mutex_unlock(&reg_mu);
     return 0;
 }
 
 void sg_queue_destroy(struct sg_queue *q)
 {
-    if (q->key_ok)
-        pthread_key_delete(q->key); /* no destructor runs after this */
-    /* this thread's cached binding must not survive the queue */
+    if (q->registered) {
+        /* after this no thread-exit destructor touches the queue */
+        pthread_mutex_lock(&reg_mu);
+        for (struct sg_queue **pp = &reg_head; *pp; pp = &(*pp)->reg_next) {
+            if (*pp == q) {
+                *pp = q->reg_next;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&reg_mu);
+    }
+    /* this thread's bindings must not survive the queue (other threads'
+     * entries for it are dropped when they next need room) */
     if (sg_tls_lane.q == q)
         memset(&sg_tls_lane, 0, sizeof(sg_tls_lane));
+    struct sg_thread_lanes *t = &sg_thread;
+    for (uint32_t i = 0; i < t->n;) {
+        if (t->held[i].gen == q->gen)
+            t->held[i] = t->held[--t->n];
+        else
+            i++;
+    }
     free(q->lanes);
     if (q->slab)
         munmap(q->slab, q->slab_size);
@@ -158,20 +251,49 @@ static __thread struct {
     uint32_t tried;
 } sg_tls_miss __attribute__((tls_model("initial-exec")));
 
+/* Drops the thread's entries for queues no longer live (their clients
+ * shut down), making room for new ones. */
+static void forget_dead(struct sg_thread_lanes *t)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (uint32_t i = 0; i < t->n;) {
+        if (!live(t->held[i].gen))
+            t->held[i] = t->held[--t->n];
+        else
+            i++;
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
 struct sg_lane *sg_lane_enter_slow(struct sg_queue *q)
 {
-    struct sg_lane *l = q->key_ok ? pthread_getspecific(q->key) : NULL;
-    if (!l) {
+    struct sg_thread_lanes *t = &sg_thread;
+    struct sg_lane *l = NULL;
+    for (uint32_t i = 0; i < t->n && !l; i++)
+        if (t->held[i].gen == q->gen)
+            l = t->held[i].lane;
+    if (!l && t->n == SG_HELD_MAX)
+        forget_dead(t);
+    /* an exiting thread (its key destructor ran) never claims: nothing
+     * would give the lane back */
+    if (!l && !t->exiting && t->n < SG_HELD_MAX && thread_key_ok) {
         uint32_t ep = atomic_load_explicit(&q->epoch, memory_order_acquire);
         if (!(sg_tls_miss.tried && sg_tls_miss.gen == q->gen && sg_tls_miss.epoch == ep)) {
             l = claim_owned(q);
             if (l)
                 lane_touch(q, l);
-            if (l && pthread_setspecific(q->key, l) != 0) {
-                atomic_store_explicit(&l->owned, 0, memory_order_release);
-                l = NULL;
+            if (l && !t->registered) {
+                if (pthread_setspecific(thread_key, t) == 0) {
+                    t->registered = 1;
+                } else {
+                    atomic_store_explicit(&l->owned, 0, memory_order_release);
+                    l = NULL;
+                }
             }
             if (l) {
+                t->held[t->n].gen = q->gen;
+                t->held[t->n].lane = l;
+                t->n++;
                 atomic_fetch_add_explicit(&q->lanes_in_use, 1, memory_order_relaxed);
                 atomic_fetch_add_explicit(&q->claims, 1, memory_order_relaxed);
             } else {

@@ -11,7 +11,7 @@
  * The "holder" is the single thread allowed to act as the rings' producer
  * side of `filled` and consumer side of `free`.  Owned lanes (the first
  * nowned) are held by one thread from its first track until it exits (a
- * pthread key destructor gives the lane back).  Shared lanes (the last
+ * pthread key destructor gives the lane back; see "Thread exit" below).  Shared lanes (the last
  * nshared) serve threads that found no owned lane free: such a thread holds
  * a shared lane only for one call, taken with a compare-and-swap on
  * `active` and never waited for -- if every shared lane is busy the event
@@ -44,6 +44,16 @@
  * the producer sees closing and refuses the event, or the closer sees the
  * producer active and waits for its publication to finish -- an accepted
  * event can never be published after the sender's final drain.
+ *
+ * Thread exit.  One process-wide pthread key, created when the library is
+ * loaded (so its index is low and pthread_setspecific never allocates,
+ * see queue.c), holds a pointer to the thread's own `sg_thread_lanes`
+ * (static TLS).  Its destructor gives back every owned lane the thread
+ * holds -- under the registry lock, and only for queues still in the
+ * registry, so a thread exiting while its client shuts down never touches
+ * freed memory -- then clears the thread's bindings and marks it exiting:
+ * a track from a later thread-exit destructor takes a shared lane, never
+ * the lane just given back (another thread may hold it by then).
  */
 #ifndef SG_QUEUE_H
 #define SG_QUEUE_H
@@ -120,8 +130,8 @@ struct sg_queue {
     char *slab;                 /* all slots (mmap) */
     size_t slab_size;
     struct ck_ring_buffer *bufs;
-    pthread_key_t key;          /* value: the thread's owned lane */
-    int key_ok;
+    int registered;             /* in the live-queue registry (queue.c) */
+    struct sg_queue *reg_next;  /* registry list, under its lock */
     _Alignas(SG_CACHELINE) _Atomic uint32_t closing;
     _Atomic uint32_t epoch;     /* bumped when an owned lane is released */
     _Atomic uint32_t lanes_in_use;
@@ -149,6 +159,26 @@ extern __thread struct sg_tls_lane sg_tls_lane
     __attribute__((tls_model("initial-exec")));
 
 struct sg_lane *sg_lane_enter_slow(struct sg_queue *q);
+
+/* Owned lanes a thread holds, one per client, in static TLS: the value of
+ * the process-wide key (see "Thread exit"). */
+#define SG_HELD_MAX 8 /* clients a thread can hold owned lanes of at once;
+                         beyond, it uses their shared lanes */
+struct sg_thread_lanes {
+    uint32_t n;
+    int registered;             /* the key's value is set for this thread */
+    int exiting;                /* the key's destructor ran: shared lanes only */
+    struct {
+        uint64_t gen;
+        struct sg_lane *lane;
+    } held[SG_HELD_MAX];
+};
+
+/* fork(): the registry lock is taken before fork and released (parent) or
+ * re-made (child) after, like the client's own locks. */
+void sg_queue_atfork_prepare(void);
+void sg_queue_atfork_parent(void);
+void sg_queue_atfork_child(void);
 
 /* The producer's half of the shutdown handshake: active = 1, ordered
  * before the caller's load of q->closing.  With membarrier() (q->asym) a

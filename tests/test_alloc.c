@@ -6,9 +6,11 @@
  * sink runs in a forked child process so its allocations do not count.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,4 +77,48 @@ Test(alloc, many_requests_in_flight_allocate_nothing, .timeout = 120)
     cr_expect(most >= 2, "at most %llu request in flight: the test saw no overlap",
               (unsigned long long)most);
     cr_expect_eq(n, 0, "%llu allocations with requests in flight", n);
+}
+
+/* A thread's first track claims its lane and binds it to the thread
+ * (pthread_setspecific).  glibc allocates there for a key past the 32nd;
+ * the library makes its key when it is loaded, so a process that made 40
+ * keys of its own before creating the client still allocates nothing. */
+static _Atomic unsigned long long first_track_allocs;
+static segops_client *first_client;
+
+static void *first_track(void *arg)
+{
+    const segops_event *ev = arg;
+    unsigned long long before = atomic_load(&allocs);
+    int rc = segops_track(first_client, ev);
+    first_track_allocs = atomic_load(&allocs) - before;
+    return (void *)(intptr_t)rc;
+}
+
+Test(alloc, a_threads_first_track_allocates_nothing_with_40_keys_made_before, .timeout = 60)
+{
+    pthread_key_t keys[40];
+    for (int i = 0; i < 40; i++)
+        cr_assert_eq(pthread_key_create(&keys[i], NULL), 0);
+    uint16_t port;
+    pid_t child = sink_child(&port);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
+    first_client = counted_client(url, NULL);
+    segops_prop props[] = {SEGOPS_STR("order_id", "ord-456")};
+    segops_event ev = {"user-123", "order_placed", NULL, props, 1};
+    for (int t = 0; t < 3; t++) {
+        pthread_t th;
+        void *rc;
+        cr_assert_eq(pthread_create(&th, NULL, first_track, &ev), 0);
+        pthread_join(th, &rc);
+        cr_expect_eq((intptr_t)rc, 0);
+        cr_expect_eq(first_track_allocs, 0, "thread %d: %llu allocations in its first track", t,
+                     (unsigned long long)first_track_allocs);
+    }
+    cr_expect_eq(segops_shutdown(first_client, 5000, NULL), 0);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    for (int i = 0; i < 40; i++)
+        pthread_key_delete(keys[i]);
 }

@@ -1,0 +1,255 @@
+/*
+ * Thread exit, shutdown and fork meeting in unusual orders: what a process
+ * meets in its first week.  Each test makes the order happen on purpose,
+ * with the library's shipped code: pthread keys created before or after
+ * the library's own (glibc runs key destructors in the order of the keys'
+ * indexes, and the library makes its key when it is loaded) and threads
+ * that wait for each other.
+ *
+ *   - a segops_track() from a thread-exit destructor that runs after the
+ *     library's: the thread's lane was given back and another thread holds
+ *     it; the late call must not write to it;
+ *   - a thread exiting while its client shuts down: its lane must not be
+ *     given back into freed memory (ASan sees it);
+ *   - fork() while other threads hold lanes: the child's calls are
+ *     SEGOPS_EFORKED, never SEGOPS_ENOLANE.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct harness H;
+
+static void teardown(void)
+{
+    h_stop(&H);
+}
+
+TestSuite(lifecycle, .fini = teardown, .timeout = 120);
+
+static int track_tag(segops_client *c, int thread, int seq)
+{
+    segops_prop p[] = {SEGOPS_I64("thread", thread), SEGOPS_I64("seq", seq)};
+    return segops_track(c, &(segops_event){"user-1", "page_viewed", NULL, p, 2});
+}
+
+/* ------------------------------------------ track from a late destructor */
+
+#define LATE_EVENTS 20000
+static pthread_key_t late_key;
+static atomic_int late_ok, late_nolane, late_other, late_done, churn_stop;
+
+/* Runs after the library's destructor (its key was created later): the
+ * thread has given its lane back; keep tracking while others claim it. */
+static void late_destructor(void *v)
+{
+    segops_client *c = v;
+    for (int i = 0; i < LATE_EVENTS; i++) {
+        int rc = track_tag(c, 0, i);
+        if (rc == 0)
+            atomic_fetch_add(&late_ok, 1);
+        else if (rc == SEGOPS_ENOLANE || rc == SEGOPS_EFULL)
+            atomic_fetch_add(&late_nolane, 1);
+        else
+            atomic_fetch_add(&late_other, 1);
+        if (i % 100 == 99)
+            h_sleep_ms(1);
+    }
+    atomic_store(&late_done, 1);
+}
+
+static void *claim_and_exit(void *arg)
+{
+    segops_client *c = arg;
+    cr_assert_eq(track_tag(c, 1, 0), 0, "the first thread claims the one owned lane");
+    pthread_setspecific(late_key, c); /* its destructor runs after ours */
+    return NULL;
+}
+
+struct churner {
+    segops_client *c;
+    int tag;
+    atomic_int ok;
+};
+
+static void *churn_one(void *arg)
+{
+    struct churner *ch = arg;
+    int seq = atomic_fetch_add(&ch->ok, 0);
+    for (int i = 0; i < 20; i++) {
+        int rc = track_tag(ch->c, ch->tag, seq + i);
+        if (rc == 0)
+            atomic_fetch_add(&ch->ok, 1);
+        else
+            break; /* EFULL / ENOLANE: fine, counted by the client */
+    }
+    return NULL;
+}
+
+/* New threads keep claiming the owned lane (each tracks, then exits). */
+static void *churn(void *arg)
+{
+    struct churner *ch = arg;
+    while (!atomic_load(&churn_stop)) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, churn_one, ch) == 0)
+            pthread_join(t, NULL);
+    }
+    return NULL;
+}
+
+Test(lifecycle, a_track_from_a_later_thread_exit_destructor_never_writes_a_lane_given_back)
+{
+    h_start_sink(&H, NULL, LATE_EVENTS + 1000);
+    segops_options o = h_opts();
+    o.max_producers = 1;
+    o.shared_lanes = 1;
+    o.batch_size = 50;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(pthread_key_create(&late_key, late_destructor), 0);
+    struct churner ch = {H.c, 2, 0};
+    pthread_t churner_t, first;
+    cr_assert_eq(pthread_create(&churner_t, NULL, churn, &ch), 0);
+    cr_assert_eq(pthread_create(&first, NULL, claim_and_exit, H.c), 0);
+    pthread_join(first, NULL); /* joined after its destructors ran */
+    atomic_store(&churn_stop, 1);
+    pthread_join(churner_t, NULL);
+    cr_assert(atomic_load(&late_done));
+    cr_expect_eq(atomic_load(&late_other), 0, "a late track got an unexpected error");
+    cr_expect_gt(atomic_load(&late_ok), 0, "late tracks go through the shared lane");
+    cr_assert_eq(segops_flush(H.c, 20000), 0);
+    segops_counters s;
+    segops_stats(H.c, &s);
+    h_expect_invariant(H.c);
+    cr_expect_eq(s.pending, 0);
+    cr_expect_eq(s.failed, 0);
+    cr_expect_eq(s.skipped, 0, "a corrupted slot reached the server");
+    uint64_t want = (uint64_t)atomic_load(&late_ok) + 1 + (uint64_t)atomic_load(&ch.ok);
+    cr_expect_eq(s.accepted, want);
+    cr_expect_eq(s.delivered, want);
+    cr_expect_eq(h_wait_queued(&H, want, 5000), want);
+    pthread_mutex_lock(&H.mu);
+    cr_expect_eq(H.dup_tagged, 0);
+    pthread_mutex_unlock(&H.mu);
+    pthread_key_delete(late_key);
+}
+
+/* ------------------------------------------- thread exit during shutdown */
+
+/* The window: glibc has decided to run the library's thread-exit
+ * destructor, and the destructor has not yet touched the queue, when the
+ * client shuts down and frees it.  It is widened here by link-time
+ * wrapping (-Wl,--wrap=pthread_mutex_lock, this program only): the exiting
+ * thread's first lock after a key destructor that runs before the
+ * library's (its key was made first, by a constructor) waits until the
+ * client has shut down.  The library must then find its queue gone, not
+ * write into freed memory (the ASan build checks). */
+int __real_pthread_mutex_lock(pthread_mutex_t *m);
+static __thread int pause_next_lock;
+static atomic_int paused, resume;
+
+int __wrap_pthread_mutex_lock(pthread_mutex_t *m)
+{
+    if (pause_next_lock) {
+        pause_next_lock = 0;
+        atomic_store(&paused, 1);
+        while (!atomic_load(&resume))
+            h_sleep_ms(1);
+    }
+    return __real_pthread_mutex_lock(m);
+}
+
+static pthread_key_t early_key;
+
+static void early_destructor(void *v)
+{
+    (void)v;
+    pause_next_lock = 1; /* the library's destructor runs next */
+}
+
+__attribute__((constructor(101))) static void make_early_key(void)
+{
+    pthread_key_create(&early_key, early_destructor);
+}
+
+static void *claim_then_exit(void *arg)
+{
+    segops_client *c = arg;
+    cr_assert_eq(track_tag(c, 0, 0), 0);
+    pthread_setspecific(early_key, c);
+    return NULL;
+}
+
+Test(lifecycle, a_thread_exiting_while_its_client_shuts_down_touches_no_freed_memory)
+{
+    h_start_sink(&H, NULL, 100);
+    segops_options o = h_opts();
+    o.max_producers = 2;
+    cr_assert_eq(h_client(&H, &o), 0);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, claim_then_exit, H.c), 0);
+    for (int i = 0; i < 10000 && !atomic_load(&paused); i++)
+        h_sleep_ms(1);
+    cr_assert(atomic_load(&paused),
+              "the exiting thread never took a lock in the library's destructor");
+    uint64_t lost = 99;
+    cr_expect_eq(segops_shutdown(H.c, 5000, &lost), 0);
+    H.c = NULL;
+    cr_expect_eq(lost, 0);
+    /* the client is freed; the library's destructor goes on */
+    atomic_store(&resume, 1);
+    pthread_join(t, NULL);
+    cr_expect_eq(h_wait_queued(&H, 1, 5000), 1);
+}
+
+/* ----------------------------------------------------- fork during track */
+
+static atomic_int fork_stop;
+
+static void *busy_tracker(void *arg)
+{
+    segops_client *c = arg;
+    int i = 0;
+    while (!atomic_load(&fork_stop))
+        track_tag(c, 3, i++ % 100);
+    return NULL;
+}
+
+Test(lifecycle, a_fork_child_gets_eforked_even_when_parent_threads_hold_every_lane)
+{
+    h_start_sink(&H, NULL, 100);
+    segops_options o = h_opts();
+    o.max_producers = 1;
+    o.shared_lanes = 1;
+    cr_assert_eq(h_client(&H, &o), 0);
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, busy_tracker, H.c), 0);
+    int eforked = 0, other = 0;
+    for (int k = 0; k < 100; k++) {
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            int rc = track_tag(H.c, 4, k);
+            _exit(rc == SEGOPS_EFORKED ? 0 : rc == SEGOPS_ENOLANE ? 1 : 2);
+        }
+        int st = 0;
+        cr_assert_eq(waitpid(pid, &st, 0), pid);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            eforked++;
+        else
+            other++;
+    }
+    atomic_store(&fork_stop, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    cr_expect_eq(other, 0, "%d of 100 children got something else than SEGOPS_EFORKED", other);
+    cr_expect_eq(eforked, 100);
+}
