@@ -381,6 +381,7 @@ SEGOPS_API int segops_flush(segops_client *c, uint32_t timeout_ms)
      * concurrent flushes each see every failure of their time */
     uint64_t from = c->failures_reported;
     int rc = 0;
+    c->flush_waiters++; /* shutdown frees nothing while we are inside */
     while (c->flush_done < gen) {
         if (pthread_cond_timedwait(&c->cv, &c->mu, &dl) == ETIMEDOUT &&
             c->flush_done < gen) {
@@ -392,6 +393,8 @@ SEGOPS_API int segops_flush(segops_client *c, uint32_t timeout_ms)
         rc = c->last_error;
     if (c->failures > c->failures_reported)
         c->failures_reported = c->failures;
+    if (--c->flush_waiters == 0 && c->stop)
+        pthread_cond_broadcast(&c->cv); /* shutdown waits for us to leave */
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -438,6 +441,12 @@ SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *
 
     /* never waits for a lookup in progress (see resolve.h) */
     sg_resolver_free(c->resolver);
+    /* flushers the sender's last broadcast woke must leave the lock and
+     * condition variable before they are destroyed (they return at once) */
+    pthread_mutex_lock(&c->mu);
+    while (c->flush_waiters > 0)
+        pthread_cond_wait(&c->cv, &c->mu);
+    pthread_mutex_unlock(&c->mu);
 
 free_all:
     pthread_cond_destroy(&c->cv);

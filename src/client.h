@@ -98,6 +98,7 @@ struct segops_client {
     int start_rc;
     uint64_t flush_req;         /* generations: requested / completed */
     uint64_t flush_done;
+    int flush_waiters;          /* threads inside segops_flush() */
     _Atomic uint64_t flush_req_pub; /* flush_req, readable without mu */
     int stop;                   /* shutdown asked */
     int64_t stop_deadline_ns;   /* CLOCK_MONOTONIC */

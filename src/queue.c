@@ -123,8 +123,11 @@ static void lane_touch(struct sg_queue *q, struct sg_lane *l)
         return;
     size_t lane_bytes = (size_t)(q->capacity + 1) * q->slot_size;
     char *base = q->slab + (size_t)(l - q->lanes) * lane_bytes;
+    /* one byte per 4 KiB step, and the last byte: a lane that does not
+     * start on a page boundary ends in a page the steps may miss */
     for (size_t off = 0; off < lane_bytes; off += 4096)
         ((volatile char *)base)[off] = 0;
+    ((volatile char *)base)[lane_bytes - 1] = 0;
     atomic_store_explicit(&l->touched, 1, memory_order_relaxed);
 }
 

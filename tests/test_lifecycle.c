@@ -253,3 +253,58 @@ Test(lifecycle, a_fork_child_gets_eforked_even_when_parent_threads_hold_every_la
     cr_expect_eq(other, 0, "%d of 100 children got something else than SEGOPS_EFORKED", other);
     cr_expect_eq(eforked, 100);
 }
+
+/* ------------------------------------------- a flusher during shutdown */
+
+/* A flush waiting when shutdown begins is woken by the sender's last
+ * broadcast; shutdown must not destroy the lock and free the client before
+ * that flusher has left.  The flusher's way out is slowed here (each
+ * return from its condition wait takes 200 ms more, through the same
+ * link-time wrapping); the ASan build would see the client read after it
+ * was freed. */
+int __real_pthread_cond_timedwait(pthread_cond_t *cv, pthread_mutex_t *m,
+                                  const struct timespec *ts);
+static __thread int slow_wakeups;
+
+int __wrap_pthread_cond_timedwait(pthread_cond_t *cv, pthread_mutex_t *m,
+                                  const struct timespec *ts)
+{
+    int rc = __real_pthread_cond_timedwait(cv, m, ts);
+    if (slow_wakeups)
+        h_sleep_ms(200);
+    return rc;
+}
+
+static atomic_int flusher_rc = 1;
+
+static void *slow_flusher(void *arg)
+{
+    segops_client *c = arg;
+    slow_wakeups = 1;
+    atomic_store(&flusher_rc, segops_flush(c, 30000));
+    return NULL;
+}
+
+Test(lifecycle, shutdown_waits_for_a_flusher_it_woke_to_leave)
+{
+    h_start_sink(&H, NULL, 100);
+    sink_hold(H.sink, 1);
+    segops_options o = h_opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_tag(H.c, 0, 0), 0);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, slow_flusher, H.c), 0);
+    struct sink_counts k = {0};
+    for (int i = 0; i < 10000 && k.in_progress == 0; i++) {
+        h_sleep_ms(1);
+        h_counts(&H, &k);
+    }
+    cr_assert_eq(k.in_progress, 1, "the flush's batch is held at the sink");
+    uint64_t lost = 0;
+    cr_expect_eq(segops_shutdown(H.c, 300, &lost), SEGOPS_ETIMEDOUT);
+    H.c = NULL;
+    cr_expect_eq(lost, 1);
+    pthread_join(t, NULL);
+    cr_expect_neq(atomic_load(&flusher_rc), 0, "the flush could not succeed");
+    sink_hold(H.sink, 0);
+}

@@ -365,3 +365,35 @@ Test(queue, commits_one_owned_lane_ahead_of_the_claims)
     atomic_store(&q.lanes[1].owned, 0);
     sg_queue_destroy(&q);
 }
+
+/* Every page a lane's slots touch is committed, also when the lane does not
+ * start on a page boundary (slot sizes that are not powers of two): the
+ * page holding its last slot too, or the hot path faults there. */
+Test(queue, a_lane_is_committed_to_its_last_page_whatever_the_slot_size)
+{
+    static const uint32_t sizes[][2] = {{264, 100}, {520, 100}, {200, 1000}, {136, 100}};
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        struct sg_queue q;
+        cr_assert_eq(sg_queue_init(&q, 4, 1, sizes[k][1], sizes[k][0]), 0);
+        /* claim lanes 0.. until the sender commits lanes 1 and 2 ahead */
+        atomic_store(&q.lanes[0].owned, 1);
+        cr_assert_eq(sg_queue_prefault(&q), 1);
+        atomic_store(&q.lanes[1].owned, 1);
+        cr_assert_eq(sg_queue_prefault(&q), 1);
+        size_t lane_bytes = (size_t)(q.capacity + 1) * q.slot_size;
+        for (uint32_t i = 1; i <= 2; i++) {
+            uintptr_t lo = (uintptr_t)q.slab + i * lane_bytes;
+            uintptr_t hi = lo + lane_bytes - 1;
+            lo = lo / pg * pg;
+            size_t n = (hi / pg * pg - lo) / pg + 1;
+            unsigned char v[4096];
+            cr_assert(n <= sizeof(v));
+            cr_assert_eq(mincore((void *)lo, n * pg, v), 0);
+            for (size_t p = 0; p < n; p++)
+                cr_expect(v[p] & 1, "slot size %u, capacity %u: lane %u's page %zu of %zu is "
+                                    "not committed", sizes[k][0], sizes[k][1], i, p + 1, n);
+        }
+        sg_queue_destroy(&q);
+    }
+}
