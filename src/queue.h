@@ -37,6 +37,24 @@
  * rings' release/acquire ordering hands the slot's bytes over; under TSan
  * the same handoff is annotated explicitly (TSan cannot see ck's fences).
  *
+ * Memory ordering of the handoffs, for any CPU (x86 is TSO and needs less):
+ *   - holder -> sender (an event): the holder writes the slot, then ck's
+ *     enqueue issues a store fence before storing the ring's tail; the
+ *     sender loads the tail, then ck issues a load fence before reading the
+ *     entry, and reads the slot through that pointer.  Stores before the
+ *     tail store are visible to loads after the tail load.
+ *   - sender -> holder (a slot back): the sender's loads of the slot, then
+ *     a release fence (sg_lane_recycle), then ck's tail store; the holder
+ *     loads the tail and writes the slot only through the pointer it read,
+ *     a store that depends on that load.  No write can land before the
+ *     sender's reads are done.
+ *   - counters: `enq` is stored with release before the publication;
+ *     readers (stats, flush snapshots) load it with acquire, so a reader
+ *     never sees an event resolved that `enq` does not count.
+ *   - lane ownership: `owned` is taken with an acquiring CAS and given back
+ *     with a releasing store, so a new holder sees the old holder's
+ *     producer state (stash, cur).
+ *
  * Shutdown handshake (Dekker).  A producer sets lane->active = 1, then
  * reads q->closing; the closer sets closing = 1, runs membarrier() (or, where
  * that is unavailable, both sides use seq_cst accesses), then waits until
@@ -283,6 +301,13 @@ static inline void *sg_lane_take(struct sg_lane *l)
  * it has room, else to `free`. */
 static inline void sg_lane_recycle(struct sg_lane *l, void *slot)
 {
+    /* The sender's reads of the slot (rendering) must complete before the
+     * holder can see the slot free and write it.  ck's SPSC enqueue fences
+     * only stores before its tail store; on a weakly ordered CPU (aarch64)
+     * a load may still be pending then.  A release fence orders every
+     * earlier load and store before the tail store (x86: a compiler
+     * barrier only). */
+    atomic_thread_fence(memory_order_release);
     SG_TSAN_RELEASE(slot);
     if (!ck_ring_enqueue_spsc(&l->hot, l->hot_buf, slot))
         ck_ring_enqueue_spsc(&l->free, l->free_buf, slot);
