@@ -17,6 +17,19 @@ run() { # name, cmake args...
 run gcc -DCMAKE_C_COMPILER=gcc
 echo "=== tests: gcc"
 ctest --test-dir build/gcc --output-on-failure
+echo "=== tests under load: the integration and fault suites while every core is busy"
+# Tests must hold on a busy machine: one busy loop per core, at normal
+# priority, for the whole stage (and never past it).
+hogs=()
+for _ in $(seq "$jobs"); do
+    timeout 1200 sh -c 'while :; do :; done' &
+    hogs+=($!)
+done
+stop_hogs() { kill "${hogs[@]}" 2>/dev/null || true; wait "${hogs[@]}" 2>/dev/null || true; }
+trap stop_hogs EXIT
+ctest --test-dir build/gcc --output-on-failure -R 'client|pool|faults|deadlines|lifecycle|tls|fork'
+stop_hogs
+trap - EXIT
 echo "=== packaging: install, out-of-tree consumers (C, C++; pkg-config, find_package), exported symbols"
 scripts/consumer_test.sh build/consumer
 
