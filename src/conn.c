@@ -805,32 +805,32 @@ int sg_pool_quiet(const struct sg_pool *p)
 
 /* ------------------------------------------------------------ set-up */
 
-/* An IP literal host needs no resolver: its one address is fixed. */
-static int literal_addr(struct sg_pool *p)
+/* An IP literal host needs no resolver: its one address is fixed.  Fills
+ * a and returns 1, or returns 0 for a host name. */
+static int literal_addr(const struct sg_url *url, struct sg_addrs *a)
 {
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&p->addrs.a[0];
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&p->addrs.a[0];
-    memset(&p->addrs, 0, sizeof(p->addrs));
-    if (inet_pton(AF_INET, p->url->host, &v4->sin_addr) == 1) {
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&a->a[0];
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a->a[0];
+    memset(a, 0, sizeof(*a));
+    if (inet_pton(AF_INET, url->host, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
-        v4->sin_port = htons(p->url->port);
-        p->addrs.len[0] = sizeof(*v4);
-    } else if (inet_pton(AF_INET6, p->url->host, &v6->sin6_addr) == 1) {
+        v4->sin_port = htons(url->port);
+        a->len[0] = sizeof(*v4);
+    } else if (inet_pton(AF_INET6, url->host, &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(p->url->port);
-        p->addrs.len[0] = sizeof(*v6);
+        v6->sin6_port = htons(url->port);
+        a->len[0] = sizeof(*v6);
     } else {
         return 0;
     }
-    p->addrs.n = 1;
+    a->n = 1;
     return 1;
 }
 
 int sg_pool_literal(const struct sg_url *url)
 {
-    struct sg_pool p;
-    p.url = url;
-    return literal_addr(&p);
+    struct sg_addrs a;
+    return literal_addr(url, &a);
 }
 
 int sg_pool_init(struct sg_pool *p, const struct sg_pool_cfg *cfg)
@@ -848,7 +848,7 @@ int sg_pool_init(struct sg_pool *p, const struct sg_pool_cfg *cfg)
     p->outcome = cfg->outcome;
     p->user = cfg->user;
     if (!p->resolver)
-        literal_addr(p);
+        literal_addr(p->url, &p->addrs);
     p->conns = calloc((size_t)p->nslots, sizeof(*p->conns));
     if (!p->conns)
         return SEGOPS_ENOMEM;
