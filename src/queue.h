@@ -306,8 +306,11 @@ static inline void sg_lane_recycle(struct sg_lane *l, void *slot)
      * only stores before its tail store; on a weakly ordered CPU (aarch64)
      * a load may still be pending then.  A release fence orders every
      * earlier load and store before the tail store (x86: a compiler
-     * barrier only). */
+     * barrier only).  Under TSan the annotation below models the same
+     * release (TSan refuses stand-alone fences). */
+#ifndef SG_TSAN
     atomic_thread_fence(memory_order_release);
+#endif
     SG_TSAN_RELEASE(slot);
     if (!ck_ring_enqueue_spsc(&l->hot, l->hot_buf, slot))
         ck_ring_enqueue_spsc(&l->free, l->free_buf, slot);
