@@ -73,7 +73,8 @@ struct segops_client {
     uint64_t quota;             /* events due now whatever batch_size says */
     uint64_t due;               /* events due since batch_size was reached */
     uint64_t avg_event;         /* rendered bytes per event (running mean) */
-    int64_t srtt_ns;            /* smoothed time from dispatch to a 2xx */
+    int64_t srtt_ns;            /* smoothed time from a request's start to
+                                   its 2xx answer */
     uint32_t rr;                /* round-robin lane cursor */
     int64_t next_tick;          /* T_TICK: the flush interval */
     int64_t next_cal;           /* clock recalibration */
@@ -89,7 +90,8 @@ struct segops_client {
                                    every buffer they may still touch */
     uint64_t key_seed;          /* Idempotency-Keys: mix(seed, batch seq) */
     uint64_t jitter_state;      /* back-off jitter (sender only) */
-    uint64_t keys_made;
+    uint64_t keys_made;         /* Idempotency-Keys made (batches built and
+                                   groups abandoned unsent) */
 
     /* flush / shutdown handshake, under mu */
     pthread_mutex_t mu;

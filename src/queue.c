@@ -37,6 +37,7 @@ static uint32_t pow2_at_least(uint32_t v)
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sg_queue *reg_head; /* live queues, under reg_mu */
+static _Atomic uint32_t reg_deaths; /* queues destroyed so far */
 
 /* The thread's owned lanes: the value of thread_key, in static TLS so that
  * nothing is allocated for it. */
@@ -213,6 +214,7 @@ void sg_queue_destroy(struct sg_queue *q)
             }
         }
         pthread_mutex_unlock(&reg_mu);
+        atomic_fetch_add_explicit(&reg_deaths, 1, memory_order_relaxed);
     }
     /* this thread's bindings must not survive the queue (other threads'
      * entries for it are dropped when they next need room) */
@@ -255,9 +257,15 @@ static __thread struct {
 } sg_tls_miss __attribute__((tls_model("initial-exec")));
 
 /* Drops the thread's entries for queues no longer live (their clients
- * shut down), making room for new ones. */
+ * shut down), making room for new ones.  Looks only when a queue was
+ * destroyed since it last looked: a thread holding lanes of 8 live clients
+ * and calling a ninth takes no lock per call. */
 static void forget_dead(struct sg_thread_lanes *t)
 {
+    uint32_t deaths = atomic_load_explicit(&reg_deaths, memory_order_relaxed);
+    if (deaths == t->deaths_seen)
+        return;
+    t->deaths_seen = deaths;
     pthread_mutex_lock(&reg_mu);
     for (uint32_t i = 0; i < t->n;) {
         if (!live(t->held[i].gen))

@@ -186,6 +186,7 @@ struct sg_thread_lanes {
     uint32_t n;
     int registered;             /* the key's value is set for this thread */
     int exiting;                /* the key's destructor ran: shared lanes only */
+    uint32_t deaths_seen;       /* registry deaths when it last looked */
     struct {
         uint64_t gen;
         struct sg_lane *lane;

@@ -397,3 +397,38 @@ Test(queue, a_lane_is_committed_to_its_last_page_whatever_the_slot_size)
         sg_queue_destroy(&q);
     }
 }
+
+static void *destroy_queue(void *q)
+{
+    sg_queue_destroy(q);
+    return NULL;
+}
+
+/* A thread holds owned lanes of at most SG_HELD_MAX clients; the next one
+ * gives it a shared lane.  Once one of its clients is gone (shut down by
+ * another thread), its place is free again. */
+Test(queue, a_thread_holds_lanes_of_eight_clients_and_reuses_the_place_of_one_gone)
+{
+    enum { N = SG_HELD_MAX + 2 };
+    struct sg_queue *q = calloc(N, sizeof(*q));
+    cr_assert(q);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(sg_queue_init(&q[i], 2, 1, 16, 128), 0);
+    for (int i = 0; i <= SG_HELD_MAX; i++) {
+        struct sg_lane *l = sg_lane_enter(&q[i]);
+        cr_assert(l);
+        int owned = l < &q[i].lanes[q[i].nowned];
+        cr_expect_eq(owned, i < SG_HELD_MAX, "client %d: %s lane", i, owned ? "owned" : "shared");
+        sg_lane_leave(l);
+    }
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, destroy_queue, &q[0]), 0);
+    pthread_join(t, NULL);
+    struct sg_lane *l = sg_lane_enter(&q[N - 1]);
+    cr_assert(l);
+    cr_expect(l < &q[N - 1].lanes[q[N - 1].nowned], "the place of the client gone is free");
+    sg_lane_leave(l);
+    for (int i = 1; i < N; i++)
+        sg_queue_destroy(&q[i]);
+    free(q);
+}
