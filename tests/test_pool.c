@@ -391,3 +391,34 @@ Test(pool, batches_in_back_off_leave_room_for_new_ones)
     H.c = NULL;
     cr_expect_eq(lost, 2);
 }
+
+/* One small request at a time: while a less-than-full request is young
+ * (out less than four round trips), the next small batch waits for it
+ * instead of opening a second connection.  The round trip is learned
+ * first (1 s answers: "young" lasts about 4 s), then one request is held
+ * and more events come; for 300 ms nothing else may go out. */
+Test(pool, a_second_small_batch_waits_for_the_first_instead_of_a_new_connection)
+{
+    struct sink_opts so = {0};
+    so.delay_ms = 1000;
+    h_start_sink(&H, &so, 1000);
+    segops_options o = h_opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_user(H.c, "user-1", 0, 20), 20);
+    cr_assert_eq(segops_flush(H.c, 20000), 0); /* the round trip is ~1 s */
+    sink_hold(H.sink, 1);
+    cr_assert_eq(track_user(H.c, "user-1", 20, 20), 20);
+    WAIT_FOR(counts().in_progress == 1);
+    cr_assert_eq(counts().in_progress, 1);
+    cr_assert_eq(track_user(H.c, "user-1", 40, 20), 20);
+    int64_t t0 = h_now_ms();
+    while (h_now_ms() - t0 < 300) {
+        cr_assert_eq(counts().in_progress, 1, "a second small request went out at once");
+        h_sleep_ms(5);
+    }
+    cr_expect_eq(counts().connections, 1);
+    sink_hold(H.sink, 0);
+    cr_assert_eq(segops_flush(H.c, 20000), 0);
+    cr_expect_eq(counts().queued, 60);
+    cr_expect_eq(counts().connections, 1, "the waiting batch took the first connection");
+}
