@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * baseline.h -- the two baselines bench_track runs next to libsegops, in
  * the same process and the same run, handing over the same four values

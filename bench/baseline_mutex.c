@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * baseline_mutex.c -- baseline (a): the hand-over design of the existing
  * SegOps SDKs written in C.  track() takes the wall-clock time, makes one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // baseline_spdlog.cpp -- baseline (b): spdlog's async logger (one worker
 // thread, default "block" overflow policy) logging the same four values to
 // a null sink.  C++ kept to this file; the harness sees the C functions of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_client.h -- the in-process segops-sink and clients of it, shared by
  * the bench programs built against libsegops and segops-sink (all but

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_common.h -- helpers shared by the bench programs: a fenced TSC
  * bracket, a log-linear histogram, the machine line, CPU time of a thread

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_footprint.c -- B5: memory.  The sink runs in a child process so
  * that this process's RSS (/proc/self/statm) is libsegops plus harness.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_handoff.c -- B7, the handoff experiment: how should N producer
  * threads hand a 256-byte event to one consumer thread, on ConcurrencyKit

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_hotpath.c -- B2: nothing on the hot path.  Over 1,000,000 calls of
  * segops_track() it counts, on the producer threads only:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_profile.c -- B8: a minimal, repeatable driver of segops_track() for
  * profilers.  One producer thread calls segops_track() `--calls` times in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_rtt.c -- B3b: the sender against a network round trip.  An
  * in-process segops-sink on 127.0.0.1 (plain HTTP) answers every request

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_sender.c -- B3 sender throughput and B4 time to wire, against an
  * in-process segops-sink on 127.0.0.1 over plain HTTP, and (B3 only) over

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_sink.c -- throughput of segops-sink on the batch endpoint.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_track.c -- B1: per-call latency of segops_track() next to two
  * baselines run in the same program and the same run:

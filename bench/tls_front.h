@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tls_front.h -- the TLS side of B3: nginx terminating TLS on a loopback
  * port in front of an in-process segops-sink, the way a real deployment

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Install rules and packaging: the header, both libraries (shared with a
 # versioned soname, static), segops-sink and segops-send, a pkg-config
 # file (segops.pc) and a CMake package (find_package(segops)) exporting

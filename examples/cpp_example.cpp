@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cpp_example.cpp -- libsegops from C++17: a small RAII wrapper.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * demo.c -- the README's main job: starts the local SegOps sink in-process
  * (no account, no network), tracks events from several producer threads,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * identify.c -- identify a user with traits, then track events for them;
  * every payload value type; what validation refuses.

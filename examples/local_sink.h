@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * local_sink.h -- lets the examples run with no account and no network.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * quickstart.c -- libsegops in 30 seconds: create a client, track an event,
  * flush, shut down.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * threads.c -- many producer threads tracking at once, with live stats.
  *

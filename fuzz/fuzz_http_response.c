@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_http_response.c -- the response parser fed whole, split in two at a
  * position taken from the first byte, and one byte at a time: every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_json_validate.c -- sg_json_validate on arbitrary bytes, with the
  * depth bound and container_only taken from the first byte.  Surrounding

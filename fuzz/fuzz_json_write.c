@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_json_write.c -- sg_json_write_str on arbitrary bytes.  The output is
  * judged by a checker written here, independent of json.c: it must be one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_pem.c -- the PEM trust-anchor loader (src/tls.c) on any input: no
  * crash, no leak (ASan), and every anchor it returns is whole (DN and key

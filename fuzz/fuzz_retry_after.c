@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_retry_after.c -- sg_retry_after_parse on arbitrary bytes against
  * several clocks, including the extremes: a delay is never negative and

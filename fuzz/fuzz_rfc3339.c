@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_rfc3339.c -- RFC 3339 and HTTP-date parsers on arbitrary bytes.  An
  * accepted RFC 3339 time inside the formatter's range must survive

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_url.c -- sg_url_parse on arbitrary bytes.  On success every output
  * field must be NUL-terminated inside its array and free of the bytes the

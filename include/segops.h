@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * segops.h -- the C client for the SegOps ingestion API.
  *

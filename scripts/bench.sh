@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Runs the whole libsegops bench suite once and writes
 #   bench/results/REPORT.md     every table, with the machine and the command
 #   bench/results/latency.png   B1 latency percentiles per thread count

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Checks libsegops as a user gets it: builds and installs it into a
 # temporary prefix (cmake --install), checks what was installed (files,
 # soname, exported symbols: segops_* only, no build-tree paths in the CMake

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The main job: install dependencies, build everything, run the demo against
 # the embedded local SegOps sink (no account, no network).
 #   scripts/demo.sh [--events N] [--threads T]

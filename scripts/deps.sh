@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the Debian 12 packages the build, the demo and the tests need.
 # Does nothing when they are already there.
 set -euo pipefail

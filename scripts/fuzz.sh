@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds the libFuzzer targets and runs each for SECONDS (default 10) from
 # its seed corpus; new inputs go to build/fuzz/corpus-<target>, crashes to
 # build/fuzz/.  Long run: scripts/fuzz.sh 3600

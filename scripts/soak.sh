@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Soak test (not part of CI): 8 producers against a flaky sink behind the
 # chaos proxy, a sample row every 10 s, an exact reconciliation at the end.
 #   scripts/soak.sh [seconds=600] [--producers N] [--rate EVENTS_PER_S_PER_PRODUCER]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Builds and passes every test: gcc and clang with -Werror, the whole suite
 # under ASan+UBSan, the concurrency and integration tests under TSan.
 # Installs what it needs on a fresh Debian 12 machine.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * batch.c -- building a batch: events from the lanes rendered as JSON into
  * the batch's arena, then the request head written in front of them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * client.c -- options, lifecycle, the producer entry points and stats.
  *

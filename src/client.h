@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * client.h -- internal: the client object shared by the producer API
  * (client.c) and the sender thread (sender.c).

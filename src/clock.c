@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * clock.c -- TSC calibration against CLOCK_REALTIME.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conn.c -- the connection pool (see conn.h): one state machine per
  * connection, advanced by driver completions and by its deadline.

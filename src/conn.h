@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * conn.h -- internal: the transport.  A pool of HTTP/1.1 keep-alive
  * connections to the server, each a small state machine carrying one

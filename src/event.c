@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * event.c -- validation + slot encoding (runs on producer threads: no
  * allocation, no system call, bounded work) and JSON rendering (sender).

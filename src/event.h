@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * event.h -- internal: an event's slot encoding (producer side) and its
  * JSON rendering (sender side).

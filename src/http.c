@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http.c -- HTTP/1.1 response parser (sans I/O) and SegOps answer reader.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http.h -- internal: HTTP/1.1 response parser (sans I/O) and helpers for
  * the answers of the SegOps ingestion API.

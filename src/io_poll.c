@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io_poll.c -- the fallback completion driver: non-blocking sockets and
  * ppoll() (see io.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io_uring.c -- the io_uring completion driver (see io.h).
  *

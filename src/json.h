@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * json.h -- internal: the JSON writer (escaping, UTF-8 repair, numbers) and
  * the bounded validator used for raw-JSON properties.  No allocation, no

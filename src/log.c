@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * log.c -- log lines of the sender thread.  Bounded formatting into a stack
  * buffer, no allocation.  Callers never pass the API key.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * metrics.c -- segops_stats_prometheus(): a segops_stats() snapshot as
  * Prometheus text exposition format 0.0.4.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queue.c -- lane allocation, claiming and release (see queue.h for the
  * ownership and publication invariants).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queue.h -- internal: slots and per-thread lanes, the only code producers
  * run besides validation.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * resolve.c -- the resolver thread and Happy Eyeballs address order.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * resolve.h -- internal: host name resolution off the sender thread.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sender.c -- the sender thread's policy: batching, retries, deadlines,
  * accounting, flush and shutdown.  The transport is conn.c's; this file

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * timefmt.c -- RFC 3339 and HTTP-date conversions.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * timefmt.h -- internal: RFC 3339 parse/format and HTTP-date parse.  Pure
  * functions over caller buffers; locale- and time-zone-independent (no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tls.c -- trust anchors from PEM, and BearSSL engines set up for the
  * client: suites, versions, session resumption shared across connections.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * url.c -- parse the base URL of the SegOps API.
  *

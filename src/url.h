@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * url.h -- internal: the base URL of the SegOps API.
  */

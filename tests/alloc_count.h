@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * alloc_count.h -- counts heap allocations of the whole test program by
  * interposing malloc and friends (glibc's __libc_* do the work).  Include

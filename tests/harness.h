@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * harness.h -- integration-test harness: an in-process segops-sink on a
  * real loopback socket, a client pointed at it, and capture of what both

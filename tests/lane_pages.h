@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lane_pages.h -- test helper: how much of a lane's slot memory is
  * committed (resident), read with mincore().  Header-only, shared by the

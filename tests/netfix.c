@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* netfix.c -- see netfix.h. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * netfix.h -- hostile network peers for the tests: real sockets on
  * loopback, a thread each where one is needed, and a stop function that

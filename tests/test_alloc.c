@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Steady state allocates nothing: malloc and friends are interposed in this
  * test program and counted.  After a warm-up (first connection, host

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Integration tests: the client against segops-sink over real loopback
  * sockets, real threads.  ctest runs this file twice, with SEGOPS_IO=uring

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for src/clock.c: stamps convert to the wall clock. */
 #include <criterion/criterion.h>
 #include <stdlib.h>

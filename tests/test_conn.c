@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The connection state machine (src/conn.c) driven by a scripted driver
  * and a made-up clock: every operation the pool submits is recorded, and

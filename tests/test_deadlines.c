@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Deadlines and addresses: what the pooled, event-loop sender must
  * guarantee, against hostile peers (tests/netfix.h) on real loopback

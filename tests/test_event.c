@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for src/event.c: every validation rule, slot bounds, rendering. */
 #include <criterion/criterion.h>
 #include <math.h>

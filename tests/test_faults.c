@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The fault matrix: client -> chaos proxy (tools/chaos.c) -> segops-sink,
  * real loopback sockets, real threads.  ctest runs this file twice, with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fork() safety: a child inherits a copy of the client but not its sender
  * thread.  The copy must refuse events with SEGOPS_EFORKED (never swallow

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_http.c -- src/http.c: the response parser (every response fed whole,
  * one byte at a time and split in two at every position, with identical

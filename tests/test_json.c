@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_json.c -- src/json.c: string escaping and UTF-8 repair, number
  * writers, and the strict validator.

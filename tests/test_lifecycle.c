@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Thread exit, shutdown and fork meeting in unusual orders: what a process
  * meets in its first week.  Each test makes the order happen on purpose,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests for src/metrics.c (segops_stats_prometheus) and for the default
  * logger's filters in src/log.c (rate limit, $SEGOPS_LOG_LEVEL).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests for the PEM trust-anchor loader of src/tls.c.  The certificates
  * below were made for this test by tests/tls/mkcerts.sh (a throwaway EC

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Several requests in flight: the client against segops-sink over real
  * loopback sockets, with the sink's hold gate and request log to see what

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for src/queue.c: lanes, slot ownership, the shutdown handshake,
  * and many more producer threads than cores.  Also run under TSan. */
 #include <criterion/criterion.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Address order for Happy Eyeballs (src/resolve.c), and the resolver
  * thread against this machine's own resolver (numeric names and

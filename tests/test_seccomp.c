@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io_uring forbidden by a seccomp filter (as under Docker's default
  * profile and many hardened deployments): SEGOPS_IO_AUTO must fall back to

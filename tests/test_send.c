@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Tests for tools/segops_send.c: runs the built segops-send program
  * (SEGOPS_SEND_PATH) against an in-process sink on loopback and checks the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Tests for the retry schedule of src/sender.c. */
 #include <criterion/criterion.h>
 

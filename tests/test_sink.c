@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_sink.c -- tests of tools/sink.c: an in-process sink on an ephemeral
  * loopback port, driven by a tiny raw-socket client written here (so that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_timefmt.c -- src/timefmt.c: RFC 3339 parse/format, HTTP-date parse,
  * civil-date arithmetic.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * TLS integration tests: the client -> nginx (TLS termination, a throwaway
  * CA made by openssl at test time) -> segops-sink.  One nginx serves five

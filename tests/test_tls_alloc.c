@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Steady state over TLS allocates nothing: like tests/test_alloc.c, with
  * malloc and friends interposed and counted, but through nginx terminating

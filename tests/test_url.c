@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test_url.c -- src/url.c: base URL parsing and its refusals.
  */

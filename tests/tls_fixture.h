@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tls_fixture.h -- TLS test fixture: a throwaway PKI made by openssl
  * (tests/tls/mkcerts.sh) and one nginx terminating TLS on five loopback

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chaos.c -- segops-chaos, see chaos.h.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * chaos.h -- segops-chaos: an in-process TCP fault-injection proxy for
  * HTTP/1.1, placed between the client and a segops-sink (or any server).

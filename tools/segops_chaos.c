@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * segops-chaos: the chaos proxy (chaos.h) as a program, for trying a
  * client against faults by hand.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * segops_send.c -- the segops-send program: sends events to a SegOps
  * ingestion API from the shell, through libsegops's public API.

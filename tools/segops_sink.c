@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * segops_sink.c -- the segops-sink program: runs the sink of sink.c until
  * SIGINT or SIGTERM, then prints its final counts as one JSON line.

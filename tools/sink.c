@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sink.c -- segops-sink: an independent implementation of the server side
  * of the SegOps ingestion API, for the demo, the tests and the benchmarks.

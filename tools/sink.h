@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sink.h -- segops-sink: a local implementation of the SegOps ingestion
  * API, used by the demo, the tests and the benchmarks.  Runs in-process

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * soak.c -- segops-soak: a long run of the client against a flaky sink
  * behind the chaos proxy, with an exact reconciliation at the end.

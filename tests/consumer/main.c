@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c -- an out-of-tree C11 consumer of the INSTALLED libsegops,
  * built by scripts/consumer_test.sh with pkg-config and with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // main.cpp -- an out-of-tree C++17 consumer of the INSTALLED libsegops,
 // built by scripts/consumer_test.sh with pkg-config and with
 // find_package(segops).  Same checks as main.c, through a unique_ptr that

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Makes a throwaway PKI for the TLS tests in DIR:
 #   ca.pem            the test CA (trusted by the client through ca_file)
 #   server.{pem,key}  localhost, signed by the CA            -> accepted

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * runner.c -- runs the tests registered through the TSan stand-in for
  * Criterion (see criterion/criterion.h here): each in a forked child, with

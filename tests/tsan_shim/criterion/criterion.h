@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A minimal stand-in for <criterion/criterion.h>, used only by the
  * ThreadSanitizer build: Criterion's sandbox cannot map its inheritable
