@@ -28,8 +28,13 @@
  *             exit while the client shuts down.  A thread holds owned lanes
  *             of at most 8 clients at once; beyond, it uses shared lanes.
  *             segops_shutdown() must be called once, after which the client
- *             pointer is invalid; no other call may race with the moment it
- *             returns.
+ *             pointer is invalid.  Calls made while it runs return
+ *             SEGOPS_ESHUTDOWN; it waits for every call already inside the
+ *             library (whatever step the call is at, a thread's first
+ *             call included) before it frees anything, so only a call that
+ *             starts after it returned is a use after free.  A membarrier()
+ *             refused at shutdown (a seccomp filter installed after
+ *             creation) is replaced by another barrier and logged.
  *
  * Hot path.   segops_track() validates, copies the event into a fixed-size
  *             slot and publishes it: no lock, no system call, no allocation,
@@ -166,8 +171,10 @@ typedef struct segops_context {
 /* Log levels passed to the logger. */
 enum segops_log_level { SEGOPS_LOG_ERROR = 0, SEGOPS_LOG_WARN = 1, SEGOPS_LOG_INFO = 2 };
 
-/* Logger: one line, no trailing newline.  Called on the sender thread only
- * (never from segops_track()).  The API key never appears in a line. */
+/* Logger: one line, no trailing newline.  Called on the sender thread, or
+ * on the thread in segops_shutdown() after the sender thread has ended --
+ * never two calls at once, never from segops_track().  The API key never
+ * appears in a line. */
 typedef void (*segops_log_fn)(void *user, int level, const char *line);
 
 /* The default logger: writes "[SegOps] <line>\n" to stderr. */
