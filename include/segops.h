@@ -106,7 +106,12 @@ enum segops_error {
     SEGOPS_ERETRIES = -22,   /* batch failed: transient errors, retries spent */
     SEGOPS_ETLS = -23,       /* batch failed: TLS handshake or verification */
     SEGOPS_EABANDONED = -24, /* batch failed: shutdown deadline passed */
-    SEGOPS_EFORKED = -25     /* called in a child process after fork() */
+    SEGOPS_EFORKED = -25,    /* called in a child process after fork() */
+    SEGOPS_EREDIRECT = -26,  /* batch failed: the server answered 3xx (not
+                                followed; detail names the Location) */
+    SEGOPS_EANSWER = -27     /* events failed: a 2xx that is not the SegOps
+                                API's (not JSON, no "queued": check
+                                api_url), or that did not cover them all */
 };
 
 /* The name and meaning of an error code, e.g. "SEGOPS_EFULL: queue full,
@@ -190,8 +195,17 @@ typedef struct segops_delivery {
     uint32_t events;          /* events in the batch */
     uint32_t skipped;         /* events the server skipped (validation) */
     uint32_t attempts;        /* tries (1 + retries), connected or not */
-    const char *idempotency_key;
-    const char *detail;       /* the server's "detail" or our reason; "" if none */
+    const char *idempotency_key; /* the last request's (a 413 split sends
+                                    each half under a new key) */
+    const char *detail;       /* the server's "detail" (a string, or a
+                                 list/object as compact JSON, or the start of
+                                 a non-JSON body) or our reason; made safe
+                                 for a log line, the API key redacted; ""
+                                 if none */
+    uint32_t failed;          /* events that failed: all of them when the
+                                 whole batch failed; fewer when only part
+                                 did (a 413 half, events a 2xx did not
+                                 cover) -- result is then that failure */
 } segops_delivery;
 
 typedef void (*segops_delivery_fn)(void *user, const segops_delivery *d);

@@ -63,6 +63,8 @@ SEGOPS_API const char *segops_strerror(int err)
     case SEGOPS_ETLS: return "SEGOPS_ETLS: TLS failure";
     case SEGOPS_EABANDONED: return "SEGOPS_EABANDONED: abandoned at the shutdown deadline";
     case SEGOPS_EFORKED: return "SEGOPS_EFORKED: client belongs to the parent process";
+    case SEGOPS_EREDIRECT: return "SEGOPS_EREDIRECT: the server answered with a redirect (set api_url to its Location)";
+    case SEGOPS_EANSWER: return "SEGOPS_EANSWER: a 2xx answer that is not the SegOps API's, or did not cover every event";
     default: return "SEGOPS_E?: unknown error code";
     }
 }

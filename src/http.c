@@ -949,6 +949,7 @@ int sg_answer_parse(const char *body, size_t len, int64_t *queued,
 {
     struct jcur c = { body, len, 0 };
     int64_t dummy_q, dummy_s;
+    size_t dstart = 0, dend = 0;
     int rc = -1;
 
     if (queued == NULL)
@@ -999,7 +1000,13 @@ int sg_answer_parse(const char *body, size_t len, int64_t *queued,
         if (c.i >= c.n)
             return -1;
 
-        if (which == 3 && c.p[c.i] == '"') {
+        if (which == 3 && c.p[c.i] != '"') {
+            /* a list (FastAPI) or object: kept as compact JSON text */
+            dstart = c.i;
+            if (jskip(&c) != 0)
+                return -1;
+            dend = c.i;
+        } else if (which == 3 && c.p[c.i] == '"') {
             struct sink k = { detail, detail_cap, 0, 0 };
             if (jstring(&c, &k) != 0)
                 return -1;
@@ -1039,5 +1046,111 @@ tail:
     jws(&c);
     if (c.i == c.n)
         rc = 0;
+    if (rc == 0 && detail != NULL && dend > dstart)
+        sg_json_compact(body + dstart, dend - dstart, detail, detail_cap);
     return rc;
+}
+
+size_t sg_json_compact(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    int str = 0, esc = 0;
+    if (cap == 0)
+        return 0;
+    for (size_t i = 0; i < len && o + 1 < cap; i++) {
+        char ch = in[i];
+        if (str) {
+            if (esc)
+                esc = 0;
+            else if (ch == '\\')
+                esc = 1;
+            else if (ch == '"')
+                str = 0;
+        } else if (ch == '"') {
+            str = 1;
+        } else if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
+            continue;
+        }
+        out[o++] = ch;
+    }
+    trim_partial_utf8(out, &o);
+    out[o] = '\0';
+    return o;
+}
+
+/* Length of the valid UTF-8 sequence at p[0..n) and its code point, or 0
+ * when it is not one (overlong, surrogate, beyond U+10FFFF, cut short). */
+static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    unsigned char c = p[0];
+    size_t need;
+    uint32_t v, min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 2, v = c & 0x1F, min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3, v = c & 0x0F, min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4, v = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (p[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *cp = v;
+    return need;
+}
+
+/* Characters that change how text is displayed without being seen: bidi
+ * controls and embeddings, zero-width and invisible format characters. */
+static int is_format_char(uint32_t cp)
+{
+    return cp == 0x061C || cp == 0x00AD || (cp >= 0x200B && cp <= 0x200F) ||
+           (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x2064) ||
+           (cp >= 0x2066 && cp <= 0x2069) || cp == 0xFEFF || (cp >= 0x80 && cp < 0xA0);
+}
+
+size_t sg_text_clean(const char *in, size_t len, char *out, size_t cap, const char *secret,
+                     size_t secret_len)
+{
+    static const char redacted[] = "[redacted]";
+    static const char repl[] = "\xEF\xBF\xBD"; /* U+FFFD */
+    const unsigned char *p = (const unsigned char *)in;
+    size_t o = 0, i = 0;
+    if (cap == 0)
+        return 0;
+    while (i < len) {
+        const char *put;
+        size_t plen, adv;
+        char one;
+        uint32_t cp = 0;
+        if (secret && secret_len >= 4 && len - i >= secret_len &&
+            memcmp(in + i, secret, secret_len) == 0) {
+            put = redacted, plen = sizeof(redacted) - 1, adv = secret_len;
+        } else if ((adv = utf8_seq(p + i, len - i, &cp)) == 0) {
+            put = repl, plen = 3, adv = 1;
+        } else if (cp < 0x20 || cp == 0x7F || is_format_char(cp)) {
+            one = ' ';
+            put = &one, plen = 1;
+        } else {
+            put = in + i, plen = adv;
+        }
+        if (o + plen + 1 > cap)
+            break; /* never half a character, never half the marker */
+        memcpy(out + o, put, plen);
+        o += plen;
+        i += adv;
+    }
+    out[o] = '\0';
+    return o;
 }

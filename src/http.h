@@ -101,5 +101,20 @@ int sg_retry_after_parse(const char *v, size_t len, int64_t now_unix_s,
  * object, -1 otherwise (the outputs then hold what was found before). */
 int sg_answer_parse(const char *body, size_t len, int64_t *queued,
                     int64_t *skipped, char *detail, size_t detail_cap);
+/* (detail: a string member's text; a list or object, as compact JSON.) */
+
+/* Copies JSON text without the whitespace outside strings, at most cap-1
+ * bytes (never cutting a UTF-8 sequence), NUL-terminated.  Returns the
+ * length. */
+size_t sg_json_compact(const char *in, size_t len, char *out, size_t cap);
+
+/* Makes text from a server fit for a log line and a callback: every
+ * occurrence of `secret` (the API key; ignored when shorter than 4 bytes)
+ * becomes "[redacted]", invalid UTF-8 becomes U+FFFD, control characters
+ * and invisible format characters (bidi overrides, zero-width, C1) become
+ * a space.  At most cap-1 bytes, never cutting a character, NUL-terminated.
+ * Returns the length. */
+size_t sg_text_clean(const char *in, size_t len, char *out, size_t cap, const char *secret,
+                     size_t secret_len);
 
 #endif

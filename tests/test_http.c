@@ -821,8 +821,53 @@ Test(answer, non_integer_counts_are_ignored)
     cr_assert_eq(ans("{\"queued\":99999999999999999999,\"skipped\":-2}", &q, &s, d, sizeof d), 0);
     cr_assert_eq(q, -1);
     cr_assert_eq(s, -2);
-    cr_assert_eq(ans("{\"detail\":[{\"msg\":\"x\"}]}", &q, &s, d, sizeof d), 0);
-    cr_assert_str_eq(d, "");
+}
+
+/* FastAPI's list detail, DRF-style objects: kept as compact JSON text,
+ * truncated without cutting a character. */
+Test(answer, list_and_object_details_become_compact_json)
+{
+    int64_t q, s;
+    char d[64];
+    cr_assert_eq(ans("{\"detail\": [ {\"loc\": [\"body\", 0], \"msg\" : \"field required\"} ]}",
+                     &q, &s, d, sizeof d), 0);
+    cr_assert_str_eq(d, "[{\"loc\":[\"body\",0],\"msg\":\"field required\"}]");
+    cr_assert_eq(ans("{\"detail\":{\"a b\": \"c d\"}}", &q, &s, d, sizeof d), 0);
+    cr_assert_str_eq(d, "{\"a b\":\"c d\"}");
+    char small[8];
+    cr_assert_eq(ans("{\"detail\":[\"\u00e9\u00e9\u00e9\u00e9\"]}", &q, &s, small, sizeof small), 0);
+    cr_assert_leq(strlen(small), 7);
+}
+
+static size_t clean(const char *in, size_t len, char *out, size_t cap, const char *secret)
+{
+    return sg_text_clean(in, len, out, cap, secret, secret ? strlen(secret) : 0);
+}
+
+#define CLEAN(lit, ...) clean(lit, sizeof(lit) - 1, __VA_ARGS__)
+
+Test(answer, server_text_is_cleaned_for_a_log_line)
+{
+    char out[128];
+    /* the key the server echoed is redacted, wherever it appears */
+    CLEAN("bad key sk_live_abcdef123 (sk_live_abcdef123)", out, sizeof out, "sk_live_abcdef123");
+    cr_assert_str_eq(out, "bad key [redacted] ([redacted])");
+    /* bidi override, zero-width space, BOM: a space each */
+    CLEAN("a\xE2\x80\xAE" "b\xE2\x80\x8B" "c\xEF\xBB\xBF" "d", out, sizeof out, NULL);
+    cr_assert_str_eq(out, "a b c d");
+    /* invalid UTF-8, overlong, surrogate, cut short: U+FFFD each byte */
+    CLEAN("x\xFFy\xC0\xAFz\xED\xA0\x80w\xE2\x82", out, sizeof out, NULL);
+    cr_assert_str_eq(out, "x\xEF\xBF\xBDy\xEF\xBF\xBD\xEF\xBF\xBDz\xEF\xBF\xBD\xEF\xBF\xBD"
+                          "\xEF\xBF\xBDw\xEF\xBF\xBD\xEF\xBF\xBD");
+    /* control bytes and NUL: spaces; valid UTF-8 kept */
+    CLEAN("a\0b\nc\x1b[31m\xC3\xA9", out, sizeof out, NULL);
+    cr_assert_str_eq(out, "a b c [31m\xC3\xA9");
+    /* never half a character, never half the marker */
+    cr_assert_eq(CLEAN("\xC3\xA9\xC3\xA9", out, 4, NULL), 2);
+    cr_assert_eq(CLEAN("sk_live_abcdef123", out, 8, "sk_live_abcdef123"), 0);
+    /* a short "key" is not searched for (it would redact ordinary words) */
+    CLEAN("abc", out, sizeof out, "ab");
+    cr_assert_str_eq(out, "abc");
 }
 
 Test(answer, unescapes_detail_for_a_log_line)
