@@ -329,8 +329,10 @@ static void answer_2xx(struct segops_client *c, struct sg_batch *b, const struct
 {
     const struct sg_http_resp *r = o->resp;
     uint32_t n = b->hi - b->lo;
-    b->status = r->status;
-    b->detail[0] = 0;
+    if (!b->failed) { /* else the report keeps the failed half's answer */
+        b->status = r->status;
+        b->detail[0] = 0;
+    }
     if (o->rc != 0) {
         /* the head or body could not be read whole: the status line said
          * the server took them */
