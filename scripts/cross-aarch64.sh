@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Cross-compiles the producer core (src/queue.c, src/barrier.c,
 # src/clock.c) and its stress driver (tests/queue_stress.c) for aarch64
-# and runs the driver under qemu-aarch64.  Installs what it needs on a
-# fresh Debian 12 machine (root, or sudo); fails loudly when it cannot.
+# and runs the driver under qemu-aarch64; every other library source is
+# compiled for aarch64 too (not linked or run).  Installs what it needs on
+# a fresh Debian 12 machine (root, or sudo); fails loudly when it cannot.
 #
 # What this proves, and what it does not.  It proves the code builds with
 # -Werror for aarch64 against ConcurrencyKit's aarch64 configuration
@@ -23,7 +24,8 @@
 # and the host's ck_md.h would compile ck's fences away on aarch64.  The
 # code under test uses only ck_ring.h, which is header-only, so the arm64
 # package is downloaded and unpacked into the build directory and only its
-# headers are used.
+# headers are used (likewise liburing's and BearSSL's, for the compile-only
+# pass over the rest of the library).
 #
 # Usage: scripts/cross-aarch64.sh [build-dir]   (default build/aarch64)
 set -euo pipefail
@@ -63,30 +65,45 @@ qemu=$(command -v qemu-aarch64-static || command -v qemu-aarch64 || true)
 command -v "$cc" >/dev/null || { echo "cross-aarch64: FAILED: no $cc" >&2; exit 1; }
 [ -n "$qemu" ] || { echo "cross-aarch64: FAILED: no qemu-aarch64" >&2; exit 1; }
 
-# ---- ConcurrencyKit's arm64 headers, unpacked into the build dir ----
-ckver=$(apt-cache show --no-all-versions libck-dev:arm64 2>/dev/null | sed -n 's/^Version: //p' | head -1)
-[ -n "$ckver" ] || { echo "cross-aarch64: FAILED: apt knows no libck-dev:arm64" >&2; exit 1; }
-ckroot="$out/ck-$ckver"
-if [ ! -f "$ckroot/usr/include/ck_ring.h" ]; then
+# ---- arm64 headers (ck; liburing and BearSSL for the compile-only pass),
+# unpacked from Debian's arm64 -dev packages into the build dir ----
+hdr_pkgs=(libck-dev liburing-dev libbearssl-dev)
+vers=""
+for p in "${hdr_pkgs[@]}"; do
+    v=$(apt-cache show --no-all-versions "$p:arm64" 2>/dev/null | sed -n 's/^Version: //p' | head -1)
+    [ -n "$v" ] || { echo "cross-aarch64: FAILED: apt knows no $p:arm64" >&2; exit 1; }
+    vers+="$p=$v "
+done
+sysroot="$out/arm64-$(md5sum <<<"$vers" | cut -c1-12)"
+if [ ! -f "$sysroot/.complete" ]; then
     dl=$(mktemp -d)
     chmod 0755 "$dl"
     chown _apt "$dl" 2>/dev/null || true # apt downloads as _apt where it can
-    (cd "$dl" && apt-get download -qq "libck-dev:arm64=$ckver") ||
-        { echo "cross-aarch64: FAILED: apt-get download libck-dev:arm64" >&2; rm -rf "$dl"; exit 1; }
-    rm -rf "$ckroot.tmp"
-    dpkg-deb -x "$dl"/libck-dev_*_arm64.deb "$ckroot.tmp"
+    # shellcheck disable=SC2086 # one word per package=version
+    (cd "$dl" && apt-get download -qq $(sed 's/\([^ =]*\)=/\1:arm64=/g' <<<"$vers")) ||
+        { echo "cross-aarch64: FAILED: apt-get download ${hdr_pkgs[*]} (arm64)" >&2; rm -rf "$dl"; exit 1; }
+    rm -rf "$sysroot"
+    for d in "$dl"/*.deb; do
+        dpkg-deb -x "$d" "$sysroot"
+    done
     rm -rf "$dl"
-    mv "$ckroot.tmp" "$ckroot"
+    touch "$sysroot/.complete"
 fi
-ckinc="$ckroot/usr/include"
-grep -q '^#define CK_MD_RMO' "$ckinc/ck_md.h" ||
-    { echo "cross-aarch64: FAILED: $ckinc/ck_md.h is not ck's aarch64 (RMO) configuration" >&2; exit 1; }
+inc="$sysroot/usr/include"
+grep -q '^#define CK_MD_RMO' "$inc/ck_md.h" ||
+    { echo "cross-aarch64: FAILED: $inc/ck_md.h is not ck's aarch64 (RMO) configuration" >&2; exit 1; }
 
 # ---- build: the flags of the native build (_GNU_SOURCE as CMake adds it) ----
 cflags=(-std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -pthread
-        -Iinclude -Isrc -isystem "$ckinc")
+        -Iinclude -Isrc -isystem "$inc")
+echo "=== aarch64: $cc $($cc -dumpfullversion); ${vers% }; $(basename "$qemu") $("$qemu" --version | head -1 | sed 's/.*version //')"
+# Every library source compiles for aarch64 (objects only: the library
+# itself is not linked or run here).
+printf '%s\n' src/*.c |
+    xargs -P 2 -I{} $cc "${cflags[@]}" -DSEGOPS_BUILDING -fvisibility=hidden -c {} -o /dev/null ||
+    { echo "cross-aarch64: FAILED: the library does not compile for aarch64" >&2; exit 1; }
+# The driver and the producer core it runs.
 srcs=(src/queue.c src/barrier.c src/clock.c tests/queue_stress.c)
-echo "=== aarch64: $cc $($cc -dumpfullversion), ck $ckver; $(basename "$qemu") $("$qemu" --version | head -1 | sed 's/.*version //')"
 objs=()
 for s in "${srcs[@]}"; do
     o="$out/$(basename "${s%.c}").o"

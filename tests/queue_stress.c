@@ -524,8 +524,9 @@ static int test_barrier(void)
         if (!allow_no_migrate) {
             FAIL("sg_barrier_heavy(SG_BARRIER_MIGRATE) found no way to visit every CPU");
         } else {
-            printf("  SKIP: the migration barrier cannot run here (under qemu-user, "
-                   "sched_setaffinity/getcpu are emulated); its close phase is skipped too\n");
+            printf("  SKIP: the migration barrier cannot run here (sched_setaffinity or "
+                   "getcpu refused or emulated: qemu-user, a restricted container); its "
+                   "close phase is skipped too\n");
             return 1;
         }
     }
