@@ -69,18 +69,19 @@ command -v "$cc" >/dev/null || { echo "cross-aarch64: FAILED: no $cc" >&2; exit 
 # unpacked from Debian's arm64 -dev packages into the build dir ----
 hdr_pkgs=(libck-dev liburing-dev libbearssl-dev)
 vers=""
+want=()
 for p in "${hdr_pkgs[@]}"; do
     v=$(apt-cache show --no-all-versions "$p:arm64" 2>/dev/null | sed -n 's/^Version: //p' | head -1)
     [ -n "$v" ] || { echo "cross-aarch64: FAILED: apt knows no $p:arm64" >&2; exit 1; }
     vers+="$p=$v "
+    want+=("$p:arm64=$v")
 done
 sysroot="$out/arm64-$(md5sum <<<"$vers" | cut -c1-12)"
 if [ ! -f "$sysroot/.complete" ]; then
     dl=$(mktemp -d)
     chmod 0755 "$dl"
     chown _apt "$dl" 2>/dev/null || true # apt downloads as _apt where it can
-    # shellcheck disable=SC2086 # one word per package=version
-    (cd "$dl" && apt-get download -qq $(sed 's/\([^ =]*\)=/\1:arm64=/g' <<<"$vers")) ||
+    (cd "$dl" && apt-get download -qq "${want[@]}") ||
         { echo "cross-aarch64: FAILED: apt-get download ${hdr_pkgs[*]} (arm64)" >&2; rm -rf "$dl"; exit 1; }
     rm -rf "$sysroot"
     for d in "$dl"/*.deb; do
