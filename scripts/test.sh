@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Builds and passes every test: gcc and clang with -Werror, the whole suite
-# under ASan+UBSan, the concurrency and integration tests under TSan.
+# under ASan+UBSan, the concurrency and integration tests under TSan; the
+# installed library, its ABI against the baseline, the Debian packages.
 # Installs what it needs on a fresh Debian 12 machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,10 @@ stop_hogs
 trap - EXIT
 echo "=== packaging: install, out-of-tree consumers (C, C++; pkg-config, find_package), exported symbols"
 scripts/consumer_test.sh build/consumer
+echo "=== ABI: build/gcc/libsegops.so against the baseline abi/libsegops.abi (abidiff)"
+scripts/abi_check.sh build/gcc
+echo "=== Debian packages: cpack -G DEB, installed with dpkg, consumers built against them, removed"
+scripts/deb_test.sh build/deb
 
 # clang: -Werror build of everything; its tests run in the ASan build below
 # (also clang), which keeps CI time in bounds.
