@@ -66,7 +66,7 @@ echo "ok: package contents"
 
 remove() {
     echo "=== deb: remove ${names[*]}"
-    $sudo dpkg -r "${names[@]}" >/dev/null
+    $sudo dpkg --purge "${names[@]}" >/dev/null
 }
 echo "=== deb: install with dpkg"
 $sudo dpkg -i "${debs[@]}" >/dev/null
