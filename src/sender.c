@@ -390,7 +390,7 @@ static void split(struct segops_client *c, struct sg_batch *b)
     uint32_t n = b->hi - b->lo;
     if (n <= 1 || b->nstk >= (int)(sizeof(b->stk_lo) / sizeof(b->stk_lo[0]))) {
         char d[sizeof(b->detail)];
-        snprintf(d, sizeof(d), "%u event%s too large for the server%s%s", n,
+        snprintf(d, sizeof(d), "%u event%s too large for the server%s%.200s", n,
                  n == 1 ? " is" : "s are", b->detail[0] ? ": " : "", b->detail);
         memcpy(b->detail, d, sizeof(d));
         range_done(c, b, 0, n, SEGOPS_EREJECTED);
@@ -431,7 +431,7 @@ static void on_outcome(void *user, struct sg_batch *b, const struct sg_outcome *
             sg_text_clean(r->location, strlen(r->location), loc, sizeof(loc), c->api_key,
                           c->api_key_len);
             snprintf(b->detail, sizeof(b->detail),
-                     "HTTP %d redirect to %s: not followed; set api_url to the new address",
+                     "HTTP %d redirect to %.180s: not followed; set api_url to the new address",
                      r->status, loc[0] ? loc : "(no Location)");
             range_done(c, b, 0, b->hi - b->lo, SEGOPS_EREDIRECT);
             return;

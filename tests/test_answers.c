@@ -224,7 +224,7 @@ static void track(int n, int first, const char *extra)
 {
     for (int i = 0; i < n; i++) {
         segops_prop p[] = {SEGOPS_I64("seq", first + i), SEGOPS_STR("note", extra ? extra : "x")};
-        segops_event ev = {"user-1", "page_viewed", NULL, p, 2};
+        segops_event ev = {.user_id = "user-1", .event_type = "page_viewed", .payload = p, .payload_len = 2};
         cr_assert_eq(segops_track(C, &ev), 0);
     }
 }
@@ -242,7 +242,7 @@ static void expect_delivered_once(int mode, int n)
     client(0, 0);
     track(n, 0, NULL);
     cr_expect_eq(segops_flush(C, 10000), 0, "mode %d", mode);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     struct scr_counts k;
     scr_counts(S, &k);
@@ -294,7 +294,7 @@ Test(answers, a_200_html_page_fails_the_batch_and_names_the_url)
     client(0, 0);
     track(20, 0, NULL);
     cr_expect_eq(segops_flush(C, 10000), SEGOPS_EANSWER);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.delivered, 0);
     cr_expect_eq(s.failed, 20);
@@ -311,7 +311,7 @@ Test(answers, events_the_answer_does_not_cover_count_failed)
     client(0, 0);
     track(20, 0, NULL);
     cr_expect_eq(segops_flush(C, 10000), SEGOPS_EANSWER);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.delivered, 10);
     cr_expect_eq(s.failed, 10);
@@ -331,7 +331,7 @@ Test(answers, a_413_splits_the_batch_until_every_event_is_delivered_once)
     client(200, 0);
     track(200, 0, "0123456789012345678901234567890123456789"); /* ~120 bytes each */
     cr_expect_eq(segops_flush(C, 20000), 0);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.delivered, 200);
     cr_expect_eq(s.failed, 0);
@@ -352,7 +352,7 @@ Test(answers, a_413_fails_only_the_one_event_too_large)
     track(1, 7, "HUGE");
     track(8, 8, NULL);
     cr_expect_eq(segops_flush(C, 20000), SEGOPS_EREJECTED);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.delivered, 15);
     cr_expect_eq(s.failed, 1);
@@ -376,7 +376,7 @@ Test(answers, an_early_401_is_the_answer_not_a_reset)
     memset(big, 'b', sizeof(big) - 1);
     track(500, 0, big);
     cr_expect_eq(segops_flush(C, 20000), SEGOPS_EREJECTED);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.failed, 500);
     cr_expect_eq(s.retries, 0, "a 401 is not retried");
