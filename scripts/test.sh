@@ -5,13 +5,13 @@
 # Installs what it needs on a fresh Debian 12 machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh test
 jobs=$(nproc)
 
 run() { # name, cmake args...
     local name=$1; shift
     echo "=== build: $name"
-    cmake -S . -B "build/$name" -DSEGOPS_WERROR=ON "$@" >/dev/null
+    cmake -S . -B "build/$name" -DSEGOPS_WERROR=ON -DSEGOPS_TESTS=ON "$@" >/dev/null
     cmake --build "build/$name" -j"$jobs" >/dev/null
 }
 
