@@ -286,7 +286,8 @@ typedef struct segops_counters {
     uint64_t reconnects;       /* connections opened to replace one that
                                   closed (growth of the pool not counted) */
     uint64_t queue_depth;      /* events in lanes now */
-    uint64_t queue_high_water; /* largest queue_depth seen by the sender */
+    uint64_t queue_high_water; /* largest queue_depth seen (by the sender
+                                  each turn, and by every snapshot) */
     uint32_t lanes_in_use;     /* lanes owned by live producer threads */
     int io_mode;               /* SEGOPS_IO_URING or SEGOPS_IO_POLL */
     uint64_t tls_handshakes;   /* https: full or resumed handshakes done */

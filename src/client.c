@@ -494,7 +494,16 @@ SEGOPS_API int segops_stats(segops_client *c, segops_counters *s)
     s->requests_in_flight = ld(&c->net.in_flight);
     s->connections_open = ld(&c->net.open);
     s->queue_depth = sg_queue_depth(q);
-    s->queue_high_water = ld(&c->high_water);
+    /* The sender samples the depth once per loop turn; producers that hold
+     * every core can fill the lanes between two turns.  Raise the mark to
+     * the depth seen now, so that a snapshot never shows a high-water mark
+     * below its own queue_depth. */
+    uint64_t hw = ld(&c->high_water);
+    while (hw < s->queue_depth &&
+           !atomic_compare_exchange_weak_explicit(&c->high_water, &hw, s->queue_depth,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+    s->queue_high_water = hw > s->queue_depth ? hw : s->queue_depth;
     s->lanes_in_use = atomic_load_explicit(&q->lanes_in_use, memory_order_relaxed);
     s->io_mode = c->io.mode;
     s->tls_handshakes = ld(&c->net.tls_handshakes);
