@@ -85,7 +85,8 @@ enum segops_error {
     SEGOPS_ENUMBER = -6,     /* a double property is NaN or infinite */
     SEGOPS_ERAWJSON = -7,    /* raw JSON not a valid JSON object or array */
     SEGOPS_EPROP = -8,       /* property key NULL/empty, string NULL, or bad type */
-    SEGOPS_ETOOBIG = -9,     /* the encoded event does not fit one slot */
+    SEGOPS_ETOOBIG = -9,     /* the encoded event does not fit one slot;
+                                segops_stats_prometheus(): buffer too small */
     SEGOPS_EFULL = -10,      /* lane full: event dropped and counted */
     SEGOPS_ENOLANE = -11,    /* no lane free for this thread: dropped, counted */
     SEGOPS_ESHUTDOWN = -12,  /* shutdown has begun: event refused */
@@ -99,7 +100,8 @@ enum segops_error {
     SEGOPS_EPROTOCOL = -20,  /* batch failed: malformed or oversized answer */
     SEGOPS_EREJECTED = -21,  /* batch failed: non-retryable 4xx from server */
     SEGOPS_ERETRIES = -22,   /* batch failed: transient errors, retries spent */
-    SEGOPS_ETLS = -23,       /* batch failed: TLS handshake or verification */
+    SEGOPS_ETLS = -23,       /* batch failed: TLS handshake or verification;
+                                creation: the trusted CA file (logged) */
     SEGOPS_EABANDONED = -24, /* batch failed: shutdown deadline passed */
     SEGOPS_EFORKED = -25     /* called in a child process after fork() */
 };
@@ -166,8 +168,10 @@ typedef struct segops_context {
 /* Log levels passed to the logger. */
 enum segops_log_level { SEGOPS_LOG_ERROR = 0, SEGOPS_LOG_WARN = 1, SEGOPS_LOG_INFO = 2 };
 
-/* Logger: one line, no trailing newline.  Called on the sender thread only
- * (never from segops_track()).  The API key never appears in a line. */
+/* Logger: one line, no trailing newline.  Called on the sender thread
+ * (never from segops_track()), and by segops_client_new() on its caller's
+ * thread to say why creation failed (the trusted CA file: which file,
+ * what is wrong).  The API key never appears in a line. */
 typedef void (*segops_log_fn)(void *user, int level, const char *line);
 
 /* The default logger: writes "[SegOps] <line>\n" to stderr. */

@@ -45,7 +45,9 @@ SEGOPS_API const char *segops_strerror(int err)
     case SEGOPS_ENUMBER: return "SEGOPS_ENUMBER: number is NaN or infinite";
     case SEGOPS_ERAWJSON: return "SEGOPS_ERAWJSON: raw JSON is not a valid object or array";
     case SEGOPS_EPROP: return "SEGOPS_EPROP: property key or value missing or of unknown type";
-    case SEGOPS_ETOOBIG: return "SEGOPS_ETOOBIG: event does not fit one slot";
+    case SEGOPS_ETOOBIG:
+        return "SEGOPS_ETOOBIG: too big: the event does not fit one slot (track, identify), "
+               "or the text does not fit the buffer given (stats_prometheus)";
     case SEGOPS_EFULL: return "SEGOPS_EFULL: queue full, event dropped";
     case SEGOPS_ENOLANE: return "SEGOPS_ENOLANE: no lane free for this thread, event dropped";
     case SEGOPS_ESHUTDOWN: return "SEGOPS_ESHUTDOWN: client is shutting down";
@@ -59,7 +61,9 @@ SEGOPS_API const char *segops_strerror(int err)
     case SEGOPS_EPROTOCOL: return "SEGOPS_EPROTOCOL: malformed answer from the server";
     case SEGOPS_EREJECTED: return "SEGOPS_EREJECTED: server rejected the batch";
     case SEGOPS_ERETRIES: return "SEGOPS_ERETRIES: transient failures, retries exhausted";
-    case SEGOPS_ETLS: return "SEGOPS_ETLS: TLS failure";
+    case SEGOPS_ETLS:
+        return "SEGOPS_ETLS: TLS failure: handshake, certificate verification, or the file of "
+               "trusted CAs (the log line says which)";
     case SEGOPS_EABANDONED: return "SEGOPS_EABANDONED: abandoned at the shutdown deadline";
     case SEGOPS_EFORKED: return "SEGOPS_EFORKED: client belongs to the parent process";
     default: return "SEGOPS_E?: unknown error code";
@@ -234,9 +238,12 @@ SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
     }
     if (c->url.tls) {
         /* anchors decoded once, here; the sender never reads the bundle */
-        rc = sg_tls_ctx_init(&c->tls, o->ca_file, c->url.host);
-        if (rc)
+        char why[SG_TLS_WHY_MAX];
+        rc = sg_tls_ctx_init(&c->tls, o->ca_file, c->url.host, why, sizeof(why));
+        if (rc) {
+            sg_log(c, SEGOPS_LOG_ERROR, "%s", why); /* on the caller's thread */
             goto fail_free;
+        }
         c->tls_on = 1;
     }
     c->api_key_len = strlen(key);

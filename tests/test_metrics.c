@@ -244,6 +244,9 @@ Test(metrics, too_small_a_buffer_is_etoobig_and_reports_the_size)
     cr_expect_eq(len, need);
     cr_expect_eq(strlen(buf), need);
     free(buf);
+    /* the code's text covers this meaning too, not only "one slot" */
+    cr_expect(strstr(segops_strerror(SEGOPS_ETOOBIG), "buffer") != NULL, "%s",
+              segops_strerror(SEGOPS_ETOOBIG));
     h_stop(&H);
 }
 
