@@ -220,7 +220,9 @@ typedef struct segops_options {
     uint32_t request_timeout_ms; /* 10000: send + answer of one request */
     uint32_t connect_timeout_ms; /* 5000 */
     uint32_t max_backoff_ms;     /* 30000: cap of back-off and Retry-After */
-    uint32_t idle_poll_us;       /* 1000: longest sleep of an idle sender */
+    uint32_t idle_poll_us;       /* 5000: longest sleep of an idle sender
+                                    (bounds the wait of an event that comes
+                                    after a quiet spell, and of a flush) */
     const char *ca_file;         /* https: PEM bundle; NULL: system bundle */
     int io_mode;                 /* SEGOPS_IO_AUTO; $SEGOPS_IO=poll|uring */
     int pin_sender;              /* non-zero: pin the sender to sender_cpu */

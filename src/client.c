@@ -176,7 +176,7 @@ static int load_config(const segops_options *o, struct segops_client *c)
     k->request_timeout_ms = dflt(o->request_timeout_ms, 10000);
     k->connect_timeout_ms = dflt(o->connect_timeout_ms, 5000);
     k->max_backoff_ms = dflt(o->max_backoff_ms, 30000);
-    k->idle_poll_us = dflt(o->idle_poll_us, 1000);
+    k->idle_poll_us = dflt(o->idle_poll_us, 5000); /* README: Idle cost */
     k->max_connections = dflt(o->max_connections, 16);
     k->dns_refresh_ms = dflt(o->dns_refresh_ms, 60000);
     const char *tr = getenv("SEGOPS_TRACE");
