@@ -344,6 +344,8 @@ SEGOPS_API int segops_stats(segops_client *c, segops_counters *out);
  *   counter segops_reconnects_total               reconnects
  *   gauge   segops_requests_in_flight             requests_in_flight
  *   gauge   segops_connections_open               connections_open
+ *   counter segops_tls_handshakes_total           tls_handshakes
+ *   counter segops_tls_resumed_total              tls_resumed
  *   gauge   segops_queue_depth                    queue_depth
  *   gauge   segops_queue_high_water               queue_high_water
  *   gauge   segops_lanes_in_use                   lanes_in_use

@@ -16,6 +16,8 @@ run() { # name, cmake args...
 }
 
 run gcc -DCMAKE_C_COMPILER=gcc
+echo "=== docs: Doxygen, every warning an error (Doxyfile: WARN_AS_ERROR)"
+cmake --build build/gcc --target doc
 echo "=== tests: gcc"
 ctest --test-dir build/gcc --output-on-failure
 echo "=== tests under load: the integration and fault suites while every core is busy"
