@@ -126,7 +126,7 @@ int main(int argc, char **argv)
     double secs = 5;
     int trials = 20;
     char settings[256] = "50,200,1000,5000,20000,100000";
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end;
         if (!strcmp(argv[i], "--secs") && v) {
@@ -143,7 +143,6 @@ int main(int argc, char **argv)
         } else {
             goto usage;
         }
-        i++;
     }
     bench_calibrate();
     uint16_t port;
