@@ -28,8 +28,13 @@
  *             exit while the client shuts down.  A thread holds owned lanes
  *             of at most 8 clients at once; beyond, it uses shared lanes.
  *             segops_shutdown() must be called once, after which the client
- *             pointer is invalid; no other call may race with the moment it
- *             returns.
+ *             pointer is invalid.  Calls made while it runs return
+ *             SEGOPS_ESHUTDOWN; it waits for every call already inside the
+ *             library (whatever step the call is at, a thread's first
+ *             call included) before it frees anything, so only a call that
+ *             starts after it returned is a use after free.  A membarrier()
+ *             refused at shutdown (a seccomp filter installed after
+ *             creation) is replaced by another barrier and logged.
  *
  * Hot path.   segops_track() validates, copies the event into a fixed-size
  *             slot and publishes it: no lock, no system call, no allocation,
@@ -103,7 +108,12 @@ enum segops_error {
     SEGOPS_ETLS = -23,       /* batch failed: TLS handshake or verification;
                                 creation: the trusted CA file (logged) */
     SEGOPS_EABANDONED = -24, /* batch failed: shutdown deadline passed */
-    SEGOPS_EFORKED = -25     /* called in a child process after fork() */
+    SEGOPS_EFORKED = -25,    /* called in a child process after fork() */
+    SEGOPS_EREDIRECT = -26,  /* batch failed: the server answered 3xx (not
+                                followed; detail names the Location) */
+    SEGOPS_EANSWER = -27     /* events failed: a 2xx that is not the SegOps
+                                API's (not JSON, no "queued": check
+                                api_url), or that did not cover them all */
 };
 
 /* The name and meaning of an error code, e.g. "SEGOPS_EFULL: queue full,
@@ -168,10 +178,12 @@ typedef struct segops_context {
 /* Log levels passed to the logger. */
 enum segops_log_level { SEGOPS_LOG_ERROR = 0, SEGOPS_LOG_WARN = 1, SEGOPS_LOG_INFO = 2 };
 
-/* Logger: one line, no trailing newline.  Called on the sender thread
- * (never from segops_track()), and by segops_client_new() on its caller's
- * thread to say why creation failed (the trusted CA file: which file,
- * what is wrong).  The API key never appears in a line. */
+/* Logger: one line, no trailing newline.  Called on the sender thread, or
+ * on the thread in segops_shutdown() after the sender thread has ended --
+ * never two calls at once, never from segops_track() -- and by
+ * segops_client_new() on its caller's thread, before the sender exists, to
+ * say why creation failed (the trusted CA file: which file, what is
+ * wrong).  The API key never appears in a line. */
 typedef void (*segops_log_fn)(void *user, int level, const char *line);
 
 /* The default logger: writes "[SegOps] <line>\n" to stderr. */
@@ -187,8 +199,17 @@ typedef struct segops_delivery {
     uint32_t events;          /* events in the batch */
     uint32_t skipped;         /* events the server skipped (validation) */
     uint32_t attempts;        /* tries (1 + retries), connected or not */
-    const char *idempotency_key;
-    const char *detail;       /* the server's "detail" or our reason; "" if none */
+    const char *idempotency_key; /* the last request's (a 413 split sends
+                                    each half under a new key) */
+    const char *detail;       /* the server's "detail" (a string, or a
+                                 list/object as compact JSON, or the start of
+                                 a non-JSON body) or our reason; made safe
+                                 for a log line, the API key redacted; ""
+                                 if none */
+    uint32_t failed;          /* events that failed: all of them when the
+                                 whole batch failed; fewer when only part
+                                 did (a 413 half, events a 2xx did not
+                                 cover) -- result is then that failure */
 } segops_delivery;
 
 typedef void (*segops_delivery_fn)(void *user, const segops_delivery *d);

@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "barrier.h"
 #include "client.h"
 #include "event.h"
 
@@ -66,6 +67,8 @@ SEGOPS_API const char *segops_strerror(int err)
                "trusted CAs (the log line says which)";
     case SEGOPS_EABANDONED: return "SEGOPS_EABANDONED: abandoned at the shutdown deadline";
     case SEGOPS_EFORKED: return "SEGOPS_EFORKED: client belongs to the parent process";
+    case SEGOPS_EREDIRECT: return "SEGOPS_EREDIRECT: the server answered with a redirect (set api_url to its Location)";
+    case SEGOPS_EANSWER: return "SEGOPS_EANSWER: a 2xx answer that is not the SegOps API's, or did not cover every event";
     default: return "SEGOPS_E?: unknown error code";
     }
 }
@@ -307,9 +310,12 @@ fail_free:
 static int produce(segops_client *c, const char *user_id, const char *event_type,
                    const char *occurred_at, const segops_prop *props, size_t n)
 {
-    /* the time of the call, taken first */
-    uint64_t stamp = sg_clock_stamp(&c->ck);
     struct sg_queue *q = &c->q;
+    /* First, before any load of the client's memory: from here the closer
+     * waits for this call (see "Shutdown handshake" in queue.h). */
+    sg_call_enter(q);
+    /* the time of the call */
+    uint64_t stamp = sg_clock_stamp(&c->ck);
     struct sg_lane *l = sg_lane_enter(q);
     if (__builtin_expect(l == NULL, 0)) {
         /* No lane: in a fork() child the lanes parent threads held stay
@@ -317,15 +323,19 @@ static int produce(segops_client *c, const char *user_id, const char *event_type
          * event is refused (EFORKED, ESHUTDOWN), not ENOLANE.  Off the
          * hot path: only when no lane was found. */
         uint32_t closing = atomic_load_explicit(&q->closing, memory_order_relaxed);
+        int rc = SEGOPS_ENOLANE;
         if (closing != 0)
-            return closing == 2 ? SEGOPS_EFORKED : SEGOPS_ESHUTDOWN;
-        atomic_fetch_add_explicit(&q->dropped_no_lane, 1, memory_order_relaxed);
-        return SEGOPS_ENOLANE;
+            rc = closing == 2 ? SEGOPS_EFORKED : SEGOPS_ESHUTDOWN;
+        else
+            atomic_fetch_add_explicit(&q->dropped_no_lane, 1, memory_order_relaxed);
+        sg_call_leave();
+        return rc;
     }
     /* Dekker read: pairs with sg_queue_close() (see queue.h) */
     uint32_t closing = atomic_load_explicit(&q->closing, memory_order_seq_cst);
     if (__builtin_expect(closing != 0, 0)) {
         sg_lane_leave(l);
+        sg_call_leave();
         return closing == 2 ? SEGOPS_EFORKED : SEGOPS_ESHUTDOWN;
     }
     int rc = sg_event_encode(l->cur, q->slot_size, user_id, event_type, occurred_at, props, n,
@@ -337,6 +347,7 @@ static int produce(segops_client *c, const char *user_id, const char *event_type
         rc = SEGOPS_EFULL;
     }
     sg_lane_leave(l);
+    sg_call_leave();
     return rc;
 }
 
@@ -410,6 +421,7 @@ SEGOPS_API int segops_flush(segops_client *c, uint32_t timeout_ms)
 SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *undelivered)
 {
     int rc = 0;
+    int keep = 0;
     if (undelivered)
         *undelivered = 0;
     if (!c)
@@ -438,8 +450,25 @@ SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *
     if (c->thread_started)
         pthread_join(c->thread, NULL);
     /* 3. a producer refused while we delivered may still be leaving its
-     * lane: wait it out (acquire) before the lanes are freed */
+     * lane, or still checking its binding: wait it out (acquire) before
+     * the lanes are freed */
     sg_queue_close(&c->q);
+    /* The sender is gone: log from here (see segops_log_fn). */
+    if (c->q.barrier_errno && !c->q.unproven)
+        sg_log(c, SEGOPS_LOG_WARN,
+               "shutdown: membarrier() failed (%s); the shutdown handshake used %s instead",
+               strerror(c->q.barrier_errno), sg_barrier_name(c->q.barrier_used));
+    else if (c->q.barrier_errno)
+        sg_log(c, SEGOPS_LOG_ERROR,
+               "shutdown: membarrier() failed (%s) and CPU migration was refused too",
+               strerror(c->q.barrier_errno));
+    keep = c->q.unproven;
+    if (keep)
+        sg_log(c, SEGOPS_LOG_ERROR,
+               "shutdown: no barrier could make producer threads' stores visible "
+               "(membarrier and sched_setaffinity refused); the client's queue (%zu KiB) "
+               "stays mapped so that a call caught mid-way cannot write freed memory",
+               (c->q.slab_size + (size_t)c->q.nlanes * sizeof(struct sg_lane)) / 1024);
 
     uint64_t lost = c->undelivered;
     if (lost)
@@ -460,9 +489,16 @@ free_all:
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->mu);
     sg_sender_free(c);
-    sg_queue_destroy(&c->q);
     if (c->tls_on)
         sg_tls_ctx_free(&c->tls);
+    if (keep) {
+        /* Deliberately not freed (logged above): a producer may still be
+         * between its check of `closing` and its publication.  Taken off
+         * the registry so no thread-exit destructor looks at it. */
+        sg_queue_unregister(&c->q);
+        return rc;
+    }
+    sg_queue_destroy(&c->q);
     free(c);
     return rc;
 }

@@ -16,12 +16,11 @@
 
 #include <sched.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/membarrier.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "barrier.h"
 #include "segops.h"
 
 __thread struct sg_tls_lane sg_tls_lane __attribute__((tls_model("initial-exec")));
@@ -45,6 +44,68 @@ static _Atomic uint32_t reg_deaths; /* queues destroyed so far */
 static __thread struct sg_thread_lanes sg_thread __attribute__((tls_model("initial-exec")));
 static pthread_key_t thread_key;
 static int thread_key_ok;
+/* Threads that have called into any client and not exited: the closers'
+ * view of the producers' `in_call` (see queue.h).  Under reg_mu. */
+static struct sg_thread_lanes *threads_head;
+
+int sg_queue_asym = -1; /* -1 until the first sg_queue_init() */
+
+/* Puts the calling thread on the thread list and sets the key's value, so
+ * its exit destructor takes it off again.  Returns 0, or -1 when the key
+ * cannot hold it (the thread then goes through q->claiming). */
+static void thread_list_remove(struct sg_thread_lanes *t);
+
+static int thread_list_add(struct sg_thread_lanes *t)
+{
+    if (!thread_key_ok)
+        return -1;
+    /* listed first: from here on a closer waits for this call */
+    t->fast = &sg_tls_lane;
+    pthread_mutex_lock(&reg_mu);
+    t->prev = NULL;
+    t->next = threads_head;
+    if (threads_head)
+        threads_head->prev = t;
+    threads_head = t;
+    t->listed = 1;
+    pthread_mutex_unlock(&reg_mu);
+    if (!t->registered) {
+        if (pthread_setspecific(thread_key, t) != 0) {
+            pthread_mutex_lock(&reg_mu);
+            thread_list_remove(t);
+            pthread_mutex_unlock(&reg_mu);
+            return -1;
+        }
+        t->registered = 1;
+    }
+    return 0;
+}
+
+/* Caller holds reg_mu. */
+static void thread_list_remove(struct sg_thread_lanes *t)
+{
+    if (!t->listed)
+        return;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        threads_head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->next = t->prev = NULL;
+    t->listed = 0;
+}
+
+/* Is a listed thread inside a call into q?  (The closer's scan.) */
+static int thread_in_call(const struct sg_queue *q)
+{
+    int busy = 0;
+    pthread_mutex_lock(&reg_mu);
+    for (struct sg_thread_lanes *t = threads_head; t && !busy; t = t->next)
+        busy = atomic_load_explicit(&t->fast->in_call, memory_order_seq_cst) == q;
+    pthread_mutex_unlock(&reg_mu);
+    return busy;
+}
 
 /* The live queue of generation gen, or NULL.  Caller holds reg_mu. */
 static struct sg_queue *live(uint64_t gen)
@@ -75,6 +136,9 @@ static void thread_exit(void *v)
         if (q)
             lane_release(q, t->held[i].lane);
     }
+    /* off the list before the thread's TLS goes away; a later call from
+     * this thread counts itself in q->claiming instead */
+    thread_list_remove(t);
     pthread_mutex_unlock(&reg_mu);
     t->n = 0;
     t->exiting = 1;
@@ -111,6 +175,16 @@ void sg_queue_atfork_parent(void)
 void sg_queue_atfork_child(void)
 {
     pthread_mutex_init(&reg_mu, NULL);
+    /* the parent's other threads do not exist here: a closer must not wait
+     * for a call one of them was in at fork() */
+    int self = sg_thread.listed;
+    threads_head = NULL;
+    sg_thread.listed = 0;
+    if (self) {
+        sg_thread.prev = sg_thread.next = NULL;
+        threads_head = &sg_thread;
+        sg_thread.listed = 1;
+    }
 }
 
 /* Commits a lane's slot memory by writing every page once, so the hot path
@@ -187,13 +261,20 @@ int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
     if (q->nowned)
         lane_touch(q, &q->lanes[0]); /* the first thread's; the sender keeps
                                         one more ahead (sg_queue_prefault) */
-#ifndef SG_TSAN /* TSan does not model membarrier(): keep seq_cst there */
-    /* SEGOPS_MEMBARRIER=0 forces the fallback (tests run both) */
-    const char *mb = getenv("SEGOPS_MEMBARRIER");
-    if (!(mb && mb[0] == '0'))
-        q->asym = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-#endif
     pthread_mutex_lock(&reg_mu);
+    if (sg_queue_asym < 0) {
+        /* Once per process: producers read the mode before the queue. */
+        int asym = 0;
+#ifndef SG_TSAN /* TSan does not model membarrier(): keep seq_cst there */
+        /* SEGOPS_MEMBARRIER=0 forces the fallback (tests run both) */
+        const char *mb = getenv("SEGOPS_MEMBARRIER");
+        if (!(mb && mb[0] == '0'))
+            asym = sg_barrier_register();
+#endif
+        sg_queue_asym = asym;
+    }
+    q->asym = sg_queue_asym;
+    q->barrier_allowed = SG_BARRIER_ALL;
     if (!thread_key_ok)
         thread_key_init(); /* the constructor did not run (cannot fail twice) */
     q->reg_next = reg_head;
@@ -203,7 +284,7 @@ int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
     return 0;
 }
 
-void sg_queue_destroy(struct sg_queue *q)
+void sg_queue_unregister(struct sg_queue *q)
 {
     if (q->registered) {
         /* after this no thread-exit destructor touches the queue */
@@ -216,7 +297,13 @@ void sg_queue_destroy(struct sg_queue *q)
         }
         pthread_mutex_unlock(&reg_mu);
         atomic_fetch_add_explicit(&reg_deaths, 1, memory_order_relaxed);
+        q->registered = 0;
     }
+}
+
+void sg_queue_destroy(struct sg_queue *q)
+{
+    sg_queue_unregister(q);
     /* this thread's bindings must not survive the queue (other threads'
      * entries for it are dropped when they next need room) */
     if (sg_tls_lane.q == q)
@@ -277,7 +364,26 @@ static void forget_dead(struct sg_thread_lanes *t)
     pthread_mutex_unlock(&reg_mu);
 }
 
+static struct sg_lane *enter_slow(struct sg_queue *q);
+
 struct sg_lane *sg_lane_enter_slow(struct sg_queue *q)
+{
+    struct sg_thread_lanes *t = &sg_thread;
+    if (!t->listed && !t->exiting)
+        (void)thread_list_add(t); /* a thread's first call, once */
+    if (t->listed)
+        return enter_slow(q); /* the closer sees our in_call */
+    /* Not on the list (exiting, or the key refused us): count ourselves
+     * where the closer looks, Dekker-style, before touching anything. */
+    atomic_fetch_add_explicit(&q->claiming, 1, memory_order_seq_cst);
+    struct sg_lane *l = NULL;
+    if (atomic_load_explicit(&q->closing, memory_order_seq_cst) == 0)
+        l = enter_slow(q);
+    atomic_fetch_sub_explicit(&q->claiming, 1, memory_order_release);
+    return l;
+}
+
+static struct sg_lane *enter_slow(struct sg_queue *q)
 {
     struct sg_thread_lanes *t = &sg_thread;
     struct sg_lane *l = NULL;
@@ -294,13 +400,10 @@ struct sg_lane *sg_lane_enter_slow(struct sg_queue *q)
             l = claim_owned(q);
             if (l)
                 lane_touch(q, l);
-            if (l && !t->registered) {
-                if (pthread_setspecific(thread_key, t) == 0) {
-                    t->registered = 1;
-                } else {
-                    atomic_store_explicit(&l->owned, 0, memory_order_release);
-                    l = NULL;
-                }
+            if (l && !t->listed) {
+                /* nothing would give the lane back at exit */
+                atomic_store_explicit(&l->owned, 0, memory_order_release);
+                l = NULL;
             }
             if (l) {
                 t->held[t->n].gen = q->gen;
@@ -373,15 +476,32 @@ uint64_t sg_queue_depth(struct sg_queue *q)
     return d;
 }
 
-void sg_queue_close(struct sg_queue *q)
+int sg_queue_close(struct sg_queue *q)
 {
     uint32_t expected = 0;
     /* 1 = shutting down; a forked child's 2 stays */
     atomic_compare_exchange_strong(&q->closing, &expected, 1);
-    if (q->asym)
-        syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    int used = SG_BARRIER_NONE;
+    if (q->asym) {
+        /* Producers used plain stores: make every one of them pass a full
+         * fence now.  membarrier() can be refused after registration (a
+         * seccomp filter installed later); then CPU migration serves. */
+        int err = 0;
+        used = sg_barrier_heavy(q->barrier_allowed, &err);
+        if (err && !q->barrier_errno)
+            q->barrier_errno = err;
+        if (used == SG_BARRIER_NONE)
+            q->unproven = 1;
+        q->barrier_used = used;
+    }
+    /* Producers never block inside a call, so each wait below is short. */
     for (uint32_t i = 0; i < q->nlanes; i++) {
         while (atomic_load_explicit(&q->lanes[i].active, memory_order_seq_cst))
-            sched_yield(); /* a producer mid-publish; it never blocks */
+            sched_yield(); /* a producer mid-publish */
     }
+    while (atomic_load_explicit(&q->claiming, memory_order_seq_cst))
+        sched_yield(); /* an unlisted thread in the claim path */
+    while (thread_in_call(q))
+        sched_yield(); /* a call still checking its binding or claiming */
+    return used;
 }

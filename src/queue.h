@@ -56,13 +56,22 @@
  *     with a releasing store, so a new holder sees the old holder's
  *     producer state (stash, cur).
  *
- * Shutdown handshake (Dekker).  A producer sets lane->active = 1, then
- * reads q->closing; the closer sets closing = 1, runs membarrier() (or, where
- * that is unavailable, both sides use seq_cst accesses), then waits until
- * every lane's active is 0.  Either
- * the producer sees closing and refuses the event, or the closer sees the
- * producer active and waits for its publication to finish -- an accepted
- * event can never be published after the sender's final drain.
+ * Shutdown handshake (Dekker).  A producer's first act in a call is to
+ * store the queue it calls into its thread's `in_call` (static TLS, its own
+ * cache line), before it reads any of the queue's memory; it then sets
+ * lane->active = 1 and reads q->closing.  The closer sets closing = 1,
+ * makes every thread pass a full fence (barrier.h: membarrier(), or CPU
+ * migration where membarrier is refused; where neither is available at
+ * creation both sides use seq_cst accesses instead), then waits until no
+ * registered thread's `in_call` is this queue, no lane is active, and
+ * nobody is in the claim path.  Either the producer sees closing and
+ * refuses the event, or the closer sees the producer inside its call and
+ * waits for it to leave -- an accepted event can never be published after
+ * the sender's final drain, and the second close, just before the queue is
+ * freed, waits for every call that had begun, including one still reading
+ * the queue's generation or claiming a lane.  A thread is registered (on
+ * the thread list the closer scans) from its first call to any client
+ * until its thread-exit destructor runs.
  *
  * Thread exit.  One process-wide pthread key, created when the library is
  * loaded (so its index is low and pthread_setspecific never allocates,
@@ -144,7 +153,13 @@ struct sg_queue {
     uint32_t ring_size;
     uint64_t gen;               /* unique per queue in the process */
     int asym;                   /* membarrier() serves the shutdown
-                                   handshake: producers need no fence */
+                                   handshake: producers need no fence
+                                   (== sg_queue_asym) */
+    int barrier_allowed;        /* barrier.h methods close may use (all;
+                                   tests narrow it) */
+    int barrier_used;           /* last sg_queue_close(): barrier.h method */
+    int barrier_errno;          /* membarrier()'s errno when it failed */
+    int unproven;               /* a close found no working barrier */
     struct sg_lane *lanes;      /* nlanes, cache-line aligned */
     char *slab;                 /* all slots (mmap) */
     size_t slab_size;
@@ -156,6 +171,7 @@ struct sg_queue {
     _Atomic uint32_t lanes_in_use;
     _Atomic uint32_t claims;    /* owned-lane claims so far (sender: time
                                    to commit the next lane) */
+    _Atomic uint32_t claiming;  /* threads in the claim path (closer waits) */
     _Alignas(SG_CACHELINE) _Atomic uint64_t dropped_no_lane;
 };
 
@@ -164,12 +180,18 @@ struct sg_queue {
 int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
                   uint32_t capacity, uint32_t slot_size);
 void sg_queue_destroy(struct sg_queue *q);
+/* Takes the queue off the live-queue registry (destroy does it first):
+ * thread-exit destructors stop giving its lanes back. */
+void sg_queue_unregister(struct sg_queue *q);
 
 /* ---- producer side ---- */
 
 /* The calling thread's cached lane binding.  initial-exec: no allocation on
  * a thread's first access, even when the library is dlopen()ed. */
 struct sg_tls_lane {
+    /* the queue this thread is inside a call of, or NULL: written only by
+     * the thread, read by closers (see "Shutdown handshake") */
+    _Atomic(const struct sg_queue *) in_call;
     const struct sg_queue *q;
     uint64_t gen;
     struct sg_lane *lane;
@@ -184,6 +206,10 @@ struct sg_lane *sg_lane_enter_slow(struct sg_queue *q);
 #define SG_HELD_MAX 8 /* clients a thread can hold owned lanes of at once;
                          beyond, it uses their shared lanes */
 struct sg_thread_lanes {
+    /* the thread list (queue.c), under its lock: a closer scans `fast` */
+    struct sg_thread_lanes *next, *prev;
+    struct sg_tls_lane *fast;   /* this thread's sg_tls_lane */
+    int listed;                 /* on the thread list */
     uint32_t n;
     int registered;             /* the key's value is set for this thread */
     int exiting;                /* the key's destructor ran: shared lanes only */
@@ -199,6 +225,30 @@ struct sg_thread_lanes {
 void sg_queue_atfork_prepare(void);
 void sg_queue_atfork_parent(void);
 void sg_queue_atfork_child(void);
+
+/* The handshake mode, process-wide, fixed by the first sg_queue_init():
+ * 1 when membarrier() is registered (producers use plain stores), else 0.
+ * A call reads it before it reads anything of the queue. */
+extern int sg_queue_asym;
+
+/* Starts a call into q: the first store of every producer call, made
+ * before any load of q's memory, so the closer can wait for a call that is
+ * still checking its binding (see "Shutdown handshake"). */
+static inline void sg_call_enter(const struct sg_queue *q)
+{
+    if (__builtin_expect(sg_queue_asym, 1)) {
+        atomic_store_explicit(&sg_tls_lane.in_call, q, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+    } else {
+        atomic_store_explicit(&sg_tls_lane.in_call, q, memory_order_seq_cst);
+    }
+}
+
+/* Ends the call: every access to the queue's memory is done (release). */
+static inline void sg_call_leave(void)
+{
+    atomic_store_explicit(&sg_tls_lane.in_call, NULL, memory_order_release);
+}
 
 /* The producer's half of the shutdown handshake: active = 1, ordered
  * before the caller's load of q->closing.  With membarrier() (q->asym) a
@@ -333,7 +383,12 @@ uint64_t sg_queue_depth(struct sg_queue *q);
 int sg_queue_prefault(struct sg_queue *q);
 
 /* Closer side of the shutdown handshake: sets closing, then waits until no
- * producer is inside a call.  After it returns no event can be published. */
-void sg_queue_close(struct sg_queue *q);
+ * producer is inside a call.  After it returns no event can be published.
+ * Returns the heavy barrier used (barrier.h; SG_BARRIER_NONE in seq_cst
+ * mode).  When the queue relies on a heavy barrier and none worked,
+ * q->unproven is set: the handshake cannot be shown to hold, and the caller
+ * must keep everything a producer may touch (the queue and the client)
+ * mapped rather than free it. */
+int sg_queue_close(struct sg_queue *q);
 
 #endif

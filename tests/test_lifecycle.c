@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "queue.h"
 
 static struct harness H;
 
@@ -208,6 +209,148 @@ Test(lifecycle, a_thread_exiting_while_its_client_shuts_down_touches_no_freed_me
     atomic_store(&resume, 1);
     pthread_join(t, NULL);
     cr_expect_eq(h_wait_queued(&H, 1, 5000), 1);
+}
+
+/* ------------------------------- a first call still claiming at shutdown */
+
+/* A thread's first call is still in the library's claim path -- listing
+ * the thread, setting the key's value -- when another thread shuts the
+ * client down.  Shutdown must wait for that call to leave before it frees
+ * the queue: the call had begun.  The window is widened by link-time
+ * wrapping (-Wl,--wrap=pthread_setspecific,--wrap=sched_yield, this
+ * program only): the claiming thread's pthread_setspecific() waits until
+ * either the closer is seen waiting for someone (it yields in its wait
+ * loop) or shutdown has returned -- the latter is the bug. */
+int __real_pthread_setspecific(pthread_key_t k, const void *v);
+int __real_sched_yield(void);
+static __thread int pause_setspecific;
+static atomic_int claim_in_window, closer_waiting, closer_is_set, shutdown_done,
+    done_while_claiming;
+static pthread_t closer_thread;
+
+int __wrap_pthread_setspecific(pthread_key_t k, const void *v)
+{
+    if (pause_setspecific) {
+        pause_setspecific = 0;
+        atomic_store(&claim_in_window, 1);
+        while (!atomic_load(&closer_waiting) && !atomic_load(&shutdown_done))
+            h_sleep_ms(1);
+        atomic_store(&done_while_claiming, atomic_load(&shutdown_done));
+    }
+    return __real_pthread_setspecific(k, v);
+}
+
+int __wrap_sched_yield(void)
+{
+    if (atomic_load(&closer_is_set) && pthread_equal(pthread_self(), closer_thread) &&
+        atomic_load(&claim_in_window))
+        atomic_store(&closer_waiting, 1);
+    return __real_sched_yield();
+}
+
+static atomic_int first_call_rc = 1;
+
+static void *first_call(void *arg)
+{
+    segops_client *c = arg;
+    pause_setspecific = 1;
+    atomic_store(&first_call_rc, track_tag(c, 5, 0));
+    return NULL;
+}
+
+static atomic_int closer_rc = 1;
+
+static void *closer(void *arg)
+{
+    segops_client *c = arg;
+    closer_thread = pthread_self();
+    atomic_store(&closer_is_set, 1);
+    uint64_t lost = 99;
+    atomic_store(&closer_rc, segops_shutdown(c, 5000, &lost));
+    atomic_store(&shutdown_done, 1);
+    return NULL;
+}
+
+Test(lifecycle, shutdown_waits_for_a_first_call_still_claiming_its_lane)
+{
+    h_start_sink(&H, NULL, 100);
+    segops_options o = h_opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    pthread_t p, s;
+    cr_assert_eq(pthread_create(&p, NULL, first_call, H.c), 0);
+    while (!atomic_load(&claim_in_window))
+        h_sleep_ms(1);
+    cr_assert_eq(pthread_create(&s, NULL, closer, H.c), 0);
+    pthread_join(p, NULL);
+    pthread_join(s, NULL);
+    H.c = NULL;
+    cr_expect_eq(atomic_load(&done_while_claiming), 0,
+                 "segops_shutdown() returned (and freed the client) while a call was inside");
+    cr_expect_eq(atomic_load(&first_call_rc), SEGOPS_ESHUTDOWN);
+    cr_expect_eq(atomic_load(&closer_rc), 0);
+}
+
+/* A call interrupted anywhere inside -- reading the client's generation,
+ * before its lane is marked, mid-publication -- when shutdown begins: a
+ * signal handler on the tracking thread holds the call there until the
+ * closer is seen waiting (or, the bug, shutdown returns).  The handler
+ * looks at the thread's in_call (queue.h) to know it interrupted a call;
+ * otherwise the main thread signals again. */
+static atomic_int hold_in_window, hold_caught, hold_done_inside;
+static __thread int hold_stop;
+
+static void hold_handler(int sig)
+{
+    (void)sig;
+    if (!atomic_load(&hold_in_window) || hold_stop ||
+        atomic_load_explicit(&sg_tls_lane.in_call, memory_order_relaxed) == NULL)
+        return;
+    hold_stop = 1; /* no new call after this one */
+    atomic_store(&claim_in_window, 1); /* the closer's yields count from here */
+    atomic_store(&hold_caught, 1);
+    while (!atomic_load(&closer_waiting) && !atomic_load(&shutdown_done))
+        h_sleep_ms(1);
+    atomic_store(&hold_done_inside, atomic_load(&shutdown_done));
+}
+
+static atomic_int hold_last_rc = 1;
+
+static void *hold_tracker(void *arg)
+{
+    segops_client *c = arg;
+    for (int i = 0; !hold_stop; i++) {
+        int rc = track_tag(c, 6, i % 1000);
+        if (hold_stop)
+            atomic_store(&hold_last_rc, rc);
+    }
+    return NULL;
+}
+
+Test(lifecycle, shutdown_waits_for_a_call_interrupted_anywhere_inside)
+{
+    h_start_sink(&H, NULL, 1u << 30);
+    segops_options o = h_opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = hold_handler;
+    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    pthread_t p, s;
+    cr_assert_eq(pthread_create(&p, NULL, hold_tracker, H.c), 0);
+    atomic_store(&hold_in_window, 1);
+    while (!atomic_load(&hold_caught)) {
+        pthread_kill(p, SIGUSR1);
+        h_sleep_ms(1);
+    }
+    cr_assert_eq(pthread_create(&s, NULL, closer, H.c), 0);
+    pthread_join(p, NULL);
+    pthread_join(s, NULL);
+    H.c = NULL;
+    cr_expect_eq(atomic_load(&hold_done_inside), 0,
+                 "segops_shutdown() returned (and freed the client) while a call was inside");
+    int rc = atomic_load(&hold_last_rc);
+    cr_expect(rc == 0 || rc == SEGOPS_ESHUTDOWN || rc == SEGOPS_EFULL, "rc %d", rc);
+    cr_expect_eq(atomic_load(&closer_rc), 0);
 }
 
 /* ----------------------------------------------------- fork during track */

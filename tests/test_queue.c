@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lane_pages.h"
+#include "barrier.h"
 #include "queue.h"
 #include "segops.h"
 
@@ -20,17 +21,23 @@ struct rec {
 /* What segops_track() does around the encoder. */
 static int put(struct sg_queue *q, uint32_t thread, uint64_t seq)
 {
+    sg_call_enter(q);
     struct sg_lane *l = sg_lane_enter(q);
-    if (!l)
-        return SEGOPS_ENOLANE;
+    if (!l) {
+        int closing = atomic_load_explicit(&q->closing, memory_order_relaxed) != 0;
+        sg_call_leave();
+        return closing ? SEGOPS_ESHUTDOWN : SEGOPS_ENOLANE;
+    }
     if (atomic_load_explicit(&q->closing, memory_order_seq_cst)) {
         sg_lane_leave(l);
+        sg_call_leave();
         return SEGOPS_ESHUTDOWN;
     }
     struct rec r = {thread, 0, seq};
     memcpy(l->cur, &r, sizeof(r));
     int rc = sg_lane_publish(l) == 0 ? 0 : SEGOPS_EFULL;
     sg_lane_leave(l);
+    sg_call_leave();
     return rc;
 }
 
@@ -275,10 +282,11 @@ static void *hammer(void *arg)
 
 /* After sg_queue_close() returns, no producer can publish: everything
  * accepted is already in the rings. */
-static void close_handshake(void)
+static void close_handshake_with(int barriers)
 {
     struct sg_queue q;
     cr_assert_eq(sg_queue_init(&q, 4, 0, 1 << 16, 64), 0);
+    q.barrier_allowed = barriers;
     enum { N = 4 };
     pthread_t th[N];
     struct prod p[N];
@@ -302,7 +310,15 @@ static void close_handshake(void)
     }
     cr_expect_eq(late, 0, "an event was published after close");
     cr_expect_eq(taken, ok);
+    if (q.asym)
+        cr_expect_eq(q.barrier_used, barriers & SG_BARRIER_MEMBARRIER ? SG_BARRIER_MEMBARRIER
+                                                                       : SG_BARRIER_MIGRATE);
     sg_queue_destroy(&q);
+}
+
+static void close_handshake(void)
+{
+    close_handshake_with(SG_BARRIER_ALL);
 }
 
 Test(queue, close_handshake_leaves_nothing_unpublished, .timeout = 60)
@@ -432,4 +448,29 @@ Test(queue, a_thread_holds_lanes_of_eight_clients_and_reuses_the_place_of_one_go
     for (int i = 1; i < N; i++)
         sg_queue_destroy(&q[i]);
     free(q);
+}
+
+/* The fallback barrier (src/barrier.h) visits every CPU this thread may
+ * run on and gives the thread its affinity back. */
+Test(queue, cpu_migration_barrier_runs_and_restores_the_affinity)
+{
+    cpu_set_t before, after;
+    CPU_ZERO(&before);
+    CPU_ZERO(&after);
+    cr_assert_eq(sched_getaffinity(0, sizeof(before), &before), 0);
+    int err = -1;
+    cr_expect_eq(sg_barrier_heavy(SG_BARRIER_MIGRATE, &err), SG_BARRIER_MIGRATE);
+    cr_expect_eq(err, 0, "membarrier was not asked for: no errno");
+    cr_assert_eq(sched_getaffinity(0, sizeof(after), &after), 0);
+    cr_expect(CPU_EQUAL(&before, &after), "affinity not restored");
+    cr_expect_str_eq(sg_barrier_name(SG_BARRIER_MIGRATE), "cpu migration");
+}
+
+/* The handshake holds with the fallback barrier alone: the same
+ * producers-against-close check, producers on plain stores (membarrier
+ * registered), the closer restricted to CPU migration -- what it does when
+ * membarrier() is refused at shutdown. */
+Test(queue, close_handshake_with_the_migration_barrier_leaves_nothing_unpublished, .timeout = 60)
+{
+    close_handshake_with(SG_BARRIER_MIGRATE);
 }
