@@ -86,11 +86,19 @@ int main(int argc, char **argv)
     int threads = 8, metrics = 0;
     long events = 100000;
     for (int i = 1; i < argc; i++) {
+        char *end = NULL;
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
+            threads = (int)strtol(argv[++i], &end, 10);
         else if (!strcmp(argv[i], "--events") && i + 1 < argc)
-            events = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--metrics"))
+            events = strtol(argv[++i], &end, 10);
+        if (end && (*end || end == argv[i] || argv[i][0] == '-' || argv[i][0] == '+')) {
+            fprintf(stderr, "%s: %s needs a whole number, not \"%s\"\n", argv[0], argv[i - 1],
+                    argv[i]);
+            return 2;
+        }
+        if (end)
+            continue;
+        if (!strcmp(argv[i], "--metrics"))
             metrics = 1;
         else {
             fprintf(stderr, "usage: %s [--threads T] [--events N] [--metrics]\n", argv[0]);

@@ -114,7 +114,8 @@ enum segops_error {
     SEGOPS_ENUMBER = -6,     /* a double property is NaN or infinite */
     SEGOPS_ERAWJSON = -7,    /* raw JSON not a valid JSON object or array */
     SEGOPS_EPROP = -8,       /* property key NULL/empty, string NULL, or bad type */
-    SEGOPS_ETOOBIG = -9,     /* the encoded event does not fit one slot */
+    SEGOPS_ETOOBIG = -9,     /* the encoded event does not fit one slot;
+                                segops_stats_prometheus(): buffer too small */
     SEGOPS_EFULL = -10,      /* lane full: event dropped and counted */
     SEGOPS_ENOLANE = -11,    /* no lane free for this thread: dropped, counted */
     SEGOPS_ESHUTDOWN = -12,  /* shutdown has begun: event refused */
@@ -128,7 +129,8 @@ enum segops_error {
     SEGOPS_EPROTOCOL = -20,  /* batch failed: malformed or oversized answer */
     SEGOPS_EREJECTED = -21,  /* batch failed: non-retryable 4xx from server */
     SEGOPS_ERETRIES = -22,   /* batch failed: transient errors, retries spent */
-    SEGOPS_ETLS = -23,       /* batch failed: TLS handshake or verification */
+    SEGOPS_ETLS = -23,       /* batch failed: TLS handshake or verification;
+                                creation: the trusted CA file (logged) */
     SEGOPS_EABANDONED = -24, /* batch failed: shutdown deadline passed */
     SEGOPS_EFORKED = -25,    /* called in a child process after fork() */
     SEGOPS_ESIZE = -26,      /* options/counters `size` 0 or unknown to this
@@ -221,8 +223,10 @@ enum segops_log_level { SEGOPS_LOG_ERROR = 0, SEGOPS_LOG_WARN = 1, SEGOPS_LOG_IN
 
 /* Logger: one line, no trailing newline.  Called on the sender thread, or
  * on the thread in segops_shutdown() after the sender thread has ended --
- * never two calls at once, never from segops_track().  The API key never
- * appears in a line. */
+ * never two calls at once, never from segops_track() -- and by
+ * segops_client_new() on its caller's thread, before the sender exists, to
+ * say why creation failed (the trusted CA file: which file, what is
+ * wrong).  The API key never appears in a line. */
 typedef void (*segops_log_fn)(void *user, int level, const char *line);
 
 /* The default logger: writes "[SegOps] <line>\n" to stderr. */
@@ -283,7 +287,9 @@ typedef struct segops_options {
     uint32_t request_timeout_ms; /* 10000: send + answer of one request */
     uint32_t connect_timeout_ms; /* 5000 */
     uint32_t max_backoff_ms;     /* 30000: cap of back-off and Retry-After */
-    uint32_t idle_poll_us;       /* 1000: longest sleep of an idle sender */
+    uint32_t idle_poll_us;       /* 5000: longest sleep of an idle sender
+                                    (bounds the wait of an event that comes
+                                    after a quiet spell, and of a flush) */
     const char *ca_file;         /* https: PEM bundle; NULL: system bundle */
     int io_mode;                 /* SEGOPS_IO_AUTO; $SEGOPS_IO=poll|uring */
     int pin_sender;              /* non-zero: pin the sender to sender_cpu */
@@ -386,7 +392,8 @@ typedef struct segops_counters {
     uint64_t reconnects;       /* connections opened to replace one that
                                   closed (growth of the pool not counted) */
     uint64_t queue_depth;      /* events in lanes now */
-    uint64_t queue_high_water; /* largest queue_depth seen by the sender */
+    uint64_t queue_high_water; /* largest queue_depth seen (by the sender
+                                  each turn, and by every snapshot) */
     uint32_t lanes_in_use;     /* lanes owned by live producer threads */
     int io_mode;               /* SEGOPS_IO_URING or SEGOPS_IO_POLL */
     uint64_t tls_handshakes;   /* https: full or resumed handshakes done */
@@ -467,6 +474,8 @@ SEGOPS_API int segops_shutdown_stats(segops_client *c, uint32_t timeout_ms,
  *   counter segops_reconnects_total               reconnects
  *   gauge   segops_requests_in_flight             requests_in_flight
  *   gauge   segops_connections_open               connections_open
+ *   counter segops_tls_handshakes_total           tls_handshakes
+ *   counter segops_tls_resumed_total              tls_resumed
  *   gauge   segops_queue_depth                    queue_depth
  *   gauge   segops_queue_high_water               queue_high_water
  *   gauge   segops_lanes_in_use                   lanes_in_use

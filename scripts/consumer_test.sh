@@ -67,7 +67,8 @@ for f in "$prefix/include/segops.h" "$prefix/include/segops.hpp" "$libdir/libseg
          "$libdir/cmake/segops/segopsConfig.cmake" \
          "$libdir/cmake/segops/segopsConfigVersion.cmake" \
          "$libdir/cmake/segops/segopsTargets.cmake" \
-         "$prefix/bin/segops-send" "$prefix/bin/segops-sink"; do
+         "$prefix/bin/segops-send" "$prefix/bin/segops-sink" "$prefix/bin/segops-chaos" \
+         "$prefix/share/doc/libsegops/LICENSE" "$prefix/share/doc/libsegops/CHANGELOG.md"; do
     [ -e "$f" ] || fail "not installed: ${f#"$prefix"/}"
 done
 ok "installed files"

@@ -7,17 +7,19 @@
 # Installs what it needs on a fresh Debian 12 machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh test
 jobs=$(nproc)
 
 run() { # name, cmake args...
     local name=$1; shift
     echo "=== build: $name"
-    cmake -S . -B "build/$name" -DSEGOPS_WERROR=ON "$@" >/dev/null
+    cmake -S . -B "build/$name" -DSEGOPS_WERROR=ON -DSEGOPS_TESTS=ON "$@" >/dev/null
     cmake --build "build/$name" -j"$jobs" >/dev/null
 }
 
 run gcc -DCMAKE_C_COMPILER=gcc
+echo "=== docs: Doxygen, every warning an error (Doxyfile: WARN_AS_ERROR)"
+cmake --build build/gcc --target doc
 echo "=== tests: gcc"
 ctest --test-dir build/gcc --output-on-failure
 echo "=== tests under load: the integration and fault suites while every core is busy"

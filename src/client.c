@@ -47,7 +47,9 @@ SEGOPS_API const char *segops_strerror(int err)
     case SEGOPS_ENUMBER: return "SEGOPS_ENUMBER: number is NaN or infinite";
     case SEGOPS_ERAWJSON: return "SEGOPS_ERAWJSON: raw JSON is not a valid object or array";
     case SEGOPS_EPROP: return "SEGOPS_EPROP: property key or value missing or of unknown type";
-    case SEGOPS_ETOOBIG: return "SEGOPS_ETOOBIG: event does not fit one slot";
+    case SEGOPS_ETOOBIG:
+        return "SEGOPS_ETOOBIG: too big: the event does not fit one slot (track, identify), "
+               "or the text does not fit the buffer given (stats_prometheus)";
     case SEGOPS_EFULL: return "SEGOPS_EFULL: queue full, event dropped";
     case SEGOPS_ENOLANE: return "SEGOPS_ENOLANE: no lane free for this thread, event dropped";
     case SEGOPS_ESHUTDOWN: return "SEGOPS_ESHUTDOWN: client is shutting down";
@@ -61,7 +63,9 @@ SEGOPS_API const char *segops_strerror(int err)
     case SEGOPS_EPROTOCOL: return "SEGOPS_EPROTOCOL: malformed answer from the server";
     case SEGOPS_EREJECTED: return "SEGOPS_EREJECTED: server rejected the batch";
     case SEGOPS_ERETRIES: return "SEGOPS_ERETRIES: transient failures, retries exhausted";
-    case SEGOPS_ETLS: return "SEGOPS_ETLS: TLS failure";
+    case SEGOPS_ETLS:
+        return "SEGOPS_ETLS: TLS failure: handshake, certificate verification, or the file of "
+               "trusted CAs (the log line says which)";
     case SEGOPS_EABANDONED: return "SEGOPS_EABANDONED: abandoned at the shutdown deadline";
     case SEGOPS_EFORKED: return "SEGOPS_EFORKED: client belongs to the parent process";
     case SEGOPS_ESIZE:
@@ -206,7 +210,7 @@ static int load_config(const segops_options *o, struct segops_client *c)
     k->request_timeout_ms = dflt(o->request_timeout_ms, 10000);
     k->connect_timeout_ms = dflt(o->connect_timeout_ms, 5000);
     k->max_backoff_ms = dflt(o->max_backoff_ms, 30000);
-    k->idle_poll_us = dflt(o->idle_poll_us, 1000);
+    k->idle_poll_us = dflt(o->idle_poll_us, 5000); /* README: Idle cost */
     k->max_connections = dflt(o->max_connections, 16);
     k->dns_refresh_ms = dflt(o->dns_refresh_ms, 60000);
     const char *tr = getenv("SEGOPS_TRACE");
@@ -275,9 +279,12 @@ SEGOPS_API int segops_client_new(const segops_options *given, segops_client **ou
     }
     if (c->url.tls) {
         /* anchors decoded once, here; the sender never reads the bundle */
-        rc = sg_tls_ctx_init(&c->tls, o->ca_file, c->url.host);
-        if (rc)
+        char why[SG_TLS_WHY_MAX];
+        rc = sg_tls_ctx_init(&c->tls, o->ca_file, c->url.host, why, sizeof(why));
+        if (rc) {
+            sg_log(c, SEGOPS_LOG_ERROR, "%s", why); /* on the caller's thread */
             goto fail_free;
+        }
         c->tls_on = 1;
     }
     c->api_key_len = strlen(key);
@@ -624,7 +631,16 @@ static void snapshot(segops_client *c, segops_counters *s)
     s->requests_in_flight = ld(&c->net.in_flight);
     s->connections_open = ld(&c->net.open);
     s->queue_depth = sg_queue_depth(q);
-    s->queue_high_water = ld(&c->high_water);
+    /* The sender samples the depth once per loop turn; producers that hold
+     * every core can fill the lanes between two turns.  Raise the mark to
+     * the depth seen now, so that a snapshot never shows a high-water mark
+     * below its own queue_depth. */
+    uint64_t hw = ld(&c->high_water);
+    while (hw < s->queue_depth &&
+           !atomic_compare_exchange_weak_explicit(&c->high_water, &hw, s->queue_depth,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+    s->queue_high_water = hw > s->queue_depth ? hw : s->queue_depth;
     s->lanes_in_use = atomic_load_explicit(&q->lanes_in_use, memory_order_relaxed);
     s->io_mode = c->io.mode;
     s->tls_handshakes = ld(&c->net.tls_handshakes);

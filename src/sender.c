@@ -612,8 +612,13 @@ static int young_out(const struct segops_client *c, int partial, int64_t now)
 static void build(struct segops_client *c, int64_t now)
 {
     uint64_t depth = sg_queue_depth(&c->q);
-    if (depth > atomic_load_explicit(&c->high_water, memory_order_relaxed))
-        atomic_store_explicit(&c->high_water, depth, memory_order_relaxed);
+    /* a maximum: segops_stats() raises it too (compare-and-swap on both
+     * sides, so neither lowers the other's mark) */
+    uint64_t hw = atomic_load_explicit(&c->high_water, memory_order_relaxed);
+    while (hw < depth && !atomic_compare_exchange_weak_explicit(&c->high_water, &hw, depth,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed))
+        ;
     if (now >= c->next_tick) {
         if (c->quota < depth)
             c->quota = depth;

@@ -62,6 +62,43 @@ Test(client, delivers_a_batch_once_batch_size_events_are_queued)
     h_expect_invariant(H.c);
 }
 
+/* The sender samples the lanes' depth once per turn; producers can fill
+ * them between two turns (the demo's burst saw pending=114428 with
+ * queue_high_water=0).  A snapshot raises the mark to its own depth. */
+Test(client, high_water_is_never_below_the_depth_of_the_same_snapshot)
+{
+    h_start_sink(&H, NULL, 1000);
+    segops_options o = h_opts();
+    o.idle_poll_us = 1000000; /* an idle sender then sleeps ~0.2-1 s a turn */
+    cr_assert_eq(h_client(&H, &o), 0);
+    h_sleep_ms(400);
+    cr_assert_eq(track_n(H.c, 0, 0, 19), 19); /* < batch_size: nothing is due */
+    segops_counters s;
+    cr_assert_eq(segops_stats(H.c, &s), 0);
+    cr_expect_eq(s.queue_depth, 19);
+    cr_expect_geq(s.queue_high_water, s.queue_depth);
+    segops_counters t;
+    cr_assert_eq(segops_stats(H.c, &t), 0);
+    cr_expect_geq(t.queue_high_water, s.queue_high_water, "the mark never goes down");
+}
+
+/* The idle sender's longest sleep: 5 ms, chosen from bench/bench_idle.c
+ * (README, "Idle cost"): ~180 wake-ups/s and ~0.6 % of a core idle instead
+ * of ~950/s and ~2.3 % at 1 ms. */
+Test(client, an_idle_sender_sleeps_at_most_5_ms_by_default)
+{
+    h_start_sink(&H, NULL, 10);
+    segops_options o = h_opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_expect_eq(H.c->cfg.idle_poll_us, 5000);
+    h_stop(&H);
+    h_start_sink(&H, NULL, 10);
+    o = h_opts();
+    o.idle_poll_us = 250;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_expect_eq(H.c->cfg.idle_poll_us, 250);
+}
+
 Test(client, delivers_on_the_flush_interval)
 {
     h_start_sink(&H, NULL, 1000);

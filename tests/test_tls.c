@@ -281,16 +281,32 @@ Test(tls, refuses_the_server_when_trusting_only_the_system_bundle)
     cr_expect(strstr(H.log, "not trusted") != NULL, "%s", H.log);
 }
 
-Test(tls, creation_fails_on_an_unreadable_or_empty_ca_file)
+static char creation_log[1024];
+
+static void log_creation(void *user, int level, const char *line)
+{
+    (void)user;
+    cr_expect_eq(level, SEGOPS_LOG_ERROR);
+    snprintf(creation_log, sizeof(creation_log), "%s", line);
+}
+
+/* The logger, on the creating thread, says which file and why. */
+Test(tls, creation_fails_on_an_unreadable_or_empty_ca_file_and_logs_why)
 {
     segops_options o = SEGOPS_OPTIONS_INIT;
     o.api_url = "https://localhost:1";
     o.api_key = "sk_test";
+    o.logger = log_creation;
     o.ca_file = "/nonexistent/ca.pem";
     segops_client *c;
     cr_expect_eq(segops_client_new(&o, &c), SEGOPS_ETLS);
+    cr_expect(strstr(creation_log, "/nonexistent/ca.pem") &&
+                  strstr(creation_log, "No such file or directory") &&
+                  strstr(creation_log, "ca_file"),
+              "%s", creation_log);
     o.ca_file = "/dev/null";
     cr_expect_eq(segops_client_new(&o, &c), SEGOPS_ETLS);
+    cr_expect(strstr(creation_log, "\"/dev/null\" is empty"), "%s", creation_log);
 }
 
 Test(tls, eight_threads_deliver_every_event_exactly_once_over_tls, .timeout = 180)

@@ -27,6 +27,7 @@
 
 #define EXIT_USAGE 2
 #define MAX_PROPS 256
+#define SEND_SLOT_SIZE 8192 /* slot_size: the largest encoded event */
 
 static const char usage[] =
     "usage: segops-send [options] --user ID --type EVENT_TYPE [KEY=VALUE | KEY:=JSON ...]\n"
@@ -406,7 +407,7 @@ struct run {
 /* Sends one event; on a full queue, waits for the sender to drain it and
  * tries again, so that a long input is never dropped. */
 static int send_one(struct run *r, const char *user, const char *type, const char *at,
-                    const segops_prop *props, size_t n, const char *where)
+                    const segops_prop *props, size_t n, const char *where, size_t input_bytes)
 {
     r->given++;
     int rc;
@@ -435,7 +436,15 @@ static int send_one(struct run *r, const char *user, const char *type, const cha
         r->dropped++;
     else
         r->rejected++;
-    fprintf(stderr, "segops-send: %s%s%s\n", where, where[0] ? ": " : "", segops_strerror(rc));
+    if (rc == SEGOPS_ETOOBIG)
+        fprintf(stderr,
+                "segops-send: %s%sSEGOPS_ETOOBIG: the event is too big: its input is %zu "
+                "bytes, and an encoded event must fit one %u-byte slot (fields, keys and values "
+                "with their lengths)\n",
+                where, where[0] ? ": " : "", input_bytes, (unsigned)SEND_SLOT_SIZE);
+    else
+        fprintf(stderr, "segops-send: %s%s%s\n", where, where[0] ? ": " : "",
+                segops_strerror(rc));
     return rc;
 }
 
@@ -525,7 +534,7 @@ static void send_line(struct run *r, char *line, size_t len, unsigned long linen
         fail(&j, r->identify ? "user_id missing" : "user_id or event_type missing");
         goto bad;
     }
-    send_one(r, user, type, at, props, nprops, where);
+    send_one(r, user, type, at, props, nprops, where, len);
     return;
 bad:
     r->given++;
@@ -534,21 +543,37 @@ bad:
 }
 
 /* One KEY=VALUE or KEY:=JSON argument as a property; the argument's bytes
- * are modified in place and referenced.  Returns 0 or -1 (usage). */
-static int arg_prop(char *arg, segops_prop *p)
+ * are modified in place and referenced.  Returns 0, or -1 (usage) with the
+ * reason in why. */
+static int arg_prop(char *arg, segops_prop *p, char *why, size_t cap)
 {
     char *eq = strchr(arg, '=');
-    if (!eq || eq == arg || (eq == arg + 1 && arg[0] == ':'))
+    if (!eq) {
+        snprintf(why, cap, "expected KEY=VALUE or KEY:=JSON");
         return -1;
+    }
+    if (eq == arg || (eq == arg + 1 && arg[0] == ':')) {
+        snprintf(why, cap, "the key is empty");
+        return -1;
+    }
     if (eq[-1] == ':') { /* KEY:=JSON */
         eq[-1] = 0;
         char *v = eq + 1;
         struct jr j = {v, v + strlen(v), NULL};
-        if (value_prop(&j, arg, p))
+        int bad = value_prop(&j, arg, p);
+        if (!bad) {
+            ws(&j);
+            if (j.p != j.end) {
+                fail(&j, "text after the value");
+                bad = 1;
+            }
+        }
+        if (bad) {
+            snprintf(why, cap, "the value after := is not valid JSON: %s at byte %zu of \"%s\"",
+                     j.err ? j.err : "bad value", (size_t)(j.p - v) + 1, eq + 1);
+            eq[-1] = ':';
             return -1;
-        ws(&j);
-        if (j.p != j.end)
-            return -1;
+        }
         return 0;
     }
     *eq = 0;
@@ -583,7 +608,7 @@ int main(int argc, char **argv)
     int identify = 0, from_stdin = 0, quiet = 0;
     uint32_t timeout_ms = 10000;
     static segops_prop props[MAX_PROPS];
-    size_t nprops = 0;
+    size_t nprops = 0, input_bytes = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -625,11 +650,15 @@ int main(int argc, char **argv)
             fprintf(stderr, "segops-send: unknown option %s (see --help)\n", a);
             return EXIT_USAGE;
         } else {
-            if (nprops == MAX_PROPS || arg_prop(argv[i], &props[nprops])) {
-                fprintf(stderr, "segops-send: bad property \"%s\": expected KEY=VALUE or KEY:=JSON\n",
-                        a);
+            char why[256] = "more than 256 properties";
+            char shown[128];
+            snprintf(shown, sizeof(shown), "%s", a); /* arg_prop() edits the argument */
+            size_t alen = strlen(a);
+            if (nprops == MAX_PROPS || arg_prop(argv[i], &props[nprops], why, sizeof(why))) {
+                fprintf(stderr, "segops-send: bad property \"%s\": %s\n", shown, why);
                 return EXIT_USAGE;
             }
+            input_bytes += alen;
             nprops++;
         }
     }
@@ -655,7 +684,7 @@ int main(int argc, char **argv)
     o.max_producers = 1;
     o.shared_lanes = 1;
     o.queue_capacity = 1024;
-    o.slot_size = 8192; /* room for sizeable payloads */
+    o.slot_size = SEND_SLOT_SIZE; /* room for sizeable payloads */
     o.batch_size = 100;
     o.flush_interval_ms = 200;
     o.on_delivery = on_delivery;
@@ -679,7 +708,8 @@ int main(int argc, char **argv)
         }
         free(line);
     } else {
-        send_one(&r, user, type, at, props, nprops, "");
+        input_bytes += strlen(user) + (type ? strlen(type) : 0) + (at ? strlen(at) : 0);
+        send_one(&r, user, type, at, props, nprops, "", input_bytes);
     }
 
     int frc = segops_flush(r.c, timeout_ms);

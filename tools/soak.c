@@ -342,22 +342,44 @@ static int server_main(int seconds)
     return 0;
 }
 
+/* A whole decimal number (no sign, nothing after it) into *out; 0 or -1. */
+static int strict_long(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || s[0] == '+')
+        return -1;
+    *out = v;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int seconds = 600, nprod = 8;
     uint32_t rate = 2500;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--producers") && i + 1 < argc)
-            nprod = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--verbose"))
+        long v;
+        if (!strcmp(argv[i], "--producers") && i + 1 < argc) {
+            if (strict_long(argv[++i], &v))
+                goto usage;
+            nprod = (int)v;
+        } else if (!strcmp(argv[i], "--verbose")) {
             verbose = 1;
-        else if (!strcmp(argv[i], "--rate") && i + 1 < argc)
-            rate = (uint32_t)atoi(argv[++i]);
-        else
-            seconds = atoi(argv[i]);
+        } else if (!strcmp(argv[i], "--rate") && i + 1 < argc) {
+            if (strict_long(argv[++i], &v))
+                goto usage;
+            rate = (uint32_t)(v > 0 && v <= 1000000 ? v : 0);
+        } else if (argv[i][0] != '-' && strict_long(argv[i], &v) == 0) {
+            seconds = v <= 86400 * 365 ? (int)v : 0;
+        } else {
+            goto usage;
+        }
     }
     if (seconds < 5 || nprod < 1 || nprod > MAX_PRODUCERS || rate < 1 || rate > 1000000) {
-        fprintf(stderr, "usage: segops-soak [seconds>=5] [--producers 1..16] [--rate N]\n");
+    usage:
+        fprintf(stderr, "usage: segops-soak [SECONDS >= 5] [--producers 1..16] [--rate "
+                        "1..1000000] [--verbose]\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
