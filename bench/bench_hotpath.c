@@ -264,7 +264,7 @@ static void run(uint16_t port, int threads, long total)
     o.max_producers = (uint32_t)threads;
     segops_client *c = bench_client_new(&o, "bench_hotpath");
     int stid = find_task("segops-sender");
-    segops_counters s0, s1;
+    segops_counters s0 = SEGOPS_COUNTERS_INIT, s1 = SEGOPS_COUNTERS_INIT;
     segops_stats(c, &s0);
     atomic_store(&sender_allocs, 0);
     atomic_store(&sender_tid, stid > 0 ? stid : 0);

@@ -367,7 +367,7 @@ static void saturate(const struct cfg *g, uint32_t max_conn)
     pthread_t th;
     pthread_create(&th, NULL, bench_feeder, c);
     sleep_ns(500000000); /* warm-up: connections, caches */
-    segops_counters a, b, e;
+    segops_counters a = SEGOPS_COUNTERS_INIT, b = SEGOPS_COUNTERS_INIT, e = SEGOPS_COUNTERS_INIT;
     int64_t t0 = mono_ns();
     struct sampler smp;
     sampler_start(&smp, c, t0);

@@ -90,7 +90,7 @@ static void throughput(const struct target *t, int io, uint32_t batch, double se
     pthread_t th;
     pthread_create(&th, NULL, bench_feeder, c);
     sleep_ns(500000000); /* warm-up: connection (and handshake), caches */
-    segops_counters a, b, e;
+    segops_counters a = SEGOPS_COUNTERS_INIT, b = SEGOPS_COUNTERS_INIT, e = SEGOPS_COUNTERS_INIT;
     segops_stats(c, &a);
     int64_t s0 = task_cpu_ns(stid), p0 = proc_cpu_ns(), n0 = tls_front_cpu_ns(t->front);
     int64_t t0 = mono_ns();

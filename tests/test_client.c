@@ -73,11 +73,11 @@ Test(client, high_water_is_never_below_the_depth_of_the_same_snapshot)
     cr_assert_eq(h_client(&H, &o), 0);
     h_sleep_ms(400);
     cr_assert_eq(track_n(H.c, 0, 0, 19), 19); /* < batch_size: nothing is due */
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     cr_assert_eq(segops_stats(H.c, &s), 0);
     cr_expect_eq(s.queue_depth, 19);
     cr_expect_geq(s.queue_high_water, s.queue_depth);
-    segops_counters t;
+    segops_counters t = SEGOPS_COUNTERS_INIT;
     cr_assert_eq(segops_stats(H.c, &t), 0);
     cr_expect_geq(t.queue_high_water, s.queue_high_water, "the mark never goes down");
 }
