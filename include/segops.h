@@ -106,7 +106,10 @@ enum segops_error {
     SEGOPS_ERETRIES = -22,   /* batch failed: transient errors, retries spent */
     SEGOPS_ETLS = -23,       /* batch failed: TLS handshake or verification */
     SEGOPS_EABANDONED = -24, /* batch failed: shutdown deadline passed */
-    SEGOPS_EFORKED = -25     /* called in a child process after fork() */
+    SEGOPS_EFORKED = -25,    /* called in a child process after fork() */
+    SEGOPS_EPROXY = -26      /* batch failed: the HTTP proxy refused it
+                                (407 authentication failed, CONNECT
+                                refused); see README "Proxies" */
 };
 
 /* The name and meaning of an error code, e.g. "SEGOPS_EFULL: queue full,
@@ -172,8 +175,9 @@ typedef struct segops_context {
 enum segops_log_level { SEGOPS_LOG_ERROR = 0, SEGOPS_LOG_WARN = 1, SEGOPS_LOG_INFO = 2 };
 
 /* Logger: one line, no trailing newline.  Called on the sender thread, or
- * on the thread in segops_shutdown() after the sender thread has ended --
- * never two calls at once, never from segops_track().  The API key never
+ * on the thread in segops_shutdown() after the sender thread has ended, or
+ * on the thread in segops_client_new() to say why an option was refused
+ * -- never two calls at once, never from segops_track().  The API key never
  * appears in a line. */
 typedef void (*segops_log_fn)(void *user, int level, const char *line);
 
@@ -239,6 +243,32 @@ typedef struct segops_options {
                                     after the last name resolution resolves
                                     the host again (a failed connect always
                                     does) */
+    const char *proxy_url;       /* HTTP proxy, "http://[user:password@]
+                                    host[:port]" (no scheme: http://; no
+                                    port: 1080; user info percent-encoded,
+                                    sent as Proxy-Authorization: Basic, never
+                                    logged).  NULL: from the environment,
+                                    curl's rules: https:// targets read
+                                    https_proxy, HTTPS_PROXY, all_proxy,
+                                    ALL_PROXY; http:// targets http_proxy
+                                    (lowercase only), all_proxy, ALL_PROXY.
+                                    "": no proxy, whatever the environment
+                                    says.  https:// targets go through a
+                                    CONNECT tunnel (TLS to the server inside
+                                    it: the API key never reaches the proxy
+                                    in clear); http:// targets as absolute-
+                                    form requests.  https:// and SOCKS
+                                    proxies are refused (SEGOPS_EURL).  Read
+                                    once, by segops_client_new() */
+    const char *no_proxy;        /* hosts reached without the proxy, a
+                                    comma-separated list: names match
+                                    themselves and their subdomains (a
+                                    leading '.' changes nothing), IP
+                                    addresses exactly or as CIDR
+                                    (10.0.0.0/8), "*" every host, ":port"
+                                    limits an entry to that port.  NULL:
+                                    $no_proxy, else $NO_PROXY (also with
+                                    proxy_url set, as curl); "": none */
 } segops_options;
 
 /* ---------------------------------------------------------------- client */

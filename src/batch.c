@@ -54,20 +54,32 @@ void sg_batch_fill(struct sg_batch *b, struct sg_queue *q, const struct sg_clock
 void sg_batch_seal(struct sg_batch *b, const struct sg_url *url, const char *api_key,
                    size_t api_key_len)
 {
+    sg_batch_seal_via(b, url, NULL, api_key, api_key_len);
+}
+
+void sg_batch_seal_via(struct sg_batch *b, const struct sg_url *url, const struct sg_proxy *px,
+                       const char *api_key, size_t api_key_len)
+{
+    int fwd = px && px->on && !url->tls; /* the proxy forwards this request */
     memcpy(b->body + b->len, "]}", 2);
     b->len += 2;
     char head[SG_HEAD_MAX];
     int n = snprintf(head, sizeof(head),
-                     "POST %s/api/ingestion/track/batch/ HTTP/1.1\r\n"
+                     "POST %s%s%s/api/ingestion/track/batch/ HTTP/1.1\r\n"
                      "Host: %s\r\n"
+                     "%s%s%s"
                      "Authorization: ApiKey %.*s\r\n"
                      "Content-Type: application/json\r\n"
                      "Content-Length: %zu\r\n"
                      "User-Agent: segops-c/" SEGOPS_VERSION_STRING "\r\n"
                      "Idempotency-Key: %s\r\n"
                      "\r\n",
-                     url->prefix, url->hostport, (int)api_key_len, api_key, b->len, b->key);
-    /* bounded by creation-time checks on prefix, host and key lengths */
+                     fwd ? "http://" : "", fwd ? url->hostport : "", url->prefix, url->hostport,
+                     fwd && px->auth[0] ? "Proxy-Authorization: " : "", fwd ? px->auth : "",
+                     fwd && px->auth[0] ? "\r\n" : "", (int)api_key_len, api_key, b->len,
+                     b->key);
+    /* bounded by creation-time checks on prefix, host, key and proxy user
+     * info lengths: 1024 + 2 x 263 + 511 + 694 + fixed text < SG_HEAD_MAX */
     char *start = b->body - n;
     memcpy(start, head, (size_t)n);
     b->req = start;

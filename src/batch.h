@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "clock.h"
+#include "proxy.h"
 #include "queue.h"
 #include "url.h"
 
@@ -69,5 +70,13 @@ void sg_batch_fill(struct sg_batch *b, struct sg_queue *q, const struct sg_clock
 /* Closes the JSON body and writes the request head before it. */
 void sg_batch_seal(struct sg_batch *b, const struct sg_url *url, const char *api_key,
                    size_t api_key_len);
+
+/* The same, for a request that an HTTP proxy forwards (px non-NULL, px->on,
+ * http:// url): the request target in absolute form
+ * ("POST http://host:port/api/... HTTP/1.1") and Proxy-Authorization
+ * when px has credentials.  For https:// (a CONNECT tunnel: the proxy
+ * sees none of it) or px NULL, exactly sg_batch_seal(). */
+void sg_batch_seal_via(struct sg_batch *b, const struct sg_url *url, const struct sg_proxy *px,
+                       const char *api_key, size_t api_key_len);
 
 #endif

@@ -63,6 +63,7 @@ SEGOPS_API const char *segops_strerror(int err)
     case SEGOPS_ETLS: return "SEGOPS_ETLS: TLS failure";
     case SEGOPS_EABANDONED: return "SEGOPS_EABANDONED: abandoned at the shutdown deadline";
     case SEGOPS_EFORKED: return "SEGOPS_EFORKED: client belongs to the parent process";
+    case SEGOPS_EPROXY: return "SEGOPS_EPROXY: the HTTP proxy refused the request";
     default: return "SEGOPS_E?: unknown error code";
     }
 }
@@ -157,6 +158,11 @@ static int has_ctl(const char *s)
     return 0;
 }
 
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
 static uint32_t dflt(uint32_t v, uint32_t d)
 {
     return v ? v : d;
@@ -233,6 +239,18 @@ SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
         rc = SEGOPS_EURL;
         goto fail_free;
     }
+    /* the proxy: once, here (never on the sender's path) */
+    const char *px_why = NULL;
+    if (sg_proxy_choose(&c->url, o->proxy_url, o->no_proxy, env_get, &c->proxy, &px_why) != 0) {
+        sg_log(c, SEGOPS_LOG_ERROR, "%s refused: %s", c->proxy.source, px_why);
+        rc = SEGOPS_EURL;
+        goto fail_free;
+    }
+    if (o->no_proxy && has_ctl(o->no_proxy)) {
+        sg_log(c, SEGOPS_LOG_ERROR, "no_proxy refused: control character");
+        rc = SEGOPS_EOPTION;
+        goto fail_free;
+    }
     if (c->url.tls) {
         /* anchors decoded once, here; the sender never reads the bundle */
         rc = sg_tls_ctx_init(&c->tls, o->ca_file, c->url.host);
@@ -248,9 +266,12 @@ SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
     rc = sg_queue_init(&c->q, nowned, nshared, c->cfg.queue_capacity, c->cfg.slot_size);
     if (rc)
         goto fail_free;
-    if (!sg_pool_literal(&c->url)) {
+    /* the host the sockets connect to: the server's, or the proxy's */
+    const char *peer = c->proxy.on ? c->proxy.host : c->url.host;
+    uint16_t peer_port = c->proxy.on ? c->proxy.port : c->url.port;
+    if (!sg_pool_literal_host(peer)) {
         /* getaddrinfo() runs there, never on the sender */
-        rc = sg_resolver_new(&c->resolver, c->url.host, c->url.port);
+        rc = sg_resolver_new(&c->resolver, peer, peer_port);
         if (rc)
             goto fail_queue;
     }
