@@ -205,7 +205,8 @@ static void *producer(void *arg)
 {
     struct prod *p = arg;
     segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 2};
+    segops_event ev = {
+        .user_id = "user-123", .event_type = "order_placed", .payload = props, .payload_len = 2};
     p->filter_rc = install_filter();
     /* self-test: a deliberate system call must be trapped and counted */
     tl_armed_sys = 1;

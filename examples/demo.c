@@ -38,7 +38,8 @@ static void *produce(void *arg)
             SEGOPS_I64("thread", w->id),
             SEGOPS_I64("seq", i),
         };
-        segops_event ev = {user, "order_placed", NULL, props, 4};
+        segops_event ev = {
+            .user_id = user, .event_type = "order_placed", .payload = props, .payload_len = 4};
         if (segops_track(w->c, &ev) == 0)
             w->accepted++;
     }
@@ -47,7 +48,7 @@ static void *produce(void *arg)
 
 static void print_stats(const char *when, segops_client *c)
 {
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(c, &s);
     printf("%-10s accepted=%" PRIu64 " delivered=%" PRIu64 " skipped=%" PRIu64
            " failed=%" PRIu64 " pending=%" PRIu64 " dropped_full=%" PRIu64
@@ -98,8 +99,7 @@ int main(int argc, char **argv)
         printf("segops-sink (embedded) listening on %s\n", url);
     }
 
-    segops_options o;
-    memset(&o, 0, sizeof(o));
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.api_url = url;
     o.api_key = key;
     o.queue_capacity = 65536;
@@ -110,8 +110,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "segops_client_new: %s\n", segops_strerror(rc));
         return 1;
     }
-    segops_identify(c, &(segops_context){
-        "user-0-0", NULL, (segops_prop[]){SEGOPS_STR("plan", "pro"), SEGOPS_BOOL("beta", 1)}, 2});
+    segops_identify(c, &(segops_context){.user_id = "user-0-0",
+                                         .traits = (segops_prop[]){SEGOPS_STR("plan", "pro"),
+                                                                   SEGOPS_BOOL("beta", 1)},
+                                         .traits_len = 2});
 
     printf("tracking %ld events from %d threads...\n", events * threads, threads);
     struct timespec t0, t1;
@@ -135,11 +137,12 @@ int main(int argc, char **argv)
     rc = segops_flush(c, 10000);
     printf("flush     -> %s\n", segops_strerror(rc));
     print_stats("flushed", c);
-    segops_counters s;
-    segops_stats(c, &s);
-    uint64_t lost = 0;
-    rc = segops_shutdown(c, 10000, &lost);
-    printf("shutdown  -> %s, undelivered=%" PRIu64 "\n", segops_strerror(rc), lost);
+    segops_counters s = SEGOPS_COUNTERS_INIT; /* final: the whole run */
+    rc = segops_shutdown_stats(c, 10000, &s);
+    uint64_t lost = s.accepted - s.delivered;
+    printf("shutdown  -> %s; over the whole run: delivered=%" PRIu64 " failed=%" PRIu64
+           " skipped=%" PRIu64 " undelivered=%" PRIu64 " dropped_full=%" PRIu64 "\n",
+           segops_strerror(rc), s.delivered, s.failed, s.skipped, lost, s.dropped_full);
 
     int ok = s.accepted == s.delivered + s.skipped + s.failed + s.pending &&
              s.delivered == (uint64_t)accepted && lost == 0;

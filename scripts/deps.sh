@@ -5,7 +5,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang llvm libclang-rt-14-dev
       liburing-dev libbearssl-dev libck-dev libcriterion-dev
-      nginx-light tinyproxy-bin openssl ca-certificates python3-prometheus-client valgrind)
+      nginx-light tinyproxy-bin openssl ca-certificates python3-prometheus-client valgrind
+      abigail-tools)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -8,6 +8,7 @@
  * allocation, no lock, no system call, no logging.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,12 @@ SEGOPS_API const char *segops_strerror(int err)
     case SEGOPS_ETLS: return "SEGOPS_ETLS: TLS failure";
     case SEGOPS_EABANDONED: return "SEGOPS_EABANDONED: abandoned at the shutdown deadline";
     case SEGOPS_EFORKED: return "SEGOPS_EFORKED: client belongs to the parent process";
+    case SEGOPS_ESIZE:
+        return "SEGOPS_ESIZE: struct size 0 or unknown to this library "
+               "(initialise with SEGOPS_OPTIONS_INIT / SEGOPS_COUNTERS_INIT; "
+               "header and library versions differ?)";
+    case SEGOPS_EREDIRECT: return "SEGOPS_EREDIRECT: the server answered with a redirect (set api_url to its Location)";
+    case SEGOPS_EANSWER: return "SEGOPS_EANSWER: a 2xx answer that is not the SegOps API's, or did not cover every event";
     case SEGOPS_EPROXY: return "SEGOPS_EPROXY: the HTTP proxy refused the request";
     default: return "SEGOPS_E?: unknown error code";
     }
@@ -148,6 +155,34 @@ static void reg_remove(struct segops_client *c)
     pthread_mutex_unlock(&reg_mu);
 }
 
+/* ----------------------------------------------------------------- ABI */
+
+/* The sized structs (see "ABI" in segops.h).  A caller's `size` is its own
+ * header's sizeof: at least the first sized layout (0.2.0), at most ours.
+ * Fields are only ever appended, so the caller's struct is a prefix of
+ * ours: we read (options) or write (counters) exactly that prefix and
+ * never touch a byte past `size` -- tests/test_abi.c checks it with the
+ * struct placed right before a guard page. */
+#define SG_END(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
+#define SG_ROUND(n, a) (((n) + (a) - 1) / (a) * (a))
+#define SG_OPTIONS_SIZE_0_2 \
+    SG_ROUND(SG_END(segops_options, dns_refresh_ms), _Alignof(segops_options))
+#define SG_COUNTERS_SIZE_0_2 \
+    SG_ROUND(SG_END(segops_counters, connections_open), _Alignof(segops_counters))
+/* proxy_url and no_proxy came after 0.2.0: appended past its layout, so a
+ * 0.2.0 caller's options read them as NULL (the environment decides) */
+_Static_assert(offsetof(segops_options, proxy_url) >= SG_OPTIONS_SIZE_0_2,
+               "options added after 0.2.0 must come after its layout");
+#ifndef SEGOPS_ABI_NEXT
+_Static_assert(SG_COUNTERS_SIZE_0_2 == sizeof(segops_counters),
+               "segops_counters grew: keep SG_COUNTERS_SIZE_0_2 the 0.2.0 size");
+#endif
+
+static int size_ok(size_t size, size_t min, size_t max)
+{
+    return size >= min && size <= max;
+}
+
 /* ------------------------------------------------------------- options */
 
 static int has_ctl(const char *s)
@@ -213,13 +248,20 @@ static int load_config(const segops_options *o, struct segops_client *c)
     return 0;
 }
 
-SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
+SEGOPS_API int segops_client_new(const segops_options *given, segops_client **out)
 {
     if (!out)
         return SEGOPS_EINVAL;
     *out = NULL;
-    if (!o)
+    if (!given)
         return SEGOPS_EINVAL;
+    if (!size_ok(given->size, SG_OPTIONS_SIZE_0_2, sizeof(segops_options)))
+        return SEGOPS_ESIZE;
+    /* the caller's prefix; the fields it does not have take their
+     * defaults (zero) */
+    segops_options full = SEGOPS_OPTIONS_INIT;
+    memcpy(&full, given, given->size);
+    const segops_options *o = &full;
 
     const char *url = o->api_url ? o->api_url : getenv("SEGOPS_API_URL");
     if (!url || !url[0])
@@ -319,8 +361,7 @@ fail_free:
 
 /* ----------------------------------------------------------- hot path */
 
-static int produce(segops_client *c, const char *user_id, const char *event_type,
-                   const char *occurred_at, const segops_prop *props, size_t n)
+static int produce(segops_client *c, const struct sg_event_in *in)
 {
     struct sg_queue *q = &c->q;
     /* First, before any load of the client's memory: from here the closer
@@ -350,8 +391,7 @@ static int produce(segops_client *c, const char *user_id, const char *event_type
         sg_call_leave();
         return closing == 2 ? SEGOPS_EFORKED : SEGOPS_ESHUTDOWN;
     }
-    int rc = sg_event_encode(l->cur, q->slot_size, user_id, event_type, occurred_at, props, n,
-                             stamp);
+    int rc = sg_event_encode(l->cur, q->slot_size, in, stamp);
     if (__builtin_expect(rc != 0, 0)) {
         sg_count(&l->rejected);
     } else if (__builtin_expect(sg_lane_publish(l) != 0, 0)) {
@@ -367,16 +407,20 @@ SEGOPS_API int segops_track(segops_client *c, const segops_event *ev)
 {
     if (__builtin_expect(!c || !ev, 0))
         return SEGOPS_EINVAL;
-    return produce(c, ev->user_id, ev->event_type, ev->occurred_at, ev->payload,
-                   ev->payload_len);
+    struct sg_event_in in = {ev->user_id,    ev->user_id_len,    ev->event_type,
+                             ev->event_type_len, ev->occurred_at, ev->occurred_at_ms,
+                             ev->payload,    ev->payload_len};
+    return produce(c, &in);
 }
 
 SEGOPS_API int segops_identify(segops_client *c, const segops_context *ctx)
 {
     if (!c || !ctx)
         return SEGOPS_EINVAL;
-    return produce(c, ctx->user_id, "context_identified", ctx->occurred_at, ctx->traits,
-                   ctx->traits_len);
+    struct sg_event_in in = {ctx->user_id,       ctx->user_id_len,    "context_identified",
+                             sizeof("context_identified") - 1, ctx->occurred_at,
+                             ctx->occurred_at_ms, ctx->traits,        ctx->traits_len};
+    return produce(c, &in);
 }
 
 /* ------------------------------------------------------ flush, shutdown */
@@ -430,12 +474,18 @@ SEGOPS_API int segops_flush(segops_client *c, uint32_t timeout_ms)
     return rc;
 }
 
-SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *undelivered)
+static void snapshot(segops_client *c, segops_counters *s);
+
+/* segops_shutdown() and segops_shutdown_stats(): *fin gets the final
+ * counters (our full layout). */
+static int shutdown_client(segops_client *c, uint32_t timeout_ms, uint64_t *undelivered,
+                           segops_counters *fin)
 {
     int rc = 0;
     int keep = 0;
     if (undelivered)
         *undelivered = 0;
+    memset(fin, 0, sizeof(*fin));
     if (!c)
         return SEGOPS_EINVAL;
     reg_remove(c);
@@ -482,9 +532,19 @@ SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *
                "stays mapped so that a call caught mid-way cannot write freed memory",
                (c->q.slab_size + (size_t)c->q.nlanes * sizeof(struct sg_lane)) / 1024);
 
-    uint64_t lost = c->undelivered;
-    if (lost)
-        rc = c->last_error == SEGOPS_EABANDONED ? SEGOPS_ETIMEDOUT : c->last_error;
+    /* The sender has stopped and no producer is inside: the counters are
+     * final.  Everything accepted is resolved (pending 0); what was not
+     * delivered -- failed at any time of the lifetime, or skipped by the
+     * server -- is the loss the caller must see (issue 13: 20 events
+     * failed with 401 early on and shutdown said OK, 0 undelivered). */
+    snapshot(c, fin);
+    uint64_t lost = fin->accepted - fin->delivered;
+    if (lost) {
+        if (c->failures)
+            rc = c->last_error == SEGOPS_EABANDONED ? SEGOPS_ETIMEDOUT : c->last_error;
+        else
+            rc = SEGOPS_EREJECTED; /* only skips: the server refused them */
+    }
     if (undelivered)
         *undelivered = lost;
 
@@ -515,6 +575,32 @@ free_all:
     return rc;
 }
 
+SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *undelivered)
+{
+    segops_counters fin = SEGOPS_COUNTERS_INIT;
+    return shutdown_client(c, timeout_ms, undelivered, &fin);
+}
+
+/* Copies the caller's prefix of a full counters snapshot; its size kept. */
+static void counters_out(segops_counters *out, const segops_counters *full)
+{
+    memcpy((char *)out + sizeof(out->size), (const char *)full + sizeof(full->size),
+           out->size - sizeof(out->size));
+}
+
+SEGOPS_API int segops_shutdown_stats(segops_client *c, uint32_t timeout_ms,
+                                     segops_counters *final)
+{
+    if (!c || !final)
+        return SEGOPS_EINVAL;
+    if (!size_ok(final->size, SG_COUNTERS_SIZE_0_2, sizeof(segops_counters)))
+        return SEGOPS_ESIZE;
+    segops_counters fin = SEGOPS_COUNTERS_INIT;
+    int rc = shutdown_client(c, timeout_ms, NULL, &fin);
+    counters_out(final, &fin);
+    return rc;
+}
+
 /* --------------------------------------------------------------- stats */
 
 static uint64_t ld(_Atomic uint64_t *p)
@@ -522,11 +608,23 @@ static uint64_t ld(_Atomic uint64_t *p)
     return atomic_load_explicit(p, memory_order_acquire);
 }
 
-SEGOPS_API int segops_stats(segops_client *c, segops_counters *s)
+SEGOPS_API int segops_stats(segops_client *c, segops_counters *out)
 {
-    if (!c || !s)
+    if (!c || !out)
         return SEGOPS_EINVAL;
+    if (!size_ok(out->size, SG_COUNTERS_SIZE_0_2, sizeof(segops_counters)))
+        return SEGOPS_ESIZE;
+    segops_counters full = SEGOPS_COUNTERS_INIT;
+    snapshot(c, &full);
+    counters_out(out, &full);
+    return 0;
+}
+
+/* A snapshot in our full layout. */
+static void snapshot(segops_client *c, segops_counters *s)
+{
     memset(s, 0, sizeof(*s));
+    s->size = sizeof(*s);
     /* resolved counters first: everything resolved was accepted earlier,
      * so reading accepted afterwards keeps pending >= 0 */
     s->delivered = ld(&c->delivered);
@@ -554,5 +652,7 @@ SEGOPS_API int segops_stats(segops_client *c, segops_counters *s)
     s->io_mode = c->io.mode;
     s->tls_handshakes = ld(&c->net.tls_handshakes);
     s->tls_resumed = ld(&c->net.tls_resumed);
-    return 0;
+#ifdef SEGOPS_ABI_NEXT
+    s->abi_next = UINT64_MAX; /* tests/test_abi.c: must never reach a 0.2 caller */
+#endif
 }

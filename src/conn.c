@@ -201,7 +201,9 @@ static void fail(struct sg_pool *p, struct sg_conn *k, int rc, int64_t now)
         .before_request = k->state != SG_C_REQUEST,
         .reused = k->requests > 0,
         .got = k->got,
-        .resp = NULL,
+        /* a status line arrived: the policy must know a 2xx from the rest
+         * (a 2xx is never sent again, however broken the answer) */
+        .resp = k->state == SG_C_REQUEST && k->resp.status >= 200 ? &k->resp : NULL,
         .started = k->state == SG_C_REQUEST ? k->started : 0,
         .why = p->why,
         .proxy_status = rc == SG_EPROXY ? k->proxy_status : 0,
@@ -310,6 +312,7 @@ static void start_request(struct sg_pool *p, struct sg_conn *k, int64_t now)
 {
     k->off = 0;
     k->written = 0;
+    k->send_err = 0;
     k->flushed = 0;
     k->got = 0;
     sg_http_resp_init(&k->resp);
@@ -355,7 +358,7 @@ static void tls_step(struct sg_pool *p, struct sg_conn *k, int64_t now)
             fail_tls(p, k, rc == 0 ? -ECONNRESET : rc, now);
             return;
         }
-        if ((st & BR_SSL_SENDREC) && !k->sop.busy) {
+        if ((st & BR_SSL_SENDREC) && !k->sop.busy && !k->send_err) {
             size_t len;
             unsigned char *buf = br_ssl_engine_sendrec_buf(e, &len);
             submit(p, k, &k->sop, SG_OP_SEND, buf, len);
@@ -689,6 +692,10 @@ void sg_pool_complete(struct sg_pool *p, struct sg_op *op, int64_t now)
             int rc = res < 0 ? (int)res : -EPIPE;
             if (k->state == SG_C_HANDSHAKE) {
                 fail_tls(p, k, rc, now);
+            } else if (k->rop.busy && rc != -ECANCELED) {
+                /* keep reading: an early answer (413, 401) that arrived
+                 * before the reset is the request's answer */
+                k->send_err = rc;
             } else {
                 why(p, "writing the request: %s", errstr(rc));
                 fail(p, k, rc, now);
@@ -709,6 +716,12 @@ void sg_pool_complete(struct sg_pool *p, struct sg_op *op, int64_t now)
         return;
     }
     /* receive */
+    if (res <= 0 && k->send_err && k->state == SG_C_REQUEST && k->got == 0) {
+        /* no early answer came: the write's failure is what happened */
+        why(p, "writing the request: %s", errstr(k->send_err));
+        fail(p, k, k->send_err, now);
+        return;
+    }
     if (res == -ECONNRESET && k->state == SG_C_REQUEST && !p->tls && k->resp.close_delimited) {
         /* The head arrived and the body runs to the close.  A peer that
          * answered before reading the whole request (a proxy's 407, an

@@ -98,6 +98,10 @@ struct sg_conn {
     size_t off;                 /* request bytes written (plain) or handed
                                    to the TLS engine */
     int written;                /* the whole request reached the socket */
+    int send_err;               /* writing failed (-errno): the answer may
+                                   still arrive (a server that answers 413
+                                   or 401 early and closes); reading goes
+                                   on until it does or the read fails */
     int flushed;                /* TLS: the engine was told to flush */
     int counted;                /* REQUEST: counted in requests_in_flight */
     uint64_t requests;          /* requests carried (reuse detection) */

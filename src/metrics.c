@@ -54,7 +54,7 @@ SEGOPS_API int segops_stats_prometheus(segops_client *c, char *buf, size_t cap, 
         *len = 0;
     if (!c || (!buf && cap))
         return SEGOPS_EINVAL;
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     int rc = segops_stats(c, &s);
     if (rc)
         return rc;

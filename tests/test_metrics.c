@@ -172,10 +172,11 @@ static void deliver_some(void)
     cr_assert_eq(h_client(&H, NULL), 0);
     segops_prop props[] = {SEGOPS_STR("k", "v")};
     for (int i = 0; i < 7; i++) {
-        segops_event ev = {"user-1", "page_viewed", NULL, props, 1};
+        segops_event ev = {
+            .user_id = "user-1", .event_type = "page_viewed", .payload = props, .payload_len = 1};
         cr_assert_eq(segops_track(H.c, &ev), 0);
     }
-    segops_event bad = {"user-1", "NotSnake", NULL, NULL, 0};
+    segops_event bad = {.user_id = "user-1", .event_type = "NotSnake"};
     cr_assert_eq(segops_track(H.c, &bad), SEGOPS_EEVENTTYPE);
     cr_assert_eq(segops_flush(H.c, 5000), 0);
 }
@@ -192,7 +193,7 @@ Test(metrics, every_counter_has_help_type_and_a_parsable_sample)
     struct expo e;
     parse_strict(buf, &e);
 
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(H.c, &s);
     cr_expect_eq(value_of(&e, "segops_events_accepted_total"), 7.0);
     cr_expect_eq(value_of(&e, "segops_events_rejected_invalid_total"), 1.0);

@@ -194,7 +194,8 @@ static int send_some(int n)
 {
     for (int i = 0; i < n; i++) {
         segops_prop props[] = {SEGOPS_I64("thread", 0), SEGOPS_I64("seq", i)};
-        segops_event ev = {"user-1", "page_viewed", NULL, props, 2};
+        segops_event ev = {.user_id = "user-1", .event_type = "page_viewed", .payload = props,
+                           .payload_len = 2};
         cr_assert_eq(segops_track(H.c, &ev), 0);
     }
     return segops_flush(H.c, 30000);

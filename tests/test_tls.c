@@ -9,6 +9,7 @@
  *   rogue     localhost, signed by a CA the client does not trust
  *   close     like good, but closes the connection after every answer (so
  *             every batch reconnects and can resume the TLS session)
+ *   small     like good, with client_max_body_size 16k: 413 above
  * nginx logs "$server_port $ssl_session_reused $connection $status $ssl_cipher" per
  * request, which is how resumption and connection reuse are checked from
  * the server's side.  Runs under both I/O drivers (SEGOPS_IO).
@@ -30,7 +31,7 @@
 #include "tls_fixture.h"
 
 enum { P_GOOD = TLS_GOOD, P_WRONG = TLS_WRONG, P_EXPIRED = TLS_EXPIRED, P_ROGUE = TLS_ROGUE,
-       P_CLOSE = TLS_CLOSE };
+       P_CLOSE = TLS_CLOSE, P_SMALL = TLS_SMALL };
 
 static struct harness H;
 
@@ -61,7 +62,10 @@ static int track_tagged(int thread, int from, int n)
     int ok = 0;
     for (int i = from; i < from + n; i++) {
         segops_prop p[] = {SEGOPS_I64("thread", thread), SEGOPS_I64("seq", i)};
-        ok += segops_track(H.c, &(segops_event){"user-1", "page_viewed", NULL, p, 2}) == 0;
+        ok += segops_track(H.c, &(segops_event){.user_id = "user-1",
+                                                .event_type = "page_viewed",
+                                                .payload = p,
+                                                .payload_len = 2}) == 0;
     }
     return ok;
 }
@@ -114,7 +118,7 @@ static void access_log(uint16_t port, int expect, int *lines, int *reused, int *
  * flushed and delivered; *s gets the client's counters. */
 static void send_batches(int p, int batches, int per, segops_counters *s)
 {
-    segops_options o = {0};
+    segops_options o = SEGOPS_OPTIONS_INIT;
     cr_assert_eq(setup(p, 1000, &o), 0);
     for (int b = 0; b < batches; b++) {
         cr_assert_eq(track_tagged(0, b * per, per), per);
@@ -125,7 +129,7 @@ static void send_batches(int p, int batches, int per, segops_counters *s)
 
 Test(tls, delivers_over_a_verified_chain_and_reuses_the_connection)
 {
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     send_batches(P_GOOD, 5, 20, &s);
     cr_expect_eq(s.delivered, 100);
     cr_expect_eq(s.tls_handshakes, 1, "keep-alive: one handshake for five batches");
@@ -143,9 +147,33 @@ Test(tls, delivers_over_a_verified_chain_and_reuses_the_connection)
               "negotiated %s, expected ECDHE with %s", cipher, want);
 }
 
+/* nginx refuses bodies over client_max_body_size with 413 (before reading
+ * them): the client splits the batch in halves until each fits, and every
+ * event reaches the sink exactly once. */
+Test(tls, a_413_from_nginx_splits_the_batch_until_it_fits)
+{
+    segops_options o = h_opts();
+    o.batch_size = 400;
+    cr_assert_eq(setup(P_SMALL, 400, &o), 0);
+    cr_assert_eq(track_tagged(0, 0, 400), 400); /* ~90 bytes each: ~36 KB */
+    cr_expect_eq(segops_flush(H.c, 30000), 0);
+    segops_counters s = SEGOPS_COUNTERS_INIT;
+    segops_stats(H.c, &s);
+    cr_expect_eq(s.delivered, 400);
+    cr_expect_eq(s.failed, 0);
+    cr_expect_eq(h_wait_queued(&H, 400, 5000), 400);
+    pthread_mutex_lock(&H.mu);
+    cr_expect_eq(H.tagged, 400);
+    cr_expect_eq(H.dup_tagged, 0);
+    pthread_mutex_unlock(&H.mu);
+    int lines, reused, conns;
+    access_log_cipher(tls_ports[P_SMALL], 4, &lines, &reused, &conns, NULL);
+    cr_expect_geq(lines, 4, "nginx logged %d requests: no 413 and split?", lines);
+}
+
 Test(tls, resumes_the_session_after_the_server_drops_the_connection)
 {
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     send_batches(P_CLOSE, 4, 10, &s);
     cr_expect_eq(s.delivered, 40);
     cr_expect_eq(s.tls_handshakes, 4);
@@ -162,7 +190,7 @@ Test(tls, resumes_the_session_after_the_server_drops_the_connection)
  * one's session and resumes it; both requests are in flight at once. */
 Test(tls, a_second_connection_of_the_pool_resumes_the_first_ones_session)
 {
-    segops_options o = {0};
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.max_connections = 4;
     cr_assert_eq(setup(P_GOOD, 100, &o), 0);
     sink_hold(H.sink, 1);
@@ -178,7 +206,7 @@ Test(tls, a_second_connection_of_the_pool_resumes_the_first_ones_session)
         cr_assert_eq(k.in_progress, b + 1, "%llu requests in flight over TLS",
                      (unsigned long long)b + 1);
     }
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(H.c, &s);
     cr_expect_eq(s.requests_in_flight, 3);
     cr_expect_eq(s.tls_handshakes, 3);
@@ -198,12 +226,12 @@ Test(tls, a_second_connection_of_the_pool_resumes_the_first_ones_session)
  * policy, the reason is logged, every event is accounted for. */
 static void expect_refused(int p, const char *reason)
 {
-    segops_options o = {0};
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.max_retries = 1;
     cr_assert_eq(setup(p, 0, &o), 0);
     cr_assert_eq(track_tagged(0, 0, 5), 5);
     cr_expect_eq(segops_flush(H.c, 10000), SEGOPS_ETLS);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(H.c, &s);
     cr_expect_eq(s.failed, 5);
     cr_expect_eq(s.delivered, 0);
@@ -235,7 +263,7 @@ Test(tls, refuses_an_expired_certificate)
 
 Test(tls, refuses_the_server_when_trusting_only_the_system_bundle)
 {
-    segops_options o = {0};
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.max_retries = SEGOPS_RETRIES_NONE;
     cr_assert_eq(setup(P_GOOD, 0, &o), 0);
     segops_shutdown(H.c, 1000, NULL);
@@ -255,7 +283,7 @@ Test(tls, refuses_the_server_when_trusting_only_the_system_bundle)
 
 Test(tls, creation_fails_on_an_unreadable_or_empty_ca_file)
 {
-    segops_options o = {0};
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.api_url = "https://localhost:1";
     o.api_key = "sk_test";
     o.ca_file = "/nonexistent/ca.pem";
@@ -272,7 +300,7 @@ Test(tls, eight_threads_deliver_every_event_exactly_once_over_tls, .timeout = 18
 #else
     enum { T = 8, N = 50000 };
 #endif
-    segops_options o = {0};
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.max_producers = T;
     cr_assert_eq(setup(P_GOOD, N, &o), 0);
     h_exactly_once(&H, T, N, 120000);

@@ -41,7 +41,8 @@ static int port_open(uint16_t port)
     return ok;
 }
 
-static void server_block(FILE *f, uint16_t port, const char *cert, int keepalive)
+static void server_block(FILE *f, uint16_t port, const char *cert, int keepalive,
+                         const char *max_body)
 {
     fprintf(f,
             "  server {\n"
@@ -49,6 +50,7 @@ static void server_block(FILE *f, uint16_t port, const char *cert, int keepalive
             "    server_name localhost;\n"
             "    ssl_certificate %s/%s.pem;\n"
             "    ssl_certificate_key %s/%s.key;\n"
+            "    client_max_body_size %s;\n"
             "    keepalive_timeout %s;\n"
             "    location / {\n"
             "      proxy_pass http://sink;\n"
@@ -56,7 +58,7 @@ static void server_block(FILE *f, uint16_t port, const char *cert, int keepalive
             "      proxy_set_header Connection \"\";\n"
             "    }\n"
             "  }\n",
-            (unsigned)port, tls_dir, cert, tls_dir, cert, keepalive ? "60s" : "0");
+            (unsigned)port, tls_dir, cert, tls_dir, cert, max_body, keepalive ? "60s" : "0");
 }
 
 void tls_nginx_start(uint16_t sink_port)
@@ -97,11 +99,12 @@ void tls_nginx_start(uint16_t sink_port)
             "  upstream sink { server 127.0.0.1:%u; keepalive 4; }\n",
             geteuid() == 0 ? "user root;\n" : "", tls_dir, tls_dir, tls_dir, tls_dir, tls_dir, tls_dir, tls_dir, tls_dir,
             (unsigned)sink_port);
-    server_block(f, tls_ports[TLS_GOOD], "server", 1);
-    server_block(f, tls_ports[TLS_WRONG], "wronghost", 1);
-    server_block(f, tls_ports[TLS_EXPIRED], "expired", 1);
-    server_block(f, tls_ports[TLS_ROGUE], "rogue", 1);
-    server_block(f, tls_ports[TLS_CLOSE], "server", 0);
+    server_block(f, tls_ports[TLS_GOOD], "server", 1, "64m");
+    server_block(f, tls_ports[TLS_WRONG], "wronghost", 1, "64m");
+    server_block(f, tls_ports[TLS_EXPIRED], "expired", 1, "64m");
+    server_block(f, tls_ports[TLS_ROGUE], "rogue", 1, "64m");
+    server_block(f, tls_ports[TLS_CLOSE], "server", 0, "64m");
+    server_block(f, tls_ports[TLS_SMALL], "server", 1, "16k");
     fprintf(f, "}\n");
     fclose(f);
 

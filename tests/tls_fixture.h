@@ -8,6 +8,7 @@
  *   TLS_EXPIRED  localhost, expired in 2020
  *   TLS_ROGUE    localhost, signed by a CA the client does not trust
  *   TLS_CLOSE    like good, but closes the connection after every answer
+ *   TLS_SMALL    like good, with client_max_body_size 16k (413 above)
  * nginx logs "$server_port $ssl_session_reused $connection $status $ssl_cipher" per
  * request to tls_dir/access.log.  The CA is tls_dir/ca.pem.
  */
@@ -17,7 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-enum { TLS_GOOD, TLS_WRONG, TLS_EXPIRED, TLS_ROGUE, TLS_CLOSE, TLS_NPORTS };
+enum { TLS_GOOD, TLS_WRONG, TLS_EXPIRED, TLS_ROGUE, TLS_CLOSE, TLS_SMALL, TLS_NPORTS };
 
 extern char tls_dir[64];
 extern uint16_t tls_ports[TLS_NPORTS];

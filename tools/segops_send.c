@@ -412,10 +412,15 @@ static int send_one(struct run *r, const char *user, const char *type, const cha
     int rc;
     for (int tries = 0;; tries++) {
         if (r->identify) {
-            segops_context ctx = {user, at, props, n};
+            segops_context ctx = {
+                .user_id = user, .occurred_at = at, .traits = props, .traits_len = n};
             rc = segops_identify(r->c, &ctx);
         } else {
-            segops_event ev = {user, type, at, props, n};
+            segops_event ev = {.user_id = user,
+                               .event_type = type,
+                               .occurred_at = at,
+                               .payload = props,
+                               .payload_len = n};
             rc = segops_track(r->c, &ev);
         }
         if ((rc != SEGOPS_EFULL && rc != SEGOPS_ENOLANE) || tries == 3)
@@ -643,8 +648,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    segops_options o;
-    memset(&o, 0, sizeof(o));
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.api_url = url; /* NULL: $SEGOPS_API_URL, else the default */
     o.api_key = key; /* NULL: $SEGOPS_API_KEY */
     o.ca_file = ca;  /* NULL: the system bundle */
@@ -678,9 +682,11 @@ int main(int argc, char **argv)
         send_one(&r, user, type, at, props, nprops, "");
     }
 
-    uint64_t undelivered = 0;
     int frc = segops_flush(r.c, timeout_ms);
-    rc = segops_shutdown(r.c, frc == SEGOPS_ETIMEDOUT ? 1000 : timeout_ms, &undelivered);
+    /* the final counters cover the whole run, failures before the end too */
+    segops_counters fin = SEGOPS_COUNTERS_INIT;
+    rc = segops_shutdown_stats(r.c, frc == SEGOPS_ETIMEDOUT ? 1000 : timeout_ms, &fin);
+    uint64_t undelivered = fin.accepted - fin.delivered;
     uint64_t delivered = atomic_load(&n_delivered), skipped = atomic_load(&n_skipped);
     uint64_t failed = atomic_load(&n_failed);
     /* accepted but never reported by a batch: left behind at the deadline */
@@ -690,8 +696,8 @@ int main(int argc, char **argv)
     if (!quiet)
         printf("segops-send: %" PRIu64 " given, %" PRIu64 " accepted, %" PRIu64
                " delivered, %" PRIu64 " skipped, %" PRIu64 " failed, %" PRIu64
-               " rejected, %" PRIu64 " dropped, %" PRIu64 " unresolved (shutdown: %s, %" PRIu64
-               " undelivered)\n",
+               " rejected, %" PRIu64 " dropped, %" PRIu64 " unresolved (shutdown: %s; %" PRIu64
+               " of the accepted events undelivered over the run)\n",
                r.given, r.accepted, delivered, skipped, failed, r.rejected, r.dropped,
                unresolved, segops_strerror(rc), undelivered);
     int all = delivered == r.given && rc == 0;
