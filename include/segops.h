@@ -137,9 +137,12 @@ enum segops_error {
                                 library (see ABI above) */
     SEGOPS_EREDIRECT = -27,  /* batch failed: the server answered 3xx (not
                                 followed; detail names the Location) */
-    SEGOPS_EANSWER = -28     /* events failed: a 2xx that is not the SegOps
+    SEGOPS_EANSWER = -28,    /* events failed: a 2xx that is not the SegOps
                                 API's (not JSON, no "queued": check
                                 api_url), or that did not cover them all */
+    SEGOPS_EPROXY = -29      /* batch failed: the HTTP proxy refused it
+                                (407 authentication failed, CONNECT
+                                refused); see README "Proxies" */
 };
 
 /* The name and meaning of an error code, e.g. "SEGOPS_EFULL: queue full,
@@ -225,8 +228,8 @@ enum segops_log_level { SEGOPS_LOG_ERROR = 0, SEGOPS_LOG_WARN = 1, SEGOPS_LOG_IN
  * on the thread in segops_shutdown() after the sender thread has ended --
  * never two calls at once, never from segops_track() -- and by
  * segops_client_new() on its caller's thread, before the sender exists, to
- * say why creation failed (the trusted CA file: which file, what is
- * wrong).  The API key never appears in a line. */
+ * say why creation failed (the trusted CA file: which file, what is wrong;
+ * a refused proxy setting).  The API key never appears in a line. */
 typedef void (*segops_log_fn)(void *user, int level, const char *line);
 
 /* The default logger: writes "[SegOps] <line>\n" to stderr. */
@@ -305,6 +308,32 @@ typedef struct segops_options {
                                     after the last name resolution resolves
                                     the host again (a failed connect always
                                     does) */
+    const char *proxy_url;       /* HTTP proxy, "http://[user:password@]
+                                    host[:port]" (no scheme: http://; no
+                                    port: 1080; user info percent-encoded,
+                                    sent as Proxy-Authorization: Basic, never
+                                    logged).  NULL: from the environment,
+                                    curl's rules: https:// targets read
+                                    https_proxy, HTTPS_PROXY, all_proxy,
+                                    ALL_PROXY; http:// targets http_proxy
+                                    (lowercase only), all_proxy, ALL_PROXY.
+                                    "": no proxy, whatever the environment
+                                    says.  https:// targets go through a
+                                    CONNECT tunnel (TLS to the server inside
+                                    it: the API key never reaches the proxy
+                                    in clear); http:// targets as absolute-
+                                    form requests.  https:// and SOCKS
+                                    proxies are refused (SEGOPS_EURL).  Read
+                                    once, by segops_client_new() */
+    const char *no_proxy;        /* hosts reached without the proxy, a
+                                    comma-separated list: names match
+                                    themselves and their subdomains (a
+                                    leading '.' changes nothing), IP
+                                    addresses exactly or as CIDR
+                                    (10.0.0.0/8), "*" every host, ":port"
+                                    limits an entry to that port.  NULL:
+                                    $no_proxy, else $NO_PROXY (also with
+                                    proxy_url set, as curl); "": none */
     /* New options are appended here, never inserted (see ABI). */
 #ifdef SEGOPS_ABI_NEXT
     uint64_t abi_next; /* tests/test_abi.c only: a field of a later version */

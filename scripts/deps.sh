@@ -13,7 +13,7 @@ build=(build-essential cmake pkg-config liburing-dev libbearssl-dev libck-dev
 # libFuzzer builds; nginx and openssl for the TLS tests; Python's
 # Prometheus parser for the metrics test; valgrind; doxygen (docs without
 # warnings)
-test=(libcriterion-dev clang llvm libclang-rt-14-dev nginx-light openssl
+test=(libcriterion-dev clang llvm libclang-rt-14-dev nginx-light tinyproxy-bin openssl
       python3-prometheus-client valgrind doxygen abigail-tools)
 case "${1:-test}" in
 build) pkgs=("${build[@]}") ;;

@@ -59,22 +59,31 @@ void sg_batch_fill(struct sg_batch *b, struct sg_queue *q, const struct sg_clock
 }
 
 /* Writes the request head so that it ends right before `body`, whose
- * length is body_len. */
+ * length is body_len.  Through an HTTP proxy (px on, http:// url) the
+ * target is in absolute form and Proxy-Authorization carries px's
+ * credentials; https:// goes through a CONNECT tunnel, where the proxy
+ * sees none of this. */
 static void put_head(struct sg_batch *b, char *body, size_t body_len, const struct sg_url *url,
-                     const char *api_key, size_t api_key_len)
+                     const struct sg_proxy *px, const char *api_key, size_t api_key_len)
 {
+    int fwd = px && px->on && !url->tls; /* the proxy forwards this request */
     char head[SG_HEAD_MAX];
     int n = snprintf(head, sizeof(head),
-                     "POST %s/api/ingestion/track/batch/ HTTP/1.1\r\n"
+                     "POST %s%s%s/api/ingestion/track/batch/ HTTP/1.1\r\n"
                      "Host: %s\r\n"
+                     "%s%s%s"
                      "Authorization: ApiKey %.*s\r\n"
                      "Content-Type: application/json\r\n"
                      "Content-Length: %zu\r\n"
                      "User-Agent: segops-c/" SEGOPS_VERSION_STRING "\r\n"
                      "Idempotency-Key: %s\r\n"
                      "\r\n",
-                     url->prefix, url->hostport, (int)api_key_len, api_key, body_len, b->key);
-    /* bounded by creation-time checks on prefix, host and key lengths */
+                     fwd ? "http://" : "", fwd ? url->hostport : "", url->prefix, url->hostport,
+                     fwd && px->auth[0] ? "Proxy-Authorization: " : "", fwd ? px->auth : "",
+                     fwd && px->auth[0] ? "\r\n" : "", (int)api_key_len, api_key, body_len,
+                     b->key);
+    /* bounded by creation-time checks on prefix, host, key and proxy user
+     * info lengths: 1024 + 2 x 263 + 511 + 694 + fixed text < SG_HEAD_MAX */
     char *start = body - n;
     memcpy(start, head, (size_t)n);
     b->req = start;
@@ -84,16 +93,28 @@ static void put_head(struct sg_batch *b, char *body, size_t body_len, const stru
 void sg_batch_seal(struct sg_batch *b, const struct sg_url *url, const char *api_key,
                    size_t api_key_len)
 {
+    sg_batch_seal_via(b, url, NULL, api_key, api_key_len);
+}
+
+void sg_batch_seal_via(struct sg_batch *b, const struct sg_url *url, const struct sg_proxy *px,
+                       const char *api_key, size_t api_key_len)
+{
     b->ev_off[b->n] = (uint32_t)b->len;
     memcpy(b->body + b->len, "]}", 2);
     b->len += 2;
     b->lo = 0;
     b->hi = b->n;
-    put_head(b, b->body, b->len, url, api_key, api_key_len);
+    put_head(b, b->body, b->len, url, px, api_key, api_key_len);
 }
 
 void sg_batch_range(struct sg_batch *b, uint32_t lo, uint32_t hi, const struct sg_url *url,
                     const char *api_key, size_t api_key_len)
+{
+    sg_batch_range_via(b, lo, hi, url, NULL, api_key, api_key_len);
+}
+
+void sg_batch_range_via(struct sg_batch *b, uint32_t lo, uint32_t hi, const struct sg_url *url,
+                        const struct sg_proxy *px, const char *api_key, size_t api_key_len)
 {
     if (b->saved_at) {
         memcpy(b->body + b->saved_at, b->saved, 2);
@@ -113,5 +134,5 @@ void sg_batch_range(struct sg_batch *b, uint32_t lo, uint32_t hi, const struct s
     memcpy(body, body_open, open);
     b->lo = lo;
     b->hi = hi;
-    put_head(b, body, (size_t)(b->body + end + 2 - body), url, api_key, api_key_len);
+    put_head(b, body, (size_t)(b->body + end + 2 - body), url, px, api_key, api_key_len);
 }

@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "clock.h"
+#include "proxy.h"
 #include "queue.h"
 #include "url.h"
 
@@ -101,5 +102,15 @@ void sg_batch_seal(struct sg_batch *b, const struct sg_url *url, const char *api
  * "Splitting"): every event before lo must be resolved. */
 void sg_batch_range(struct sg_batch *b, uint32_t lo, uint32_t hi, const struct sg_url *url,
                     const char *api_key, size_t api_key_len);
+
+/* The same two, for requests that an HTTP proxy forwards (px non-NULL,
+ * px->on, http:// url): the request target in absolute form
+ * ("POST http://host:port/api/... HTTP/1.1") and Proxy-Authorization
+ * when px has credentials.  For https:// (a CONNECT tunnel: the proxy
+ * sees none of it) or px NULL, exactly the functions above. */
+void sg_batch_seal_via(struct sg_batch *b, const struct sg_url *url, const struct sg_proxy *px,
+                       const char *api_key, size_t api_key_len);
+void sg_batch_range_via(struct sg_batch *b, uint32_t lo, uint32_t hi, const struct sg_url *url,
+                        const struct sg_proxy *px, const char *api_key, size_t api_key_len);
 
 #endif

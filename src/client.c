@@ -74,6 +74,7 @@ SEGOPS_API const char *segops_strerror(int err)
                "header and library versions differ?)";
     case SEGOPS_EREDIRECT: return "SEGOPS_EREDIRECT: the server answered with a redirect (set api_url to its Location)";
     case SEGOPS_EANSWER: return "SEGOPS_EANSWER: a 2xx answer that is not the SegOps API's, or did not cover every event";
+    case SEGOPS_EPROXY: return "SEGOPS_EPROXY: the HTTP proxy refused the request";
     default: return "SEGOPS_E?: unknown error code";
     }
 }
@@ -172,9 +173,11 @@ static void reg_remove(struct segops_client *c)
     SG_ROUND(SG_END(segops_options, dns_refresh_ms), _Alignof(segops_options))
 #define SG_COUNTERS_SIZE_0_2 \
     SG_ROUND(SG_END(segops_counters, connections_open), _Alignof(segops_counters))
+/* proxy_url and no_proxy came after 0.2.0: appended past its layout, so a
+ * 0.2.0 caller's options read them as NULL (the environment decides) */
+_Static_assert(offsetof(segops_options, proxy_url) >= SG_OPTIONS_SIZE_0_2,
+               "options added after 0.2.0 must come after its layout");
 #ifndef SEGOPS_ABI_NEXT
-_Static_assert(SG_OPTIONS_SIZE_0_2 == sizeof(segops_options),
-               "segops_options grew: keep SG_OPTIONS_SIZE_0_2 the 0.2.0 size");
 _Static_assert(SG_COUNTERS_SIZE_0_2 == sizeof(segops_counters),
                "segops_counters grew: keep SG_COUNTERS_SIZE_0_2 the 0.2.0 size");
 #endif
@@ -192,6 +195,11 @@ static int has_ctl(const char *s)
         if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
             return 1;
     return 0;
+}
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
 }
 
 static uint32_t dflt(uint32_t v, uint32_t d)
@@ -277,6 +285,18 @@ SEGOPS_API int segops_client_new(const segops_options *given, segops_client **ou
         rc = SEGOPS_EURL;
         goto fail_free;
     }
+    /* the proxy: once, here (never on the sender's path) */
+    const char *px_why = NULL;
+    if (sg_proxy_choose(&c->url, o->proxy_url, o->no_proxy, env_get, &c->proxy, &px_why) != 0) {
+        sg_log(c, SEGOPS_LOG_ERROR, "%s refused: %s", c->proxy.source, px_why);
+        rc = SEGOPS_EURL;
+        goto fail_free;
+    }
+    if (o->no_proxy && has_ctl(o->no_proxy)) {
+        sg_log(c, SEGOPS_LOG_ERROR, "no_proxy refused: control character");
+        rc = SEGOPS_EOPTION;
+        goto fail_free;
+    }
     if (c->url.tls) {
         /* anchors decoded once, here; the sender never reads the bundle */
         char why[SG_TLS_WHY_MAX];
@@ -295,9 +315,12 @@ SEGOPS_API int segops_client_new(const segops_options *given, segops_client **ou
     rc = sg_queue_init(&c->q, nowned, nshared, c->cfg.queue_capacity, c->cfg.slot_size);
     if (rc)
         goto fail_free;
-    if (!sg_pool_literal(&c->url)) {
+    /* the host the sockets connect to: the server's, or the proxy's */
+    const char *peer = c->proxy.on ? c->proxy.host : c->url.host;
+    uint16_t peer_port = c->proxy.on ? c->proxy.port : c->url.port;
+    if (!sg_pool_literal_host(peer)) {
         /* getaddrinfo() runs there, never on the sender */
-        rc = sg_resolver_new(&c->resolver, c->url.host, c->url.port);
+        rc = sg_resolver_new(&c->resolver, peer, peer_port);
         if (rc)
             goto fail_queue;
     }

@@ -119,6 +119,12 @@ void sg_http_resp_init(struct sg_http_resp *r)
     reset_head(r);
 }
 
+void sg_http_resp_init_connect(struct sg_http_resp *r)
+{
+    sg_http_resp_init(r);
+    r->connect = 1;
+}
+
 /* Starts a new line in r->line. */
 static void line_reset(struct sg_http_resp *r)
 {
@@ -293,6 +299,12 @@ static int end_of_head(struct sg_http_resp *r)
         if (r->status == 101)
             return SG_HTTP_EBADSTATUS;
         reset_head(r);
+        return 0;
+    }
+    if (r->connect) {
+        /* a tunnel (2xx) or a refusal: either way the head is the answer */
+        r->line_len = 0;
+        finish(r);
         return 0;
     }
     if (r->chunked && r->content_length >= 0) {

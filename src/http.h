@@ -65,10 +65,20 @@ struct sg_http_resp {
     uint8_t pending;       /* line[] holds a complete header line */
     uint64_t remain;       /* bytes left in body / current chunk */
     int close_delimited;   /* body runs until EOF */
+    int connect;           /* the answer to a CONNECT (see
+                              sg_http_resp_init_connect) */
 };
 
 /* Prepares r for a new response. */
 void sg_http_resp_init(struct sg_http_resp *r);
+
+/* Prepares r for the answer to a CONNECT request (a proxy's): the final
+ * answer ends with its head, whatever its status.  A 2xx has no body (RFC
+ * 9110 9.3.6: Content-Length and Transfer-Encoding are ignored) and the
+ * tunnel's bytes follow it; any other status refuses the tunnel and its
+ * body is not read (the connection is closed).  Leftover bytes after the
+ * head are not consumed: sg_http_resp_feed() returns fewer than len. */
+void sg_http_resp_init_connect(struct sg_http_resp *r);
 
 /* Feeds buf[0..len).  Returns the number of bytes consumed (which is less
  * than len only when the response completed inside buf; leftover bytes

@@ -436,6 +436,16 @@ static void on_outcome(void *user, struct sg_batch *b, const struct sg_outcome *
             range_done(c, b, 0, b->hi - b->lo, SEGOPS_EREDIRECT);
             return;
         }
+        if (r->status == 407 && c->proxy.on) {
+            /* http:// through the proxy: its answer, not the server's */
+            snprintf(b->detail, sizeof(b->detail),
+                     "proxy authentication failed (407) at %.100s: %s", c->proxy.display,
+                     c->proxy.auth[0] ? "check the user name and password in the proxy URL"
+                                      : "the proxy wants credentials: put user:password@ "
+                                        "in the proxy URL");
+            range_done(c, b, 0, b->hi - b->lo, SEGOPS_EPROXY);
+            return;
+        }
         if (r->status == 408 && o->reused && !b->stale_used) {
             /* the server timed the idle connection out just as we sent */
             b->stale_used = 1;
@@ -456,6 +466,17 @@ static void on_outcome(void *user, struct sg_batch *b, const struct sg_outcome *
     }
     b->status = r ? r->status : 0;
     snprintf(b->detail, sizeof(b->detail), "%s", o->why ? o->why : "");
+    if (o->rc == SG_EPROXY) {
+        /* the proxy refused the tunnel: 407 and other 4xx are its policy
+         * (not retried); 408, 429 and 5xx (it could not reach the server)
+         * are transient, like a failed connect */
+        int st = o->proxy_status;
+        if (st == 408 || st == 429 || st >= 500)
+            retry(c, b, SEGOPS_EPROXY, -1, now);
+        else
+            range_done(c, b, 0, b->hi - b->lo, SEGOPS_EPROXY);
+        return;
+    }
     if (o->reused && o->got == 0 && !b->stale_used &&
         (o->rc == SG_EEOF || o->rc == -ECONNRESET || o->rc == -EPIPE)) {
         /* a kept-alive connection the server closed while idle: the request
@@ -662,7 +683,7 @@ static void build(struct segops_client *c, int64_t now)
         c->due -= b->n < c->due ? b->n : c->due;
         depth -= b->n < depth ? b->n : depth;
         make_key(c, b);
-        sg_batch_seal(b, &c->url, c->api_key, c->api_key_len);
+        sg_batch_seal_via(b, &c->url, &c->proxy, c->api_key, c->api_key_len);
         b->seq = ++c->batch_seq;
         flush_marks(c);
         b->partial = b->n < full;
@@ -688,7 +709,7 @@ static void dispatch(struct segops_client *c, int64_t now)
             if (b->pins) /* a closing connection's send still reads it */
                 break;
             make_key(c, b); /* a new payload: a new key */
-            sg_batch_range(b, b->lo, b->hi, &c->url, c->api_key, c->api_key_len);
+            sg_batch_range_via(b, b->lo, b->hi, &c->url, &c->proxy, c->api_key, c->api_key_len);
             b->rebuild = 0;
         }
         ready_pop(c);
@@ -861,6 +882,12 @@ void *sg_sender_main(void *arg)
     if (rc != 0)
         return NULL;
     sg_pool_attach(&c->pool, &c->io);
+    if (c->proxy.on)
+        sg_log(c, SEGOPS_LOG_INFO, "sending to %s through proxy %s (from %s)%s", c->url.hostport,
+               c->proxy.display, c->proxy.source, c->proxy.auth[0] ? " with credentials" : "");
+    else if (c->proxy.bypass)
+        sg_log(c, SEGOPS_LOG_INFO, "not using the proxy of %s for %s: %s exempts it",
+               c->proxy.source, c->url.host, c->proxy.bypass);
 
     int64_t now = sg_mono_ns();
     int64_t idle = 0, idle_max = (int64_t)c->cfg.idle_poll_us * 1000;
@@ -941,6 +968,7 @@ int sg_sender_alloc(struct segops_client *c)
         .dns_refresh_ms = c->cfg.dns_refresh_ms,
         .url = &c->url,
         .tls = c->tls_on ? &c->tls : NULL,
+        .proxy = c->proxy.on ? &c->proxy : NULL,
         .resolver = c->resolver,
         .st = &c->net,
         .outcome = on_outcome,

@@ -32,6 +32,9 @@ struct outcome {
     uint64_t body_total;
 };
 
+/* Parse as the answer to a CONNECT (sg_http_resp_init_connect). */
+static int connect_mode;
+
 /* Feeds msg[0..len) in pieces of the given sizes (the last piece takes the
  * rest), then signals EOF if eof is set and the response is not done. */
 static void run(struct outcome *o, const char *msg, size_t len,
@@ -41,7 +44,10 @@ static void run(struct outcome *o, const char *msg, size_t len,
     size_t off = 0;
 
     memset(o, 0, sizeof *o);
-    sg_http_resp_init(&r);
+    if (connect_mode)
+        sg_http_resp_init_connect(&r);
+    else
+        sg_http_resp_init(&r);
     for (size_t c = 0; c <= ncuts && off <= len; c++) {
         size_t n = c < ncuts ? cuts[c] : len - off;
         ssize_t rc;
@@ -235,6 +241,38 @@ Test(http, no_content_has_no_body_and_leaves_leftover)
     cr_assert_eq(o.status, 204);
     cr_assert_eq(o.consumed, strlen("HTTP/1.1 204 No Content\r\n\r\n"));
     cr_assert_eq(o.body_total, 0);
+}
+
+/* A proxy's 200 to CONNECT: the tunnel's bytes follow the head at once
+ * (here the start of a TLS record), whatever Content-Length says. */
+Test(http, connect_answer_ends_at_its_head)
+{
+    static const char msg[] = "HTTP/1.1 200 Connection established\r\n"
+                              "Content-Length: 5\r\n\r\n\x16\x03\x03\x00\x31";
+    connect_mode = 1;
+    struct outcome o = CHECK(msg, 0);
+    connect_mode = 0;
+    cr_assert(o.done);
+    cr_assert_eq(o.status, 200);
+    cr_assert_eq(o.consumed, sizeof(msg) - 1 - 5, "the tunnel's bytes are left over");
+    cr_assert_eq(o.body_total, 0);
+    /* the same bytes answering a POST: a body of 5 */
+    o = CHECK(msg, 0);
+    cr_assert_eq(o.body_total, 5);
+}
+
+Test(http, connect_refusal_ends_at_its_head_and_skips_interim_answers)
+{
+    static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n"
+                              "HTTP/1.0 407 Proxy Authentication Required\r\n"
+                              "Proxy-Authenticate: Basic realm=\"p\"\r\n"
+                              "Transfer-Encoding: chunked\r\nContent-Length: 9\r\n\r\n<html>";
+    connect_mode = 1;
+    struct outcome o = CHECK(msg, 0);
+    connect_mode = 0;
+    cr_assert(o.done);
+    cr_assert_eq(o.status, 407);
+    cr_assert_eq(o.consumed, sizeof(msg) - 1 - 6, "the refusal's body is not read");
 }
 
 Test(http, not_modified_ignores_content_length)
