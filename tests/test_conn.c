@@ -516,7 +516,7 @@ static void setup_tunnel(void)
     NO = 0;
     cr_assert_eq(sg_url_parse("https://localhost:8443", &TU), 0);
     cr_assert_eq(sg_proxy_parse("http://user:pass@127.0.0.1:3128", &PX, NULL), 0);
-    cr_assert_eq(sg_tls_ctx_init(&TX, NULL, TU.host), 0, "system CA bundle");
+    cr_assert_eq(sg_tls_ctx_init(&TX, NULL, TU.host, NULL, 0), 0, "system CA bundle");
     struct sg_pool_cfg cfg = {
         .max_conns = 2,
         .connect_timeout_ms = 5000,
