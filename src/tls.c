@@ -301,7 +301,7 @@ int sg_anchors_load_dirs(struct sg_anchors *a, const char *dirs, char *why, size
             while ((e = readdir(d)) != NULL) {
                 if (!hashed_name(e->d_name))
                     continue;
-                char path[PATH_MAX + 64];
+                char path[PATH_MAX + 260]; /* dir + "/" + a d_name of up to 255 */
                 snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
                 size_t before = a->n;
                 /* a file that does not load is skipped, as OpenSSL does */
