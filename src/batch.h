@@ -79,6 +79,8 @@ struct sg_batch {
                                    != 0; with result 0, events a 2xx did not
                                    cover or 413 halves that failed) */
     int range_result;           /* the failure of a range, kept for result */
+    int fail_status;            /* ... its HTTP status and detail */
+    char fail_detail[256];
     char detail[256];
     struct sg_batch *next;      /* READY queue, DONE list */
 };

@@ -67,6 +67,8 @@ struct segops_client {
     struct sg_resolver *resolver; /* NULL for an IP literal host */
     struct sg_pool pool;        /* the connections (conn.c) */
     struct sg_batch *batchv;    /* nbatches, each with its arena */
+    char detail_buf[SG_HTTP_BODY_KEEP + 1]; /* sender thread: an answer's detail
+                                             before it is cleaned and cut */
     int nbatches;
     char *arenas;               /* one mapping for every arena */
     size_t arenas_size;

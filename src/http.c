@@ -486,7 +486,11 @@ ssize_t sg_http_resp_feed(struct sg_http_resp *r, const char *buf, size_t len)
                     return fail(r, rc);
                 line_reset(r);
             } else if (r->line[0] == ' ' || r->line[0] == '\t') {
-                line_reset(r); /* folded line with nothing to fold into */
+                /* folded line with nothing to fold into: ignored, unless
+                 * it is malformed (a control byte, a bare CR) */
+                if (r->bad)
+                    return fail(r, SG_HTTP_EBADHEADER);
+                line_reset(r);
             } else {
                 r->pending = 1; /* until the next line's first byte */
             }
@@ -1149,6 +1153,11 @@ size_t sg_text_clean(const char *in, size_t len, char *out, size_t cap, const ch
         if (secret && secret_len >= 4 && len - i >= secret_len &&
             memcmp(in + i, secret, secret_len) == 0) {
             put = redacted, plen = sizeof(redacted) - 1, adv = secret_len;
+        } else if (secret && secret_len >= 4 && len - i >= 4 && len - i < secret_len &&
+                   memcmp(in + i, secret, len - i) == 0) {
+            /* the text ends inside the key (cut short upstream): the
+             * beginning of a key is as secret as the key */
+            put = redacted, plen = sizeof(redacted) - 1, adv = len - i;
         } else if ((adv = utf8_seq(p + i, len - i, &cp)) == 0) {
             put = repl, plen = 3, adv = 1;
         } else if (cp < 0x20 || cp == 0x7F || is_format_char(cp)) {

@@ -119,8 +119,9 @@ int sg_answer_parse(const char *body, size_t len, int64_t *queued,
 size_t sg_json_compact(const char *in, size_t len, char *out, size_t cap);
 
 /* Makes text from a server fit for a log line and a callback: every
- * occurrence of `secret` (the API key; ignored when shorter than 4 bytes)
- * becomes "[redacted]", invalid UTF-8 becomes U+FFFD, control characters
+ * occurrence of `secret` (the API key; ignored when shorter than 4 bytes),
+ * and at least 4 bytes of its beginning at the very end of the text (a key
+ * cut short), become "[redacted]", invalid UTF-8 becomes U+FFFD, control characters
  * and invisible format characters (bidi overrides, zero-width, C1) become
  * a space.  At most cap-1 bytes, never cutting a character, NUL-terminated.
  * Returns the length. */

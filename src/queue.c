@@ -49,10 +49,11 @@ static int thread_key_ok;
 static struct sg_thread_lanes *threads_head;
 
 int sg_queue_asym = -1; /* -1 until the first sg_queue_init() */
+_Atomic uint32_t sg_unlisted_calls;
 
 /* Puts the calling thread on the thread list and sets the key's value, so
  * its exit destructor takes it off again.  Returns 0, or -1 when the key
- * cannot hold it (the thread then goes through q->claiming). */
+ * cannot hold it (its calls are then counted in sg_unlisted_calls). */
 static void thread_list_remove(struct sg_thread_lanes *t);
 
 static int thread_list_add(struct sg_thread_lanes *t)
@@ -78,6 +79,9 @@ static int thread_list_add(struct sg_thread_lanes *t)
         }
         t->registered = 1;
     }
+    /* from the next call on, in_call alone tells closers (this call stays
+     * counted in sg_unlisted_calls until it leaves) */
+    sg_tls_lane.listed = 1;
     return 0;
 }
 
@@ -137,12 +141,12 @@ static void thread_exit(void *v)
             lane_release(q, t->held[i].lane);
     }
     /* off the list before the thread's TLS goes away; a later call from
-     * this thread counts itself in q->claiming instead */
+     * this thread is counted in sg_unlisted_calls instead */
     thread_list_remove(t);
     pthread_mutex_unlock(&reg_mu);
     t->n = 0;
     t->exiting = 1;
-    memset(&sg_tls_lane, 0, sizeof(sg_tls_lane));
+    memset(&sg_tls_lane, 0, sizeof(sg_tls_lane)); /* listed = 0: counted */
 }
 
 /* The key is made when the library is loaded, before the program creates
@@ -175,6 +179,8 @@ void sg_queue_atfork_parent(void)
 void sg_queue_atfork_child(void)
 {
     pthread_mutex_init(&reg_mu, NULL);
+    /* only this thread exists here, and it is not inside a call */
+    atomic_store(&sg_unlisted_calls, 0);
     /* the parent's other threads do not exist here: a closer must not wait
      * for a call one of them was in at fork() */
     int self = sg_thread.listed;
@@ -306,8 +312,11 @@ void sg_queue_destroy(struct sg_queue *q)
     sg_queue_unregister(q);
     /* this thread's bindings must not survive the queue (other threads'
      * entries for it are dropped when they next need room) */
-    if (sg_tls_lane.q == q)
-        memset(&sg_tls_lane, 0, sizeof(sg_tls_lane));
+    if (sg_tls_lane.q == q) {
+        sg_tls_lane.q = NULL;
+        sg_tls_lane.gen = 0;
+        sg_tls_lane.lane = NULL;
+    }
     struct sg_thread_lanes *t = &sg_thread;
     for (uint32_t i = 0; i < t->n;) {
         if (t->held[i].gen == q->gen)
@@ -369,18 +378,11 @@ static struct sg_lane *enter_slow(struct sg_queue *q);
 struct sg_lane *sg_lane_enter_slow(struct sg_queue *q)
 {
     struct sg_thread_lanes *t = &sg_thread;
+    /* a thread's first call: listed now (this call is counted in
+     * sg_unlisted_calls meanwhile, see sg_call_enter) */
     if (!t->listed && !t->exiting)
-        (void)thread_list_add(t); /* a thread's first call, once */
-    if (t->listed)
-        return enter_slow(q); /* the closer sees our in_call */
-    /* Not on the list (exiting, or the key refused us): count ourselves
-     * where the closer looks, Dekker-style, before touching anything. */
-    atomic_fetch_add_explicit(&q->claiming, 1, memory_order_seq_cst);
-    struct sg_lane *l = NULL;
-    if (atomic_load_explicit(&q->closing, memory_order_seq_cst) == 0)
-        l = enter_slow(q);
-    atomic_fetch_sub_explicit(&q->claiming, 1, memory_order_release);
-    return l;
+        (void)thread_list_add(t);
+    return enter_slow(q);
 }
 
 static struct sg_lane *enter_slow(struct sg_queue *q)
@@ -494,14 +496,19 @@ int sg_queue_close(struct sg_queue *q)
             q->unproven = 1;
         q->barrier_used = used;
     }
-    /* Producers never block inside a call, so each wait below is short. */
-    for (uint32_t i = 0; i < q->nlanes; i++) {
-        while (atomic_load_explicit(&q->lanes[i].active, memory_order_seq_cst))
-            sched_yield(); /* a producer mid-publish */
+    /* Every call is covered from its first instruction to its last by
+     * in_call (listed threads) or sg_unlisted_calls (the others), and a
+     * lane's active covers its publication: repeat until one pass sees
+     * none busy.  Producers never block inside a call, so this is short. */
+    for (;;) {
+        int busy = atomic_load_explicit(&sg_unlisted_calls, memory_order_seq_cst) != 0;
+        for (uint32_t i = 0; i < q->nlanes && !busy; i++)
+            busy = atomic_load_explicit(&q->lanes[i].active, memory_order_seq_cst) != 0;
+        if (!busy)
+            busy = thread_in_call(q);
+        if (!busy)
+            break;
+        sched_yield();
     }
-    while (atomic_load_explicit(&q->claiming, memory_order_seq_cst))
-        sched_yield(); /* an unlisted thread in the claim path */
-    while (thread_in_call(q))
-        sched_yield(); /* a call still checking its binding or claiming */
     return used;
 }

@@ -76,8 +76,12 @@
  * the sender's final drain, and the second close, just before the queue is
  * freed, waits for every call that had begun, including one still reading
  * the queue's generation or claiming a lane.  A thread is registered (on
- * the thread list the closer scans) from its first call to any client
- * until its thread-exit destructor runs.
+ * the thread list the closer scans) during its first call to any client
+ * until its thread-exit destructor runs; calls made while it is not listed
+ * (that first call, calls from later exit destructors) are counted in the
+ * process-wide sg_unlisted_calls from their first instruction instead.
+ * The closer repeats its checks until one pass finds no call in progress:
+ * a call that starts after that pass started after shutdown returned.
  *
  * Thread exit.  One process-wide pthread key, created when the library is
  * loaded (so its index is low and pthread_setspecific never allocates,
@@ -177,7 +181,6 @@ struct sg_queue {
     _Atomic uint32_t lanes_in_use;
     _Atomic uint32_t claims;    /* owned-lane claims so far (sender: time
                                    to commit the next lane) */
-    _Atomic uint32_t claiming;  /* threads in the claim path (closer waits) */
     _Alignas(SG_CACHELINE) _Atomic uint64_t dropped_no_lane;
 };
 
@@ -198,6 +201,8 @@ struct sg_tls_lane {
     /* the queue this thread is inside a call of, or NULL: written only by
      * the thread, read by closers (see "Shutdown handshake") */
     _Atomic(const struct sg_queue *) in_call;
+    uint8_t listed;             /* on the thread list: closers see in_call */
+    uint8_t counted;            /* this call is counted in sg_unlisted_calls */
     const struct sg_queue *q;
     uint64_t gen;
     struct sg_lane *lane;
@@ -237,11 +242,22 @@ void sg_queue_atfork_child(void);
  * A call reads it before it reads anything of the queue. */
 extern int sg_queue_asym;
 
+/* Calls made by threads not on the thread list (a thread's first call,
+ * before it is listed; calls from thread-exit destructors after the
+ * library's): counted from their first instruction to their last, so a
+ * closer waits for them too.  Process-wide: such calls are rare. */
+extern _Atomic uint32_t sg_unlisted_calls;
+
 /* Starts a call into q: the first store of every producer call, made
  * before any load of q's memory, so the closer can wait for a call that is
- * still checking its binding (see "Shutdown handshake"). */
+ * still checking its binding (see "Shutdown handshake").  A thread not
+ * listed yet is counted instead (a seq_cst RMW: Dekker with the closer). */
 static inline void sg_call_enter(const struct sg_queue *q)
 {
+    if (__builtin_expect(!sg_tls_lane.listed, 0)) {
+        atomic_fetch_add_explicit(&sg_unlisted_calls, 1, memory_order_seq_cst);
+        sg_tls_lane.counted = 1;
+    }
     if (__builtin_expect(sg_queue_asym, 1)) {
         atomic_store_explicit(&sg_tls_lane.in_call, q, memory_order_relaxed);
         atomic_signal_fence(memory_order_seq_cst);
@@ -254,6 +270,10 @@ static inline void sg_call_enter(const struct sg_queue *q)
 static inline void sg_call_leave(void)
 {
     atomic_store_explicit(&sg_tls_lane.in_call, NULL, memory_order_release);
+    if (__builtin_expect(sg_tls_lane.counted, 0)) {
+        sg_tls_lane.counted = 0;
+        atomic_fetch_sub_explicit(&sg_unlisted_calls, 1, memory_order_release);
+    }
 }
 
 /* The producer's half of the shutdown handshake: active = 1, ordered

@@ -149,6 +149,9 @@ static void count(struct segops_client *c, struct sg_batch *b, uint32_t delivere
     if (failed) {
         add(&c->failed, failed);
         b->range_result = result;
+        /* the report names this failure, not a later half's answer */
+        b->fail_status = b->status;
+        memcpy(b->fail_detail, b->detail, sizeof(b->detail));
         pthread_mutex_lock(&c->mu);
         c->last_error = result;
         c->failures++;
@@ -217,6 +220,10 @@ static void report(struct segops_client *c)
         struct sg_batch *b = c->done;
         c->done = b->next;
         b->next = NULL;
+        if (b->result != 0) { /* the failure's own answer, not a later half's */
+            b->status = b->fail_status;
+            memcpy(b->detail, b->fail_detail, sizeof(b->detail));
+        }
         /* "3 of 20 events" when only part of the batch failed */
         char of[32] = "";
         if (b->failed < b->n)
@@ -309,17 +316,22 @@ static void retry(struct segops_client *c, struct sg_batch *b, int rc, int64_t r
 static void answer_detail(struct segops_client *c, struct sg_batch *b,
                           const struct sg_http_resp *r)
 {
-    char raw[sizeof(b->detail)];
-    size_t n;
-    if (sg_answer_parse(r->body, r->body_len, NULL, NULL, raw, sizeof(raw)) == 0) {
-        n = raw[0] ? strlen(raw) : sg_json_compact(r->body, r->body_len, raw, sizeof(raw));
+    /* The text is cleaned whole and cut while it is written out: a key cut
+     * in two by a limit first would not be recognised.  (detail_buf: the
+     * sender thread's own, made with the client.) */
+    char *raw = c->detail_buf;
+    size_t n, cap = sizeof(b->detail);
+    if (sg_answer_parse(r->body, r->body_len, NULL, NULL, raw, sizeof(c->detail_buf)) == 0) {
+        n = raw[0] ? strlen(raw)
+                   : sg_json_compact(r->body, r->body_len, raw, sizeof(c->detail_buf));
         if (n == 2 && raw[0] == '{')
             n = 0; /* {} says nothing */
     } else {
-        n = r->body_len < 200 ? r->body_len : 200;
+        n = r->body_len; /* not JSON: its first 200 bytes say what it is */
         memcpy(raw, r->body, n);
+        cap = 201;
     }
-    sg_text_clean(raw, n, b->detail, sizeof(b->detail), c->api_key, c->api_key_len);
+    sg_text_clean(raw, n, b->detail, cap, c->api_key, c->api_key_len);
 }
 
 /* A 2xx: never sent again (the server has the events).  What the answer
@@ -357,11 +369,10 @@ static void answer_2xx(struct segops_client *c, struct sg_batch *b, const struct
         return;
     }
     if (!json || queued < 0) {
-        /* provably not the SegOps API: a captive portal, a wrong api_url */
-        char raw[200], clean[160];
-        size_t k = r->body_len < sizeof(raw) ? r->body_len : sizeof(raw);
-        memcpy(raw, r->body, k);
-        sg_text_clean(raw, k, clean, sizeof(clean), c->api_key, c->api_key_len);
+        /* provably not the SegOps API: a captive portal, a wrong api_url
+         * (the body cleaned whole, cut while written: see answer_detail) */
+        char clean[160];
+        sg_text_clean(r->body, r->body_len, clean, sizeof(clean), c->api_key, c->api_key_len);
         snprintf(b->detail, sizeof(b->detail),
                  "HTTP %d answer is not the SegOps API's (%s): check api_url; body: %s",
                  r->status, json ? "no \"queued\"" : "not JSON", clean);
@@ -371,6 +382,10 @@ static void answer_2xx(struct segops_client *c, struct sg_batch *b, const struct
     uint64_t sk = skipped > 0 ? (uint64_t)skipped : 0;
     uint64_t covered = (uint64_t)queued + sk;
     uint32_t failed = covered < n ? n - (uint32_t)covered : 0;
+    /* queued first: an answer claiming more than was sent never turns a
+     * queued event into a skipped one */
+    uint32_t q32 = (uint64_t)queued < n ? (uint32_t)queued : n;
+    uint32_t skip = sk < (uint64_t)(n - q32) ? (uint32_t)sk : n - q32;
     if (failed) {
         snprintf(b->detail, sizeof(b->detail),
                  "the server queued %lld and skipped %llu of %u events: %u counted failed",
@@ -381,7 +396,7 @@ static void answer_2xx(struct segops_client *c, struct sg_batch *b, const struct
                "batch %s: the server queued %lld and skipped %llu of %u events sent", b->key,
                (long long)queued, (unsigned long long)sk, n);
     }
-    range_done(c, b, (uint32_t)(sk < n ? sk : n), failed, SEGOPS_EANSWER);
+    range_done(c, b, skip, failed, SEGOPS_EANSWER);
 }
 
 /* 413: halves, down to one event (SPEC).  Not a retry. */
@@ -418,7 +433,12 @@ static void on_outcome(void *user, struct sg_batch *b, const struct sg_outcome *
         answer_2xx(c, b, o, now);
         return;
     }
-    if (o->rc == 0) {
+    /* A 3xx/4xx status decides even when the rest of the answer is broken
+     * (a 413 whose body was cut short must split, not be re-sent whole);
+     * 408/429/5xx with a broken answer are retried as transport errors. */
+    int decided = r && ((r->status >= 300 && r->status < 500 && r->status != 408 &&
+                         r->status != 429));
+    if (o->rc == 0 || decided) {
         b->status = r->status;
         answer_detail(c, b, r);
         if (r->status == 413) {
