@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "barrier.h"
@@ -257,9 +256,8 @@ SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
     rc = sg_sender_alloc(c);
     if (rc)
         goto fail_queue;
-    if (getrandom(&c->key_seed, sizeof(c->key_seed), GRND_NONBLOCK) != sizeof(c->key_seed))
-        c->key_seed = (uint64_t)sg_realtime_ns() ^ (uint64_t)(uintptr_t)c;
-    c->jitter_state = ~c->key_seed;
+    sg_key_seeds(c->key_seed);
+    c->jitter_state = c->key_seed[0] ^ (c->key_seed[1] << 1);
     sg_clock_init(&c->ck);
 
     init_sync(c);

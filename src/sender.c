@@ -86,9 +86,7 @@ static uint64_t mix64(uint64_t x)
 
 static void make_key(struct segops_client *c, struct sg_batch *b)
 {
-    uint64_t seq = ++c->keys_made;
-    snprintf(b->key, sizeof(b->key), "%016" PRIx64 "%016" PRIx64,
-             mix64(c->key_seed ^ seq), mix64(seq + c->key_seed));
+    sg_batch_key(b->key, c->key_seed, ++c->keys_made);
 }
 
 /* ------------------------------------------------------------ batches */

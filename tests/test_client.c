@@ -650,3 +650,37 @@ Test(client, sender_commits_the_next_lane_after_a_claim)
     cr_expect_eq(segops_flush(H.c, 5000), 0);
     h_expect_invariant(H.c);
 }
+
+/* Idempotency-Keys on the wire: 32 hex digits whose halves differ, one
+ * per batch, and none shared between two clients (each draws its own 128
+ * random bits). */
+Test(client, every_batch_of_every_client_has_its_own_idempotency_key)
+{
+    enum { B = 40 };
+    h_start_sink(&H, NULL, 1000);
+    segops_options o = h_opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    segops_options o2 = h_opts();
+    o2.api_url = H.url;
+    o2.api_key = "sk_test";
+    o2.logger = segops_log_discard;
+    segops_client *c2;
+    cr_assert_eq(segops_client_new(&o2, &c2), 0);
+    for (int b = 0; b < B; b++) {
+        cr_assert_eq(track_n(H.c, 0, b, 1), 1);
+        cr_assert_eq(segops_flush(H.c, 10000), 0);
+        cr_assert_eq(track_n(c2, 1, b, 1), 1);
+        cr_assert_eq(segops_flush(c2, 10000), 0);
+    }
+    cr_assert_eq(segops_shutdown(c2, 5000, NULL), 0);
+    pthread_mutex_lock(&H.mu);
+    cr_expect_eq(H.nkeys, 2 * B, "%u distinct keys for %d batches", H.nkeys, 2 * B);
+    for (uint32_t i = 0; i < H.nkeys; i++) {
+        const char *k = H.keys[i].key;
+        cr_expect_eq(strlen(k), 32, "%s", k);
+        cr_expect_eq(strspn(k, "0123456789abcdef"), 32, "%s", k);
+        cr_expect_neq(memcmp(k, k + 16, 16), 0, "halves equal: %s", k);
+        cr_expect_eq(H.keys[i].events, 1, "key %s carried %u events", k, H.keys[i].events);
+    }
+    pthread_mutex_unlock(&H.mu);
+}
