@@ -95,7 +95,8 @@ enum segops_error {
     SEGOPS_ENOLANE = -11,    /* no lane free for this thread: dropped, counted */
     SEGOPS_ESHUTDOWN = -12,  /* shutdown has begun: event refused */
     SEGOPS_ETIMEDOUT = -13,  /* flush/shutdown deadline passed */
-    SEGOPS_EURL = -14,       /* api_url malformed or has control characters */
+    SEGOPS_EURL = -14,       /* api_url malformed or has control characters
+                                (the reason is logged) */
     SEGOPS_EAPIKEY = -15,    /* api_key missing or has control characters */
     SEGOPS_EOPTION = -16,    /* an option is out of range */
     SEGOPS_EIO = -17,        /* neither io_uring nor poll() could be set up */
@@ -173,8 +174,10 @@ enum segops_log_level { SEGOPS_LOG_ERROR = 0, SEGOPS_LOG_WARN = 1, SEGOPS_LOG_IN
 
 /* Logger: one line, no trailing newline.  Called on the sender thread, or
  * on the thread in segops_shutdown() after the sender thread has ended --
- * never two calls at once, never from segops_track().  The API key never
- * appears in a line. */
+ * never two calls at once, never from segops_track() -- and by
+ * segops_client_new() on its caller's thread to say why it refused the
+ * options (a refused api_url: the reason and the URL, with user info and
+ * the key hidden).  The API key never appears in a line. */
 typedef void (*segops_log_fn)(void *user, int level, const char *line);
 
 /* The default logger: writes "[SegOps] <line>\n" to stderr. */

@@ -156,6 +156,45 @@ static int has_ctl(const char *s)
     return 0;
 }
 
+/* The URL as a log line may show it: printable ASCII, '"' and '\\' and
+ * every other byte as \xNN, user info ("user:password@") and any
+ * occurrence of the API key replaced, at most ~160 bytes. */
+static void url_for_log(char *out, size_t cap, const char *url, const char *key)
+{
+    size_t o = 0, n = strlen(url), klen = strlen(key);
+    const char *auth = strstr(url, "://");
+    const char *at = NULL;
+    if (auth) {
+        auth += 3;
+        size_t alen = strcspn(auth, "/");
+        for (size_t i = 0; i < alen; i++)
+            if (auth[i] == '@')
+                at = auth + i;
+    }
+    for (size_t i = 0; i < n && o + 16 < cap;) {
+        if (at && url + i == auth) {
+            o += (size_t)snprintf(out + o, cap - o, "[user info]@");
+            i = (size_t)(at - url) + 1;
+            continue;
+        }
+        if (klen >= 4 && strncmp(url + i, key, klen) == 0) {
+            o += (size_t)snprintf(out + o, cap - o, "[api key]");
+            i += klen;
+            continue;
+        }
+        if (o >= 160) {
+            o += (size_t)snprintf(out + o, cap - o, "...");
+            break;
+        }
+        unsigned char c = (unsigned char)url[i++];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o < cap ? o : cap - 1] = 0;
+}
+
 static uint32_t dflt(uint32_t v, uint32_t d)
 {
     return v ? v : d;
@@ -228,13 +267,19 @@ SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
     int rc = load_config(o, c);
     if (rc)
         goto fail_free;
-    if (sg_url_parse(url, &c->url) != 0) {
+    const char *why;
+    if (sg_url_parse_why(url, &c->url, &why) != 0) {
+        char shown[200];
+        url_for_log(shown, sizeof(shown), url, key);
+        /* on the caller's thread: the sender does not exist yet */
+        sg_log(c, SEGOPS_LOG_ERROR, "api_url%s refused: %s: \"%s\"",
+               o->api_url ? "" : " (from $SEGOPS_API_URL)", why, shown);
         rc = SEGOPS_EURL;
         goto fail_free;
     }
     if (c->url.tls) {
         /* anchors decoded once, here; the sender never reads the bundle */
-        rc = sg_tls_ctx_init(&c->tls, o->ca_file, c->url.host);
+        rc = sg_tls_ctx_init(&c->tls, o->ca_file, c->url.name);
         if (rc)
             goto fail_free;
         c->tls_on = 1;

@@ -684,3 +684,36 @@ Test(client, every_batch_of_every_client_has_its_own_idempotency_key)
     }
     pthread_mutex_unlock(&H.mu);
 }
+
+/* A refused api_url: SEGOPS_EURL, and one log line through the options'
+ * logger, on the creating thread, naming the reason -- never the key or a
+ * password in the URL. */
+Test(client, a_refused_url_is_logged_with_its_reason)
+{
+    static const struct {
+        const char *url, *why;
+    } t[] = {
+        {"https://0x7f.0.0.1:8080", "ambiguous IPv4 address"},
+        {"https://127.1", "ambiguous IPv4 address"},
+        {"http://h:99999", "port must be a number from 1 to 65535"},
+        {"https://user:hunter2@api.example", "user info"},
+        {"https://api.example/?key=sk_secret_123", "query"},
+        {"https://h\r\nX-Evil: 1", "control character"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        memset(&H, 0, sizeof(H));
+        pthread_mutex_init(&H.mu, NULL);
+        segops_options o = h_opts();
+        o.api_url = t[i].url;
+        o.api_key = "sk_secret_123";
+        cr_assert_eq(h_client(&H, &o), SEGOPS_EURL, "%s", t[i].url);
+        cr_assert_null(H.c);
+        cr_expect_eq(H.log_lines, 1, "%s: %u lines: %s", t[i].url, H.log_lines, H.log);
+        cr_expect(strstr(H.log, "api_url refused") && strstr(H.log, t[i].why),
+                  "%s: log lacks \"%s\": %s", t[i].url, t[i].why, H.log);
+        cr_expect(!strstr(H.log, "sk_secret") && !strstr(H.log, "hunter2"),
+                  "secret logged: %s", H.log);
+        cr_expect(!strchr(H.log, '\r'), "control character logged raw: %s", H.log);
+        pthread_mutex_destroy(&H.mu);
+    }
+}
