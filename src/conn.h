@@ -42,7 +42,7 @@ struct sg_batch;
 #define SG_EEOF (-100000)      /* peer closed before answering */
 #define SG_EPROTO (-100001)    /* malformed or oversized answer */
 #define SG_ERESOLVE (-100002)  /* host name did not resolve */
-/* SG_ETLS (-100003) is in tls.h */
+/* SG_ETLS (-100003) and SG_ETLSCERT (-100004) are in tls.h */
 
 /* Connection states; sg_conn_state_name() names them. */
 enum sg_conn_state {

@@ -35,6 +35,8 @@
  *   408 on a reused connection, or EOF/reset before any answer byte on one:
  *                               READY again at once, no retry spent (once
  *                               per try): the server closed it while idle
+ *   a TLS certificate failure (not trusted, wrong name, dates: SG_ETLSCERT)
+ *                               DONE, failed (ETLS), not retried
  *   408, 429, 5xx, transport errors
  *                               retry: BACKOFF for 0 ms, 500 ms, 1 s, ...
  *                               (Retry-After on 429/503 sets a floor and
@@ -284,6 +286,12 @@ static void on_outcome(void *user, struct sg_batch *b, const struct sg_outcome *
     }
     b->status = 0;
     snprintf(b->detail, sizeof(b->detail), "%s", o->why ? o->why : "");
+    if (o->rc == SG_ETLSCERT) {
+        /* the certificate is not trusted, not for this host or out of
+         * date: a configuration problem no retry cures */
+        done(c, b, SEGOPS_ETLS, 0);
+        return;
+    }
     if (o->reused && o->got == 0 && !b->stale_used &&
         (o->rc == SG_EEOF || o->rc == -ECONNRESET || o->rc == -EPIPE)) {
         /* a kept-alive connection the server closed while idle: the request
