@@ -105,7 +105,11 @@ enum segops_error {
     SEGOPS_EPROTOCOL = -20,  /* batch failed: malformed or oversized answer */
     SEGOPS_EREJECTED = -21,  /* batch failed: non-retryable 4xx from server */
     SEGOPS_ERETRIES = -22,   /* batch failed: transient errors, retries spent */
-    SEGOPS_ETLS = -23,       /* batch failed: TLS handshake or verification */
+    SEGOPS_ETLS = -23,       /* batch failed: TLS handshake or verification;
+                                the certificate's trust, name or dates fail
+                                a batch at once (attempts 1), other TLS
+                                failures after the retries; the delivery
+                                detail and the log line name the cause */
     SEGOPS_EABANDONED = -24, /* batch failed: shutdown deadline passed */
     SEGOPS_EFORKED = -25     /* called in a child process after fork() */
 };
