@@ -50,7 +50,7 @@ static inline void bench_sink_url(char *url, size_t n, uint16_t port)
  * other field zero (its default), for the caller to set. */
 static inline void bench_client_opts(segops_options *o, const char *url)
 {
-    memset(o, 0, sizeof(*o));
+    segops_options_init(o);
     o->api_url = url;
     o->api_key = "sk_bench";
     o->logger = segops_log_discard;
@@ -77,7 +77,8 @@ static inline void *bench_feeder(void *arg)
     segops_client *c = arg;
     pthread_setname_np(pthread_self(), "bench-feeder");
     segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 2};
+    segops_event ev = {
+        .user_id = "user-123", .event_type = "order_placed", .payload = props, .payload_len = 2};
     while (!atomic_load_explicit(&bench_stop_feed, memory_order_relaxed)) {
         int rc = segops_track(c, &ev);
         if (rc == SEGOPS_EFULL)

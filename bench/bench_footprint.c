@@ -78,7 +78,8 @@ static void *claim(void *arg)
 {
     struct claimer *k = arg;
     segops_prop props[] = {SEGOPS_STR("order_id", "ord-456")};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 1};
+    segops_event ev = {
+        .user_id = "user-123", .event_type = "order_placed", .payload = props, .payload_len = 1};
     segops_track(k->c, &ev);
     pthread_barrier_wait(k->bar);
     return NULL;
@@ -189,7 +190,8 @@ int main(int argc, char **argv)
     if (segops_client_new(&o, &c) != 0)
         return 1;
     segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 2};
+    segops_event ev = {
+        .user_id = "user-123", .event_type = "order_placed", .payload = props, .payload_len = 2};
     for (int i = 0; i < 20000; i++) /* warm-up: connection, lanes, arena */
         if (segops_track(c, &ev) == SEGOPS_EFULL)
             sleep_ns(50000);
@@ -214,7 +216,7 @@ int main(int argc, char **argv)
     }
     segops_flush(c, 30000);
     long rss1 = rss_bytes();
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(c, &s);
     printf("\n# after %ld events (%" PRIu64 " delivered, %" PRIu64 " failed): RSS %ld KiB -> %ld KiB,"
            " delta %+ld KiB%s\n",

@@ -205,7 +205,8 @@ static void *producer(void *arg)
 {
     struct prod *p = arg;
     segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 2};
+    segops_event ev = {
+        .user_id = "user-123", .event_type = "order_placed", .payload = props, .payload_len = 2};
     p->filter_rc = install_filter();
     /* self-test: a deliberate system call must be trapped and counted */
     tl_armed_sys = 1;
@@ -263,7 +264,7 @@ static void run(uint16_t port, int threads, long total)
     o.max_producers = (uint32_t)threads;
     segops_client *c = bench_client_new(&o, "bench_hotpath");
     int stid = find_task("segops-sender");
-    segops_counters s0, s1;
+    segops_counters s0 = SEGOPS_COUNTERS_INIT, s1 = SEGOPS_COUNTERS_INIT;
     segops_stats(c, &s0);
     atomic_store(&sender_allocs, 0);
     atomic_store(&sender_tid, stid > 0 ? stid : 0);

@@ -42,7 +42,8 @@ int main(int argc, char **argv)
     if (segops_client_new(&o, &c) != 0)
         return 1;
     segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 2};
+    segops_event ev = {
+        .user_id = "user-123", .event_type = "order_placed", .payload = props, .payload_len = 2};
     long ok = 0, other = 0;
     for (long done = 0; done < calls;) {
         long n = calls - done < 1000 ? calls - done : 1000;
@@ -59,7 +60,7 @@ int main(int argc, char **argv)
         done += n;
         segops_flush(c, 30000);
     }
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(c, &s);
     printf("calls %ld accepted %ld other %ld delivered %llu\n", calls, ok, other,
            (unsigned long long)s.delivered);

@@ -152,7 +152,7 @@ static void *sampler_main(void *arg)
         sleep_until(s->t0 + k * 10000000);
         if (atomic_load_explicit(&s->stop, memory_order_relaxed))
             break;
-        segops_counters st;
+        segops_counters st = SEGOPS_COUNTERS_INIT;
         segops_stats(s->c, &st);
         s->n++;
         s->bad += !invariant(&st);
@@ -203,7 +203,8 @@ static void *producer_main(void *arg)
     struct producer *p = arg;
     pthread_setname_np(pthread_self(), "bench-producer");
     segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 2};
+    segops_event ev = {
+        .user_id = "user-123", .event_type = "order_placed", .payload = props, .payload_len = 2};
     for (int64_t k = 1; k <= p->ticks; k++) {
         int64_t at = p->t0 + k * 1000000;
         sleep_until(at);
@@ -272,7 +273,7 @@ static void paced(const struct cfg *g, const struct row *r, char *note, size_t n
 
     for (uint32_t i = 0; i < np; i++)
         pthread_join(pr[i].th, NULL);
-    segops_counters a; /* the end of the offering period */
+    segops_counters a = SEGOPS_COUNTERS_INIT; /* the end of the offering period */
     segops_stats(c, &a);
     int64_t t1 = mono_ns(), p1 = proc_cpu_ns(), s1 = task_cpu_ns(stid);
     machine_ticks(&m1);
@@ -281,7 +282,7 @@ static void paced(const struct cfg *g, const struct row *r, char *note, size_t n
     int64_t f0 = mono_ns();
     int frc = segops_flush(c, 120000);
     int64_t f1 = mono_ns();
-    segops_counters e; /* after the final flush */
+    segops_counters e = SEGOPS_COUNTERS_INIT; /* after the final flush */
     segops_stats(c, &e);
     uint64_t undelivered = 0;
     int src = segops_shutdown(c, 30000, &undelivered);
@@ -366,7 +367,7 @@ static void saturate(const struct cfg *g, uint32_t max_conn)
     pthread_t th;
     pthread_create(&th, NULL, bench_feeder, c);
     sleep_ns(500000000); /* warm-up: connections, caches */
-    segops_counters a, b, e;
+    segops_counters a = SEGOPS_COUNTERS_INIT, b = SEGOPS_COUNTERS_INIT, e = SEGOPS_COUNTERS_INIT;
     int64_t t0 = mono_ns();
     struct sampler smp;
     sampler_start(&smp, c, t0);

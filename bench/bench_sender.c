@@ -90,7 +90,7 @@ static void throughput(const struct target *t, int io, uint32_t batch, double se
     pthread_t th;
     pthread_create(&th, NULL, bench_feeder, c);
     sleep_ns(500000000); /* warm-up: connection (and handshake), caches */
-    segops_counters a, b, e;
+    segops_counters a = SEGOPS_COUNTERS_INIT, b = SEGOPS_COUNTERS_INIT, e = SEGOPS_COUNTERS_INIT;
     segops_stats(c, &a);
     int64_t s0 = task_cpu_ns(stid), p0 = proc_cpu_ns(), n0 = tls_front_cpu_ns(t->front);
     int64_t t0 = mono_ns();
@@ -164,9 +164,10 @@ static void time_to_wire(const char *url, uint32_t batch, uint32_t idle_us, int 
     unsigned rnd = 12345;
     segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95),
                            SEGOPS_I64("seq", 0)};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 3};
+    segops_event ev = {
+        .user_id = "user-123", .event_type = "order_placed", .payload = props, .payload_len = 3};
     for (int t = -20; t < trials; t++) { /* 20 warm-up trials */
-        segops_counters s;
+        segops_counters s = SEGOPS_COUNTERS_INIT;
         for (;;) { /* start from an empty queue */
             segops_stats(c, &s);
             if (s.pending == 0)

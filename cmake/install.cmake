@@ -1,9 +1,18 @@
 # SPDX-License-Identifier: MIT
-# Install rules and packaging: the header, both libraries (shared with a
+# Install rules and packaging: the headers, both libraries (shared with a
 # versioned soname, static), segops-sink and segops-send, a pkg-config
 # file (segops.pc) and a CMake package (find_package(segops)) exporting
-# segops::segops (shared) and segops::segops_static.  Also: the optional
-# `doc` target (Doxygen).
+# segops::segops (shared) and segops::segops_static; LICENSE and
+# CHANGELOG.md.  Also: the optional `doc` target (Doxygen).
+#
+# Every file belongs to one install component, which is one Debian package
+# (cmake/package.cmake):
+#   runtime  the shared library (libsegops.so.SOVERSION*), LICENSE,
+#            CHANGELOG.md                                 -> libsegopsSOVERSION
+#   dev      headers, libsegops.so link, libsegops.a, segops.pc, the CMake
+#            package                                      -> libsegops-dev
+#   tools    segops-send, segops-sink                     -> segops-tools
+# A plain `cmake --install` installs all three.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -78,27 +87,36 @@ string(REPLACE ";" " " SEGOPS_STATIC_LIBS_TEXT "${SEGOPS_STATIC_LIBS}")
 string(REPLACE ";" " " SEGOPS_PC_REQUIRES_PRIVATE "${_segops_pc_requires}")
 string(REPLACE ";" " " SEGOPS_PC_LIBS_PRIVATE "${_segops_pc_libs}")
 
-install(FILES include/segops.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(FILES include/segops.h include/segops.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+  COMPONENT dev)
 install(TARGETS segops_static segops_shared EXPORT segopsTargets
-  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT dev
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS segops-sink RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS segops-sink segops-chaos RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT tools)
 if(TARGET segops-send)
-  install(TARGETS segops-send RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  install(TARGETS segops-send RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT tools)
 endif()
+install(FILES LICENSE CHANGELOG.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT runtime)
 
 # CMake package: relocatable, found by find_package(segops [0.N]).
 set(SEGOPS_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/segops)
 install(EXPORT segopsTargets NAMESPACE segops:: DESTINATION ${SEGOPS_CMAKE_DIR}
-  FILE segopsTargets.cmake)
+  FILE segopsTargets.cmake COMPONENT dev)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/segopsConfig.cmake.in
   ${PROJECT_BINARY_DIR}/segopsConfig.cmake INSTALL_DESTINATION ${SEGOPS_CMAKE_DIR})
+# Compatible versions follow the soname: same 0.MINOR while the major is 0,
+# same major from 1.0 on.
+if(PROJECT_VERSION_MAJOR EQUAL 0)
+  set(_segops_compat SameMinorVersion)
+else()
+  set(_segops_compat SameMajorVersion)
+endif()
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/segopsConfigVersion.cmake
-  VERSION ${PROJECT_VERSION} COMPATIBILITY SameMajorVersion)
+  VERSION ${PROJECT_VERSION} COMPATIBILITY ${_segops_compat})
 install(FILES ${PROJECT_BINARY_DIR}/segopsConfig.cmake
-  ${PROJECT_BINARY_DIR}/segopsConfigVersion.cmake DESTINATION ${SEGOPS_CMAKE_DIR})
+  ${PROJECT_BINARY_DIR}/segopsConfigVersion.cmake DESTINATION ${SEGOPS_CMAKE_DIR} COMPONENT dev)
 
 # pkg-config: written at install time, so that the paths in it are those
 # of the prefix actually installed to (cmake --install --prefix P).
@@ -121,8 +139,9 @@ install(CODE "
   set(SEGOPS_PC_REQUIRES_PRIVATE [[${SEGOPS_PC_REQUIRES_PRIVATE}]])
   configure_file([[${PROJECT_SOURCE_DIR}/cmake/segops.pc.in]]
                  [[${PROJECT_BINARY_DIR}/segops.pc]] @ONLY)
-")
-install(FILES ${PROJECT_BINARY_DIR}/segops.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+" COMPONENT dev)
+install(FILES ${PROJECT_BINARY_DIR}/segops.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
+  COMPONENT dev)
 
 # API documentation: `cmake --build B --target doc` writes B/doc/html.
 find_program(SEGOPS_DOXYGEN doxygen)

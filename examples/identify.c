@@ -27,7 +27,7 @@ static int check(const char *what, int rc, int want)
 int main(void)
 {
     struct sink *local = example_local_sink();
-    segops_options opts = {0};
+    segops_options opts = SEGOPS_OPTIONS_INIT;
     segops_client *client;
     int rc = segops_client_new(&opts, &client);
     if (rc != 0) {
@@ -58,26 +58,33 @@ int main(void)
     /* An event with an explicit time (RFC 3339, UTC); without one the event
      * carries the time track() was called. */
     segops_prop props[] = {SEGOPS_STR("plan", "enterprise")};
-    segops_event upgraded = {"user-123", "plan_upgraded", "2026-04-25T14:32:00.123Z", props, 1};
+    segops_event upgraded = {.user_id = "user-123",
+                             .event_type = "plan_upgraded",
+                             .occurred_at = "2026-04-25T14:32:00.123Z",
+                             .payload = props,
+                             .payload_len = 1};
     bad |= check("track plan_upgraded", segops_track(client, &upgraded), 0);
 
     /* What validation refuses (nothing is queued; counted as rejected). */
-    segops_event camel = {"user-123", "PlanUpgraded", NULL, NULL, 0};
+    segops_event camel = {.user_id = "user-123", .event_type = "PlanUpgraded"};
     bad |= check("event_type not snake_case", segops_track(client, &camel), SEGOPS_EEVENTTYPE);
-    segops_event anon = {"", "page_viewed", NULL, NULL, 0};
+    segops_event anon = {.user_id = "", .event_type = "page_viewed"};
     bad |= check("empty user_id", segops_track(client, &anon), SEGOPS_EUSERID);
-    segops_event when = {"user-123", "page_viewed", "yesterday", NULL, 0};
+    segops_event when = {
+        .user_id = "user-123", .event_type = "page_viewed", .occurred_at = "yesterday"};
     bad |= check("occurred_at not RFC 3339", segops_track(client, &when), SEGOPS_ETIMESTAMP);
     segops_prop nan_prop[] = {SEGOPS_F64("ratio", NAN)};
-    segops_event nan_ev = {"user-123", "page_viewed", NULL, nan_prop, 1};
+    segops_event nan_ev = {
+        .user_id = "user-123", .event_type = "page_viewed", .payload = nan_prop, .payload_len = 1};
     bad |= check("NaN number", segops_track(client, &nan_ev), SEGOPS_ENUMBER);
     segops_prop broken[] = {SEGOPS_JSON("cart", "{\"items\": [1, 2}")};
-    segops_event broken_ev = {"user-123", "cart_viewed", NULL, broken, 1};
+    segops_event broken_ev = {
+        .user_id = "user-123", .event_type = "cart_viewed", .payload = broken, .payload_len = 1};
     bad |= check("raw JSON that does not parse", segops_track(client, &broken_ev),
                  SEGOPS_ERAWJSON);
 
     rc = segops_flush(client, 5000);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(client, &s);
     printf("flush: %s; accepted=%" PRIu64 " rejected_invalid=%" PRIu64 " delivered=%" PRIu64
            "\n",

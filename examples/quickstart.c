@@ -21,7 +21,7 @@ int main(void)
 
     /* Zero options are defaults; api_url and api_key come from the
      * environment ($SEGOPS_API_URL, $SEGOPS_API_KEY). */
-    segops_options opts = {0};
+    segops_options opts = SEGOPS_OPTIONS_INIT;
     segops_client *client;
     int rc = segops_client_new(&opts, &client);
     if (rc != 0) {

@@ -53,7 +53,8 @@ static void *produce(void *arg)
             SEGOPS_I64("producer", p->id),
             SEGOPS_I64("seq", i),
         };
-        segops_event ev = {user, "page_viewed", NULL, props, 3};
+        segops_event ev = {
+            .user_id = user, .event_type = "page_viewed", .payload = props, .payload_len = 3};
         int rc;
         while ((rc = segops_track(p->client, &ev)) == SEGOPS_EFULL) {
             p->retried_full++; /* the lane is full: let the sender drain it */
@@ -70,7 +71,7 @@ static void *produce(void *arg)
 
 static void print_stats(const char *when, segops_client *c)
 {
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(c, &s);
     printf("%-8s accepted=%-8" PRIu64 " delivered=%-8" PRIu64 " pending=%-6" PRIu64
            " queue_depth=%-6" PRIu64 " high_water=%-6" PRIu64 " lanes=%u batches=%" PRIu64
@@ -85,11 +86,19 @@ int main(int argc, char **argv)
     int threads = 8, metrics = 0;
     long events = 100000;
     for (int i = 1; i < argc; i++) {
+        char *end = NULL;
         if (!strcmp(argv[i], "--threads") && i + 1 < argc)
-            threads = atoi(argv[++i]);
+            threads = (int)strtol(argv[++i], &end, 10);
         else if (!strcmp(argv[i], "--events") && i + 1 < argc)
-            events = atol(argv[++i]);
-        else if (!strcmp(argv[i], "--metrics"))
+            events = strtol(argv[++i], &end, 10);
+        if (end && (*end || end == argv[i] || argv[i][0] == '-' || argv[i][0] == '+')) {
+            fprintf(stderr, "%s: %s needs a whole number, not \"%s\"\n", argv[0], argv[i - 1],
+                    argv[i]);
+            return 2;
+        }
+        if (end)
+            continue;
+        if (!strcmp(argv[i], "--metrics"))
             metrics = 1;
         else {
             fprintf(stderr, "usage: %s [--threads T] [--events N] [--metrics]\n", argv[0]);
@@ -102,7 +111,7 @@ int main(int argc, char **argv)
     }
 
     struct sink *local = example_local_sink();
-    segops_options opts = {0};
+    segops_options opts = SEGOPS_OPTIONS_INIT;
     opts.max_producers = (uint32_t)threads; /* one lane per producer thread */
     opts.batch_size = 200;
     segops_client *client;
@@ -138,7 +147,7 @@ int main(int argc, char **argv)
     print_stats("flushed", client);
     printf("flush: %s\n", segops_strerror(rc));
 
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(client, &s);
     if (metrics) {
         char text[SEGOPS_PROMETHEUS_MAX];

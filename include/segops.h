@@ -54,7 +54,31 @@
  *
  * Strings.    Every `const char *` is NUL-terminated unless a length is given
  *             alongside it.  Strings may hold any bytes: they are escaped on
- *             the wire, and invalid UTF-8 becomes U+FFFD.
+ *             the wire, and invalid UTF-8 becomes U+FFFD.  A length of
+ *             SEGOPS_NTS means "NUL-terminated"; so does 0 for the strings
+ *             that may not be empty (user id, event type, property key).
+ *
+ * ABI.        segops_options and segops_counters begin with a `size`
+ *             member: the sizeof() of the struct as the caller's header
+ *             declared it.  Initialise them with SEGOPS_OPTIONS_INIT /
+ *             SEGOPS_COUNTERS_INIT or segops_options_init() /
+ *             segops_counters_init() (inline: they record YOUR header's
+ *             size, never the library's).  New fields are only ever
+ *             appended, so a binary built against an older 0.N header keeps
+ *             working with a newer library of the same soname: the library
+ *             reads only the `size` bytes of options it was given (the
+ *             fields beyond take their defaults) and writes only `size`
+ *             bytes of counters.  A size of 0 (struct not initialised), one
+ *             smaller than the first sized layout (0.2.0) or one larger than
+ *             this library knows (a binary built against a newer header)
+ *             is refused with SEGOPS_ESIZE and nothing is done.
+ *             segops_event, segops_context, segops_prop and segops_delivery
+ *             carry no size: a field added to the first three changes the
+ *             soname; segops_delivery only grows at its end (the library
+ *             fills it, the callback reads what it knows).
+ *             Versions: semantic; the soname is libsegops.so.0.MINOR while
+ *             the major version is 0 (each 0.MINOR may break the ABI), and
+ *             libsegops.so.MAJOR from 1.0 on.
  */
 #ifndef SEGOPS_H
 #define SEGOPS_H
@@ -73,9 +97,9 @@ extern "C" {
 #endif
 
 #define SEGOPS_VERSION_MAJOR 0
-#define SEGOPS_VERSION_MINOR 1
+#define SEGOPS_VERSION_MINOR 2
 #define SEGOPS_VERSION_PATCH 0
-#define SEGOPS_VERSION_STRING "0.1.0"
+#define SEGOPS_VERSION_STRING "0.2.0"
 
 /* ---------------------------------------------------------------- errors */
 
@@ -90,7 +114,8 @@ enum segops_error {
     SEGOPS_ENUMBER = -6,     /* a double property is NaN or infinite */
     SEGOPS_ERAWJSON = -7,    /* raw JSON not a valid JSON object or array */
     SEGOPS_EPROP = -8,       /* property key NULL/empty, string NULL, or bad type */
-    SEGOPS_ETOOBIG = -9,     /* the encoded event does not fit one slot */
+    SEGOPS_ETOOBIG = -9,     /* the encoded event does not fit one slot;
+                                segops_stats_prometheus(): buffer too small */
     SEGOPS_EFULL = -10,      /* lane full: event dropped and counted */
     SEGOPS_ENOLANE = -11,    /* no lane free for this thread: dropped, counted */
     SEGOPS_ESHUTDOWN = -12,  /* shutdown has begun: event refused */
@@ -109,9 +134,20 @@ enum segops_error {
                                 the certificate's trust, name or dates fail
                                 a batch at once (attempts 1), other TLS
                                 failures after the retries; the delivery
-                                detail and the log line name the cause */
+                                detail and the log line name the cause;
+                                creation: the trusted CA file (logged) */
     SEGOPS_EABANDONED = -24, /* batch failed: shutdown deadline passed */
-    SEGOPS_EFORKED = -25     /* called in a child process after fork() */
+    SEGOPS_EFORKED = -25,    /* called in a child process after fork() */
+    SEGOPS_ESIZE = -26,      /* options/counters `size` 0 or unknown to this
+                                library (see ABI above) */
+    SEGOPS_EREDIRECT = -27,  /* batch failed: the server answered 3xx (not
+                                followed; detail names the Location) */
+    SEGOPS_EANSWER = -28,    /* events failed: a 2xx that is not the SegOps
+                                API's (not JSON, no "queued": check
+                                api_url), or that did not cover them all */
+    SEGOPS_EPROXY = -29      /* batch failed: the HTTP proxy refused it
+                                (407 authentication failed, CONNECT
+                                refused); see README "Proxies" */
 };
 
 /* The name and meaning of an error code, e.g. "SEGOPS_EFULL: queue full,
@@ -133,6 +169,10 @@ enum segops_type {
 /* `len` value meaning "str is NUL-terminated". */
 #define SEGOPS_NTS ((size_t)-1)
 
+/* occurred_at_ms value meaning "not given" (the Unix epoch itself cannot be
+ * given as a number; give it as text). */
+#define SEGOPS_TIME_NONE 0
+
 /* One key -> value property of an event payload or of identify traits.
  * Build them with the macros below; the struct is plain so that the macros
  * are positional initialisers valid in both C and C++. */
@@ -143,32 +183,45 @@ typedef struct segops_prop {
     size_t len;      /* STR, JSON: byte length, or SEGOPS_NTS */
     int64_t i64;     /* I64, BOOL */
     double f64;      /* F64 */
+    size_t key_len;  /* key's byte length (need not be NUL-terminated), or
+                        SEGOPS_NTS / 0: NUL-terminated */
 } segops_prop;
 
-#define SEGOPS_STR(k, s) {(k), SEGOPS_T_STR, (s), SEGOPS_NTS, 0, 0.0}
-#define SEGOPS_STRN(k, s, n) {(k), SEGOPS_T_STR, (s), (size_t)(n), 0, 0.0}
-#define SEGOPS_I64(k, v) {(k), SEGOPS_T_I64, 0, 0, (int64_t)(v), 0.0}
-#define SEGOPS_F64(k, v) {(k), SEGOPS_T_F64, 0, 0, 0, (double)(v)}
-#define SEGOPS_BOOL(k, v) {(k), SEGOPS_T_BOOL, 0, 0, (v) ? 1 : 0, 0.0}
-#define SEGOPS_NULL(k) {(k), SEGOPS_T_NULL, 0, 0, 0, 0.0}
-#define SEGOPS_JSON(k, j) {(k), SEGOPS_T_JSON, (j), SEGOPS_NTS, 0, 0.0}
+#define SEGOPS_STR(k, s) {(k), SEGOPS_T_STR, (s), SEGOPS_NTS, 0, 0.0, SEGOPS_NTS}
+#define SEGOPS_STRN(k, s, n) {(k), SEGOPS_T_STR, (s), (size_t)(n), 0, 0.0, SEGOPS_NTS}
+#define SEGOPS_I64(k, v) {(k), SEGOPS_T_I64, 0, 0, (int64_t)(v), 0.0, SEGOPS_NTS}
+#define SEGOPS_F64(k, v) {(k), SEGOPS_T_F64, 0, 0, 0, (double)(v), SEGOPS_NTS}
+#define SEGOPS_BOOL(k, v) {(k), SEGOPS_T_BOOL, 0, 0, (v) ? 1 : 0, 0.0, SEGOPS_NTS}
+#define SEGOPS_NULL(k) {(k), SEGOPS_T_NULL, 0, 0, 0, 0.0, SEGOPS_NTS}
+#define SEGOPS_JSON(k, j) {(k), SEGOPS_T_JSON, (j), SEGOPS_NTS, 0, 0.0, SEGOPS_NTS}
 
-/* One behavioural event.  Nothing is kept after segops_track() returns. */
+/* One behavioural event.  Nothing is kept after segops_track() returns.
+ * The time: occurred_at when non-NULL, else occurred_at_ms when not
+ * SEGOPS_TIME_NONE, else the time of the call.  Either way it goes on the
+ * wire as RFC 3339 UTC with milliseconds ("2026-04-25T14:32:00.123Z"). */
 typedef struct segops_event {
     const char *user_id;        /* required, non-empty */
     const char *event_type;     /* required, snake_case: [a-z][a-z0-9_]* */
-    const char *occurred_at;    /* optional RFC 3339; NULL: time of the call */
+    const char *occurred_at;    /* optional RFC 3339; NULL: see above */
     const segops_prop *payload; /* may be NULL when payload_len is 0 */
     size_t payload_len;
+    size_t user_id_len;         /* bytes of user_id (need not be
+                                   NUL-terminated), or SEGOPS_NTS / 0 */
+    size_t event_type_len;      /* bytes of event_type, or SEGOPS_NTS / 0 */
+    int64_t occurred_at_ms;     /* Unix time in ms (years 0000..9999), used
+                                   when occurred_at is NULL; SEGOPS_TIME_NONE
+                                   (0): the time of the call */
 } segops_event;
 
 /* identify(): an event of type "context_identified" whose payload is the
- * user's traits. */
+ * user's traits.  Time and lengths as in segops_event. */
 typedef struct segops_context {
     const char *user_id;       /* required, non-empty */
-    const char *occurred_at;   /* optional RFC 3339; NULL: time of the call */
+    const char *occurred_at;   /* optional RFC 3339; NULL: see segops_event */
     const segops_prop *traits; /* may be NULL when traits_len is 0 */
     size_t traits_len;
+    size_t user_id_len;        /* bytes of user_id, or SEGOPS_NTS / 0 */
+    int64_t occurred_at_ms;    /* Unix ms, or SEGOPS_TIME_NONE */
 } segops_context;
 
 /* -------------------------------------------------------------- options */
@@ -179,9 +232,10 @@ enum segops_log_level { SEGOPS_LOG_ERROR = 0, SEGOPS_LOG_WARN = 1, SEGOPS_LOG_IN
 /* Logger: one line, no trailing newline.  Called on the sender thread, or
  * on the thread in segops_shutdown() after the sender thread has ended --
  * never two calls at once, never from segops_track() -- and by
- * segops_client_new() on its caller's thread to say why it refused the
- * options (a refused api_url: the reason and the URL, with user info and
- * the key hidden).  The API key never appears in a line. */
+ * segops_client_new() on its caller's thread, before the sender exists, to
+ * say why creation failed (the trusted CA file: which file, what is wrong;
+ * a refused api_url: the reason and the URL, user info and key hidden; a
+ * refused proxy setting).  The API key never appears in a line. */
 typedef void (*segops_log_fn)(void *user, int level, const char *line);
 
 /* The default logger: writes "[SegOps] <line>\n" to stderr. */
@@ -197,8 +251,17 @@ typedef struct segops_delivery {
     uint32_t events;          /* events in the batch */
     uint32_t skipped;         /* events the server skipped (validation) */
     uint32_t attempts;        /* tries (1 + retries), connected or not */
-    const char *idempotency_key;
-    const char *detail;       /* the server's "detail" or our reason; "" if none */
+    const char *idempotency_key; /* the last request's (a 413 split sends
+                                    each half under a new key) */
+    const char *detail;       /* the server's "detail" (a string, or a
+                                 list/object as compact JSON, or the start of
+                                 a non-JSON body) or our reason; made safe
+                                 for a log line, the API key redacted; ""
+                                 if none */
+    uint32_t failed;          /* events that failed: all of them when the
+                                 whole batch failed; fewer when only part
+                                 did (a 413 half, events a 2xx did not
+                                 cover) -- result is then that failure */
 } segops_delivery;
 
 typedef void (*segops_delivery_fn)(void *user, const segops_delivery *d);
@@ -213,9 +276,12 @@ enum segops_io_mode {
 /* max_retries value meaning "never retry" (0 means the default, 3). */
 #define SEGOPS_RETRIES_NONE (-1)
 
-/* Client options.  Zero-initialise and set what you need: every zero field
- * takes the default shown. */
+/* Client options.  Initialise with SEGOPS_OPTIONS_INIT (or
+ * segops_options_init()) and set what you need: every zero field takes the
+ * default shown.  `size` MUST be sizeof(segops_options) of the header the
+ * caller was compiled with (see ABI at the top). */
 typedef struct segops_options {
+    size_t size;                 /* set by SEGOPS_OPTIONS_INIT */
     const char *api_url;         /* NULL: $SEGOPS_API_URL, else
                                     "https://api.segops.ai" */
     const char *api_key;         /* NULL: $SEGOPS_API_KEY; required */
@@ -230,7 +296,9 @@ typedef struct segops_options {
     uint32_t request_timeout_ms; /* 10000: send + answer of one request */
     uint32_t connect_timeout_ms; /* 5000 */
     uint32_t max_backoff_ms;     /* 30000: cap of back-off and Retry-After */
-    uint32_t idle_poll_us;       /* 1000: longest sleep of an idle sender */
+    uint32_t idle_poll_us;       /* 5000: longest sleep of an idle sender
+                                    (bounds the wait of an event that comes
+                                    after a quiet spell, and of a flush) */
     const char *ca_file;         /* https: PEM bundle; NULL: system bundle */
     int io_mode;                 /* SEGOPS_IO_AUTO; $SEGOPS_IO=poll|uring */
     int pin_sender;              /* non-zero: pin the sender to sender_cpu */
@@ -246,7 +314,54 @@ typedef struct segops_options {
                                     after the last name resolution resolves
                                     the host again (a failed connect always
                                     does) */
+    const char *proxy_url;       /* HTTP proxy, "http://[user:password@]
+                                    host[:port]" (no scheme: http://; no
+                                    port: 1080; user info percent-encoded,
+                                    sent as Proxy-Authorization: Basic, never
+                                    logged).  NULL: from the environment,
+                                    curl's rules: https:// targets read
+                                    https_proxy, HTTPS_PROXY, all_proxy,
+                                    ALL_PROXY; http:// targets http_proxy
+                                    (lowercase only), all_proxy, ALL_PROXY.
+                                    "": no proxy, whatever the environment
+                                    says.  https:// targets go through a
+                                    CONNECT tunnel (TLS to the server inside
+                                    it: the API key never reaches the proxy
+                                    in clear); http:// targets as absolute-
+                                    form requests.  https:// and SOCKS
+                                    proxies are refused (SEGOPS_EURL).  Read
+                                    once, by segops_client_new() */
+    const char *no_proxy;        /* hosts reached without the proxy, a
+                                    comma-separated list: names match
+                                    themselves and their subdomains (a
+                                    leading '.' changes nothing), IP
+                                    addresses exactly or as CIDR
+                                    (10.0.0.0/8), "*" every host, ":port"
+                                    limits an entry to that port.  NULL:
+                                    $no_proxy, else $NO_PROXY (also with
+                                    proxy_url set, as curl); "": none */
+    /* New options are appended here, never inserted (see ABI). */
+#ifdef SEGOPS_ABI_NEXT
+    uint64_t abi_next; /* tests/test_abi.c only: a field of a later version */
+#endif
 } segops_options;
+
+/* The initialiser of segops_options: zero everywhere (every default), size
+ * set.  `segops_options o = SEGOPS_OPTIONS_INIT;` in C and in C++. */
+#ifdef __cplusplus
+#define SEGOPS_OPTIONS_INIT \
+    ([] { segops_options o_{}; o_.size = sizeof(segops_options); return o_; }())
+#else
+#define SEGOPS_OPTIONS_INIT {.size = sizeof(segops_options)}
+#endif
+
+/* The same as a function: *o = SEGOPS_OPTIONS_INIT.  Inline on purpose: it
+ * records the caller's sizeof, not the library's. */
+static inline void segops_options_init(segops_options *o)
+{
+    segops_options z = SEGOPS_OPTIONS_INIT;
+    *o = z;
+}
 
 /* ---------------------------------------------------------------- client */
 
@@ -275,16 +390,28 @@ SEGOPS_API int segops_flush(segops_client *c, uint32_t timeout_ms);
 
 /* Refuses new events, delivers everything queued (retries included) within
  * timeout_ms, closes the connection, joins the sender and frees the client.
- * *undelivered (may be NULL) gets the number of events that failed during
- * shutdown or were abandoned at the deadline.  Returns 0 when everything
- * was delivered, SEGOPS_ETIMEDOUT when the deadline cut delivery short, or
- * the last batch failure. */
+ *
+ * What it reports covers the client's WHOLE LIFETIME, not only the
+ * shutdown: *undelivered (may be NULL) gets the number of events accepted
+ * (segops_track()/segops_identify() returned 0) since segops_client_new()
+ * that did not reach the server's queue -- failed batches (non-retryable
+ * 4xx, retries spent, TLS, abandoned at this deadline; any time in the
+ * lifetime) plus events the server skipped for validation.  Events never
+ * accepted (rejected_invalid, dropped_full, dropped_no_lane) are not in it:
+ * the caller was told at once; segops_shutdown_stats() gives them too.
+ *
+ * Returns 0 exactly when *undelivered is 0.  Otherwise: SEGOPS_ETIMEDOUT
+ * when the deadline cut delivery short, else the code of the last batch
+ * failure of the lifetime, else (only skips) SEGOPS_EREJECTED. */
 SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms,
                                uint64_t *undelivered);
 
-/* Monotonic counters.  accepted = delivered + skipped + failed + pending
- * holds in every snapshot. */
+/* Monotonic counters over the client's lifetime.  accepted = delivered +
+ * skipped + failed + pending holds in every snapshot.  Initialise with
+ * SEGOPS_COUNTERS_INIT (or segops_counters_init()) before passing it:
+ * `size` tells the library how much of it to write (see ABI). */
 typedef struct segops_counters {
+    size_t size;               /* set by SEGOPS_COUNTERS_INIT; kept */
     uint64_t accepted;         /* track/identify returned 0 */
     uint64_t rejected_invalid; /* refused by validation (incl. ETOOBIG) */
     uint64_t dropped_full;     /* SEGOPS_EFULL */
@@ -300,7 +427,8 @@ typedef struct segops_counters {
     uint64_t reconnects;       /* connections opened to replace one that
                                   closed (growth of the pool not counted) */
     uint64_t queue_depth;      /* events in lanes now */
-    uint64_t queue_high_water; /* largest queue_depth seen by the sender */
+    uint64_t queue_high_water; /* largest queue_depth seen (by the sender
+                                  each turn, and by every snapshot) */
     uint32_t lanes_in_use;     /* lanes owned by live producer threads */
     int io_mode;               /* SEGOPS_IO_URING or SEGOPS_IO_POLL */
     uint64_t tls_handshakes;   /* https: full or resumed handshakes done */
@@ -309,9 +437,39 @@ typedef struct segops_counters {
                                     answer has not arrived yet (gauge) */
     uint64_t connections_open; /* connections established or being opened
                                   (gauge) */
+    /* New counters are appended here, never inserted (see ABI). */
+#ifdef SEGOPS_ABI_NEXT
+    uint64_t abi_next; /* tests/test_abi.c only: a field of a later version */
+#endif
 } segops_counters;
 
+#ifdef __cplusplus
+#define SEGOPS_COUNTERS_INIT \
+    ([] { segops_counters s_{}; s_.size = sizeof(segops_counters); return s_; }())
+#else
+#define SEGOPS_COUNTERS_INIT {.size = sizeof(segops_counters)}
+#endif
+
+/* *s = SEGOPS_COUNTERS_INIT (inline: the caller's sizeof). */
+static inline void segops_counters_init(segops_counters *s)
+{
+    segops_counters z = SEGOPS_COUNTERS_INIT;
+    *s = z;
+}
+
+/* Fills the first out->size bytes of *out with a snapshot (out->size is
+ * kept).  Returns 0, SEGOPS_EINVAL (NULL), SEGOPS_ESIZE (see ABI). */
 SEGOPS_API int segops_stats(segops_client *c, segops_counters *out);
+
+/* segops_shutdown(), and *final (initialised with SEGOPS_COUNTERS_INIT)
+ * gets the counters as they stood once the sender had stopped: pending is
+ * 0, and accepted, delivered, skipped, failed, rejected_invalid,
+ * dropped_full and dropped_no_lane each cover the client's whole lifetime.
+ * Same return value as segops_shutdown().  With a NULL client or final, or
+ * a bad final->size, returns SEGOPS_EINVAL / SEGOPS_ESIZE and does
+ * nothing: the client is still open. */
+SEGOPS_API int segops_shutdown_stats(segops_client *c, uint32_t timeout_ms,
+                                     segops_counters *final);
 
 /* ------------------------------------------------------- observability */
 
@@ -351,6 +509,8 @@ SEGOPS_API int segops_stats(segops_client *c, segops_counters *out);
  *   counter segops_reconnects_total               reconnects
  *   gauge   segops_requests_in_flight             requests_in_flight
  *   gauge   segops_connections_open               connections_open
+ *   counter segops_tls_handshakes_total           tls_handshakes
+ *   counter segops_tls_resumed_total              tls_resumed
  *   gauge   segops_queue_depth                    queue_depth
  *   gauge   segops_queue_high_water               queue_high_water
  *   gauge   segops_lanes_in_use                   lanes_in_use

@@ -4,7 +4,7 @@
 #   bench/results/REPORT.md     every table, with the machine and the command
 #   bench/results/latency.png   B1 latency percentiles per thread count
 #   bench/results/*.txt, *.dat  raw outputs of each program
-# Installs what it needs first (scripts/deps.sh, then gnuplot-nox,
+# Installs what it needs first (scripts/deps.sh test, then gnuplot-nox,
 # libspdlog-dev, g++ and, optionally, linux-perf and valgrind), builds
 # Release into build/rel and runs every program in bench/.  About 5-7
 # minutes on 2 vCPUs (bench_rtt alone: about 1 minute).  Nothing here is a
@@ -19,7 +19,7 @@ quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 
 # ---------------------------------------------------------------- packages
-scripts/deps.sh
+scripts/deps.sh test
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 want=(gnuplot-nox libspdlog-dev g++ valgrind)

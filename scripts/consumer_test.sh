@@ -11,10 +11,20 @@
 # a port where nothing listens.
 #
 #   scripts/consumer_test.sh [BUILD_DIR]     (default build/consumer)
+#   scripts/consumer_test.sh --installed PREFIX
+#       the same checks against a libsegops already installed in PREFIX
+#       (e.g. /usr from the Debian packages, scripts/deb_test.sh): nothing
+#       is built or installed here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-build=${1:-build/consumer}
+installed=
+if [ "${1:-}" = "--installed" ]; then
+    installed=${2:?usage: consumer_test.sh --installed PREFIX}
+    build=
+else
+    build=${1:-build/consumer}
+fi
 jobs=$(nproc)
 work=$(mktemp -d /tmp/segops-consumer.XXXXXX)
 sink_pid=
@@ -27,29 +37,43 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 ok() { echo "ok: $*"; passed=$((passed + 1)); }
 passed=0
 
-echo "=== consumer: build and install libsegops into $work/prefix"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSEGOPS_WERROR=ON \
-    -DSEGOPS_TESTS=OFF -DSEGOPS_BENCH=OFF >/dev/null
-cmake --build "$build" -j"$jobs" >/dev/null
-prefix=$work/prefix
-cmake --install "$build" --prefix "$prefix" >/dev/null
+if [ -n "$installed" ]; then
+    echo "=== consumer: libsegops installed in $installed"
+    prefix=$installed
+else
+    echo "=== consumer: build and install libsegops into $work/prefix"
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSEGOPS_WERROR=ON \
+        -DSEGOPS_TESTS=OFF -DSEGOPS_BENCH=OFF >/dev/null
+    cmake --build "$build" -j"$jobs" >/dev/null
+    prefix=$work/prefix
+    cmake --install "$build" --prefix "$prefix" >/dev/null
+fi
 
 # --- what was installed
-pc=$(find "$prefix" -name segops.pc -print -quit)
+# soname: libsegops.so.0.MINOR while the major version is 0, then .so.MAJOR
+major=$(sed -n 's/^#define SEGOPS_VERSION_MAJOR //p' include/segops.h)
+minor=$(sed -n 's/^#define SEGOPS_VERSION_MINOR //p' include/segops.h)
+if [ "$major" -eq 0 ]; then soversion=0.$minor; else soversion=$major; fi
+if [ -n "$installed" ]; then
+    pc=$(find "$prefix/lib" "$prefix/share" -name segops.pc -print -quit 2>/dev/null)
+else
+    pc=$(find "$prefix" -name segops.pc -print -quit)
+fi
 [ -n "$pc" ] || fail "segops.pc not installed"
 libdir=$(dirname "$(dirname "$pc")")
 so=$(find "$libdir" -maxdepth 1 -name 'libsegops.so.*.*.*' -print -quit)
-for f in "$prefix/include/segops.h" "$libdir/libsegops.a" "$libdir/libsegops.so" \
-         "$libdir/libsegops.so.0" "$so" \
+for f in "$prefix/include/segops.h" "$prefix/include/segops.hpp" "$libdir/libsegops.a" \
+         "$libdir/libsegops.so" "$libdir/libsegops.so.$soversion" "$so" \
          "$libdir/cmake/segops/segopsConfig.cmake" \
          "$libdir/cmake/segops/segopsConfigVersion.cmake" \
          "$libdir/cmake/segops/segopsTargets.cmake" \
-         "$prefix/bin/segops-send" "$prefix/bin/segops-sink"; do
+         "$prefix/bin/segops-send" "$prefix/bin/segops-sink" "$prefix/bin/segops-chaos" \
+         "$prefix/share/doc/libsegops/LICENSE" "$prefix/share/doc/libsegops/CHANGELOG.md"; do
     [ -e "$f" ] || fail "not installed: ${f#"$prefix"/}"
 done
 ok "installed files"
 soname=$(readelf -d "$so" | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
-[ "$soname" = "libsegops.so.0" ] || fail "SONAME is '$soname', want libsegops.so.0"
+[ "$soname" = "libsegops.so.$soversion" ] || fail "SONAME is '$soname', want libsegops.so.$soversion"
 ok "SONAME $soname"
 # Exported symbols: every defined dynamic symbol is segops_* (hidden
 # visibility by default, SEGOPS_API for the public ones).
@@ -91,6 +115,12 @@ for cxx in g++ clang++; do
             -o "$work/h.o" || fail "segops.h: $cxx -std=$std"
     done
     ok "segops.h compiles alone: $cxx -std=c++11/c++17/c++20 -pedantic -Werror"
+    printf '#include <segops.hpp>\nint segops_hpp_check();\nint segops_hpp_check() { segops::client c;\n  return c.track("u", "e", {segops::str("k", "v")}); }\n' > "$work/hpp.cpp"
+    for std in c++17 c++20; do
+        "$cxx" -std=$std -Wall -Wextra -Werror -pedantic -I"$prefix/include" -c "$work/hpp.cpp" \
+            -o "$work/h.o" || fail "segops.hpp: $cxx -std=$std"
+    done
+    ok "segops.hpp compiles alone: $cxx -std=c++17/c++20 -pedantic -Werror"
 done
 
 # --- a local SegOps server: the installed segops-sink on loopback
@@ -108,8 +138,10 @@ run_consumer() { # name, binary
         { cat "$work/run.out"; fail "$1: unreachable server"; }
     local so_used
     so_used=$(ldd "$2" | awk '/libsegops\.so/ {print $3}')
+    # canonical paths: with merged /usr, ldd names /usr/lib as /lib
+    [ -z "$so_used" ] || so_used=$(readlink -f "$so_used")
     case "$so_used" in
-        "" | "$prefix"/*) ;;
+        "" | "$(readlink -f "$prefix")"/*) ;;
         *) fail "$1: uses $so_used, not the installed library" ;;
     esac
     ok "$1"
@@ -145,14 +177,16 @@ run_consumer "CMake find_package, C11, segops::segops" "$work/b_cm/consumer_c"
 run_consumer "CMake find_package, C++17, segops::segops" "$work/b_cm/consumer_cpp"
 ldd "$work/b_cm/consumer_c_static" | grep -q libsegops && fail "segops_static links libsegops.so"
 run_consumer "CMake find_package, C11, segops::segops_static" "$work/b_cm/consumer_c_static"
-# a major version that does not exist must not be accepted (SameMajorVersion)
+# an ABI-incompatible version must not be accepted: while the major is 0,
+# every other 0.MINOR (SameMinorVersion); from 1.0, the next major
+if [ "$major" -eq 0 ]; then other=0.$((minor + 1)); else other=$((major + 1)).0; fi
 printf 'cmake_minimum_required(VERSION 3.18)\nproject(v C)\nfind_package(segops %s REQUIRED)\n' \
-    "$(( $(sed -n 's/^#define SEGOPS_VERSION_MAJOR //p' include/segops.h) + 1 )).0" > "$work/v.cmake"
+    "$other" > "$work/v.cmake"
 mkdir -p "$work/v" && cp "$work/v.cmake" "$work/v/CMakeLists.txt"
 if cmake -S "$work/v" -B "$work/v/b" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null 2>&1; then
-    fail "find_package(segops <next major>) accepted this version"
+    fail "find_package(segops $other) accepted this version"
 fi
-ok "find_package refuses the next major version"
+ok "find_package refuses segops $other (another ABI)"
 
 # --- segops-send, installed, against the sink
 "$prefix/bin/segops-send" --url "$live_url" --key sk_consumer --quiet \

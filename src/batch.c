@@ -25,6 +25,12 @@ void sg_batch_reset(struct sg_batch *b, size_t cap)
     b->n = 0;
     b->req = NULL;
     b->req_len = 0;
+    b->lo = b->hi = 0;
+    b->nstk = 0;
+    b->rebuild = 0;
+    b->saved_at = 0;
+    b->skipped = b->failed = 0;
+    b->range_result = 0;
 }
 
 /* SplitMix64's finaliser: a bijection of 64-bit integers (xor-shifts and
@@ -76,6 +82,7 @@ void sg_batch_fill(struct sg_batch *b, struct sg_queue *q, const struct sg_clock
                     break;
                 if (b->n)
                     b->body[b->len++] = ',';
+                b->ev_off[b->n] = (uint32_t)b->len;
                 b->len += sg_event_render(slot, b->body + b->len, ck);
                 b->n++;
                 took = 1;
@@ -86,25 +93,81 @@ void sg_batch_fill(struct sg_batch *b, struct sg_queue *q, const struct sg_clock
     } while (took && b->n < want);
 }
 
-void sg_batch_seal(struct sg_batch *b, const struct sg_url *url, const char *api_key,
-                   size_t api_key_len)
+/* Writes the request head so that it ends right before `body`, whose
+ * length is body_len.  Through an HTTP proxy (px on, http:// url) the
+ * target is in absolute form and Proxy-Authorization carries px's
+ * credentials; https:// goes through a CONNECT tunnel, where the proxy
+ * sees none of this. */
+static void put_head(struct sg_batch *b, char *body, size_t body_len, const struct sg_url *url,
+                     const struct sg_proxy *px, const char *api_key, size_t api_key_len)
 {
-    memcpy(b->body + b->len, "]}", 2);
-    b->len += 2;
+    int fwd = px && px->on && !url->tls; /* the proxy forwards this request */
     char head[SG_HEAD_MAX];
     int n = snprintf(head, sizeof(head),
-                     "POST %s/api/ingestion/track/batch/ HTTP/1.1\r\n"
+                     "POST %s%s%s/api/ingestion/track/batch/ HTTP/1.1\r\n"
                      "Host: %s\r\n"
+                     "%s%s%s"
                      "Authorization: ApiKey %.*s\r\n"
                      "Content-Type: application/json\r\n"
                      "Content-Length: %zu\r\n"
                      "User-Agent: segops-c/" SEGOPS_VERSION_STRING "\r\n"
                      "Idempotency-Key: %s\r\n"
                      "\r\n",
-                     url->prefix, url->hostport, (int)api_key_len, api_key, b->len, b->key);
-    /* bounded by creation-time checks on prefix, host and key lengths */
-    char *start = b->body - n;
+                     fwd ? "http://" : "", fwd ? url->hostport : "", url->prefix, url->hostport,
+                     fwd && px->auth[0] ? "Proxy-Authorization: " : "", fwd ? px->auth : "",
+                     fwd && px->auth[0] ? "\r\n" : "", (int)api_key_len, api_key, body_len,
+                     b->key);
+    /* bounded by creation-time checks on prefix, host, key and proxy user
+     * info lengths: 1024 + 2 x 263 + 511 + 694 + fixed text < SG_HEAD_MAX */
+    char *start = body - n;
     memcpy(start, head, (size_t)n);
     b->req = start;
-    b->req_len = (size_t)n + b->len;
+    b->req_len = (size_t)n + body_len;
+}
+
+void sg_batch_seal(struct sg_batch *b, const struct sg_url *url, const char *api_key,
+                   size_t api_key_len)
+{
+    sg_batch_seal_via(b, url, NULL, api_key, api_key_len);
+}
+
+void sg_batch_seal_via(struct sg_batch *b, const struct sg_url *url, const struct sg_proxy *px,
+                       const char *api_key, size_t api_key_len)
+{
+    b->ev_off[b->n] = (uint32_t)b->len;
+    memcpy(b->body + b->len, "]}", 2);
+    b->len += 2;
+    b->lo = 0;
+    b->hi = b->n;
+    put_head(b, b->body, b->len, url, px, api_key, api_key_len);
+}
+
+void sg_batch_range(struct sg_batch *b, uint32_t lo, uint32_t hi, const struct sg_url *url,
+                    const char *api_key, size_t api_key_len)
+{
+    sg_batch_range_via(b, lo, hi, url, NULL, api_key, api_key_len);
+}
+
+void sg_batch_range_via(struct sg_batch *b, uint32_t lo, uint32_t hi, const struct sg_url *url,
+                        const struct sg_proxy *px, const char *api_key, size_t api_key_len)
+{
+    if (b->saved_at) {
+        memcpy(b->body + b->saved_at, b->saved, 2);
+        b->saved_at = 0;
+    }
+    const size_t open = sizeof(body_open) - 1;
+    char *first = b->body + b->ev_off[lo];
+    /* the range's text ends before the comma that follows its last event,
+     * or before the body's own "]}" */
+    size_t end = hi < b->n ? b->ev_off[hi] - 1 : b->ev_off[b->n];
+    if (hi < b->n) {
+        b->saved_at = end;
+        memcpy(b->saved, b->body + end, 2);
+        memcpy(b->body + end, "]}", 2);
+    }
+    char *body = first - open; /* over resolved events' text, or the opening */
+    memcpy(body, body_open, open);
+    b->lo = lo;
+    b->hi = hi;
+    put_head(b, body, (size_t)(b->body + end + 2 - body), url, px, api_key, api_key_len);
 }

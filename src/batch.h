@@ -14,6 +14,16 @@
  *   BACKOFF   waiting for its retry time (retry_at)
  *   DONE      resolved (delivered, skipped or failed) and counted; its
  *             report runs at the end of the loop turn, then it is FREE
+ *
+ * Splitting (413).  The body's events stay where they were rendered; the
+ * batch sends a range [lo, hi) of them at a time.  A 413 pushes the right
+ * half on a small stack and sends the left half; when a range resolves the
+ * next one comes off the stack.  Ranges go left to right, so everything
+ * before a range's first event is resolved: its request head and the body's
+ * opening are written over that text, right before the range, and the
+ * range's "]}" over the comma after its last event and the first byte of
+ * the next (saved, and put back before the next range is built).  Each
+ * range goes with a new Idempotency-Key: it is a different payload.
  */
 #ifndef SG_BATCH_H
 #define SG_BATCH_H
@@ -22,6 +32,7 @@
 #include <stdint.h>
 
 #include "clock.h"
+#include "proxy.h"
 #include "queue.h"
 #include "url.h"
 
@@ -49,9 +60,25 @@ struct sg_batch {
     int stale_used;             /* the free resend of this try was used */
     int64_t retry_at;           /* BACKOFF: when it is READY again */
     int64_t sent_at;            /* SENDING: when it was handed to the pool */
+    /* events in the body: ev_off[i] is where event i starts (body
+     * offset); ev_off[n] is where "]}" starts */
+    uint32_t ev_off[SG_MAX_EVENTS_PER_REQUEST + 1];
+    /* the range being sent, and the ranges still to send (413 split) */
+    uint32_t lo, hi;
+    uint32_t stk_lo[12], stk_hi[12];
+    int nstk;
+    int rebuild;                /* [lo, hi) changed: build its request
+                                   before sending (once pins == 0) */
+    size_t saved_at;            /* body offset of the 2 bytes "]}" covers; 0:
+                                   none */
+    char saved[2];
     /* the outcome, reported when DONE */
     int result, status;
-    uint32_t skipped;
+    uint32_t skipped;           /* events the server skipped */
+    uint32_t failed;            /* events failed (all of them when result
+                                   != 0; with result 0, events a 2xx did not
+                                   cover or 413 halves that failed) */
+    int range_result;           /* the failure of a range, kept for result */
     char detail[256];
     struct sg_batch *next;      /* READY queue, DONE list */
 };
@@ -79,8 +106,24 @@ void sg_batch_fill(struct sg_batch *b, struct sg_queue *q, const struct sg_clock
 void sg_key_seeds(uint64_t seed[2]);
 void sg_batch_key(char key[33], const uint64_t seed[2], uint64_t seq);
 
-/* Closes the JSON body and writes the request head before it. */
+/* Closes the JSON body and writes the request head before it (the range
+ * is every event). */
 void sg_batch_seal(struct sg_batch *b, const struct sg_url *url, const char *api_key,
                    size_t api_key_len);
+
+/* Builds the request for events [lo, hi) of a sealed batch, in place (see
+ * "Splitting"): every event before lo must be resolved. */
+void sg_batch_range(struct sg_batch *b, uint32_t lo, uint32_t hi, const struct sg_url *url,
+                    const char *api_key, size_t api_key_len);
+
+/* The same two, for requests that an HTTP proxy forwards (px non-NULL,
+ * px->on, http:// url): the request target in absolute form
+ * ("POST http://host:port/api/... HTTP/1.1") and Proxy-Authorization
+ * when px has credentials.  For https:// (a CONNECT tunnel: the proxy
+ * sees none of it) or px NULL, exactly the functions above. */
+void sg_batch_seal_via(struct sg_batch *b, const struct sg_url *url, const struct sg_proxy *px,
+                       const char *api_key, size_t api_key_len);
+void sg_batch_range_via(struct sg_batch *b, uint32_t lo, uint32_t hi, const struct sg_url *url,
+                        const struct sg_proxy *px, const char *api_key, size_t api_key_len);
 
 #endif

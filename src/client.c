@@ -8,6 +8,7 @@
  * allocation, no lock, no system call, no logging.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +46,9 @@ SEGOPS_API const char *segops_strerror(int err)
     case SEGOPS_ENUMBER: return "SEGOPS_ENUMBER: number is NaN or infinite";
     case SEGOPS_ERAWJSON: return "SEGOPS_ERAWJSON: raw JSON is not a valid object or array";
     case SEGOPS_EPROP: return "SEGOPS_EPROP: property key or value missing or of unknown type";
-    case SEGOPS_ETOOBIG: return "SEGOPS_ETOOBIG: event does not fit one slot";
+    case SEGOPS_ETOOBIG:
+        return "SEGOPS_ETOOBIG: too big: the event does not fit one slot (track, identify), "
+               "or the text does not fit the buffer given (stats_prometheus)";
     case SEGOPS_EFULL: return "SEGOPS_EFULL: queue full, event dropped";
     case SEGOPS_ENOLANE: return "SEGOPS_ENOLANE: no lane free for this thread, event dropped";
     case SEGOPS_ESHUTDOWN: return "SEGOPS_ESHUTDOWN: client is shutting down";
@@ -59,9 +62,18 @@ SEGOPS_API const char *segops_strerror(int err)
     case SEGOPS_EPROTOCOL: return "SEGOPS_EPROTOCOL: malformed answer from the server";
     case SEGOPS_EREJECTED: return "SEGOPS_EREJECTED: server rejected the batch";
     case SEGOPS_ERETRIES: return "SEGOPS_ERETRIES: transient failures, retries exhausted";
-    case SEGOPS_ETLS: return "SEGOPS_ETLS: TLS failure";
+    case SEGOPS_ETLS:
+        return "SEGOPS_ETLS: TLS failure: handshake, certificate verification, or the file of "
+               "trusted CAs (the log line says which)";
     case SEGOPS_EABANDONED: return "SEGOPS_EABANDONED: abandoned at the shutdown deadline";
     case SEGOPS_EFORKED: return "SEGOPS_EFORKED: client belongs to the parent process";
+    case SEGOPS_ESIZE:
+        return "SEGOPS_ESIZE: struct size 0 or unknown to this library "
+               "(initialise with SEGOPS_OPTIONS_INIT / SEGOPS_COUNTERS_INIT; "
+               "header and library versions differ?)";
+    case SEGOPS_EREDIRECT: return "SEGOPS_EREDIRECT: the server answered with a redirect (set api_url to its Location)";
+    case SEGOPS_EANSWER: return "SEGOPS_EANSWER: a 2xx answer that is not the SegOps API's, or did not cover every event";
+    case SEGOPS_EPROXY: return "SEGOPS_EPROXY: the HTTP proxy refused the request";
     default: return "SEGOPS_E?: unknown error code";
     }
 }
@@ -146,6 +158,34 @@ static void reg_remove(struct segops_client *c)
     pthread_mutex_unlock(&reg_mu);
 }
 
+/* ----------------------------------------------------------------- ABI */
+
+/* The sized structs (see "ABI" in segops.h).  A caller's `size` is its own
+ * header's sizeof: at least the first sized layout (0.2.0), at most ours.
+ * Fields are only ever appended, so the caller's struct is a prefix of
+ * ours: we read (options) or write (counters) exactly that prefix and
+ * never touch a byte past `size` -- tests/test_abi.c checks it with the
+ * struct placed right before a guard page. */
+#define SG_END(T, f) (offsetof(T, f) + sizeof(((T *)0)->f))
+#define SG_ROUND(n, a) (((n) + (a) - 1) / (a) * (a))
+#define SG_OPTIONS_SIZE_0_2 \
+    SG_ROUND(SG_END(segops_options, dns_refresh_ms), _Alignof(segops_options))
+#define SG_COUNTERS_SIZE_0_2 \
+    SG_ROUND(SG_END(segops_counters, connections_open), _Alignof(segops_counters))
+/* proxy_url and no_proxy came after 0.2.0: appended past its layout, so a
+ * 0.2.0 caller's options read them as NULL (the environment decides) */
+_Static_assert(offsetof(segops_options, proxy_url) >= SG_OPTIONS_SIZE_0_2,
+               "options added after 0.2.0 must come after its layout");
+#ifndef SEGOPS_ABI_NEXT
+_Static_assert(SG_COUNTERS_SIZE_0_2 == sizeof(segops_counters),
+               "segops_counters grew: keep SG_COUNTERS_SIZE_0_2 the 0.2.0 size");
+#endif
+
+static int size_ok(size_t size, size_t min, size_t max)
+{
+    return size >= min && size <= max;
+}
+
 /* ------------------------------------------------------------- options */
 
 static int has_ctl(const char *s)
@@ -195,6 +235,11 @@ static void url_for_log(char *out, size_t cap, const char *url, const char *key)
     out[o < cap ? o : cap - 1] = 0;
 }
 
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
 static uint32_t dflt(uint32_t v, uint32_t d)
 {
     return v ? v : d;
@@ -211,7 +256,7 @@ static int load_config(const segops_options *o, struct segops_client *c)
     k->request_timeout_ms = dflt(o->request_timeout_ms, 10000);
     k->connect_timeout_ms = dflt(o->connect_timeout_ms, 5000);
     k->max_backoff_ms = dflt(o->max_backoff_ms, 30000);
-    k->idle_poll_us = dflt(o->idle_poll_us, 1000);
+    k->idle_poll_us = dflt(o->idle_poll_us, 5000); /* README: Idle cost */
     k->max_connections = dflt(o->max_connections, 16);
     k->dns_refresh_ms = dflt(o->dns_refresh_ms, 60000);
     const char *tr = getenv("SEGOPS_TRACE");
@@ -245,13 +290,20 @@ static int load_config(const segops_options *o, struct segops_client *c)
     return 0;
 }
 
-SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
+SEGOPS_API int segops_client_new(const segops_options *given, segops_client **out)
 {
     if (!out)
         return SEGOPS_EINVAL;
     *out = NULL;
-    if (!o)
+    if (!given)
         return SEGOPS_EINVAL;
+    if (!size_ok(given->size, SG_OPTIONS_SIZE_0_2, sizeof(segops_options)))
+        return SEGOPS_ESIZE;
+    /* the caller's prefix; the fields it does not have take their
+     * defaults (zero) */
+    segops_options full = SEGOPS_OPTIONS_INIT;
+    memcpy(&full, given, given->size);
+    const segops_options *o = &full;
 
     const char *url = o->api_url ? o->api_url : getenv("SEGOPS_API_URL");
     if (!url || !url[0])
@@ -277,11 +329,26 @@ SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
         rc = SEGOPS_EURL;
         goto fail_free;
     }
+    /* the proxy: once, here (never on the sender's path) */
+    const char *px_why = NULL;
+    if (sg_proxy_choose(&c->url, o->proxy_url, o->no_proxy, env_get, &c->proxy, &px_why) != 0) {
+        sg_log(c, SEGOPS_LOG_ERROR, "%s refused: %s", c->proxy.source, px_why);
+        rc = SEGOPS_EURL;
+        goto fail_free;
+    }
+    if (o->no_proxy && has_ctl(o->no_proxy)) {
+        sg_log(c, SEGOPS_LOG_ERROR, "no_proxy refused: control character");
+        rc = SEGOPS_EOPTION;
+        goto fail_free;
+    }
     if (c->url.tls) {
         /* anchors decoded once, here; the sender never reads the bundle */
-        rc = sg_tls_ctx_init(&c->tls, o->ca_file, c->url.name);
-        if (rc)
+        char why[SG_TLS_WHY_MAX];
+        rc = sg_tls_ctx_init(&c->tls, o->ca_file, c->url.name, why, sizeof(why));
+        if (rc) {
+            sg_log(c, SEGOPS_LOG_ERROR, "%s", why); /* on the caller's thread */
             goto fail_free;
+        }
         c->tls_on = 1;
     }
     c->api_key_len = strlen(key);
@@ -292,9 +359,12 @@ SEGOPS_API int segops_client_new(const segops_options *o, segops_client **out)
     rc = sg_queue_init(&c->q, nowned, nshared, c->cfg.queue_capacity, c->cfg.slot_size);
     if (rc)
         goto fail_free;
-    if (!sg_pool_literal(&c->url)) {
+    /* the host the sockets connect to: the server's, or the proxy's */
+    const char *peer = c->proxy.on ? c->proxy.host : c->url.host;
+    uint16_t peer_port = c->proxy.on ? c->proxy.port : c->url.port;
+    if (!sg_pool_literal_host(peer)) {
         /* getaddrinfo() runs there, never on the sender */
-        rc = sg_resolver_new(&c->resolver, c->url.host, c->url.port);
+        rc = sg_resolver_new(&c->resolver, peer, peer_port);
         if (rc)
             goto fail_queue;
     }
@@ -341,8 +411,7 @@ fail_free:
 
 /* ----------------------------------------------------------- hot path */
 
-static int produce(segops_client *c, const char *user_id, const char *event_type,
-                   const char *occurred_at, const segops_prop *props, size_t n)
+static int produce(segops_client *c, const struct sg_event_in *in)
 {
     struct sg_queue *q = &c->q;
     /* First, before any load of the client's memory: from here the closer
@@ -372,8 +441,7 @@ static int produce(segops_client *c, const char *user_id, const char *event_type
         sg_call_leave();
         return closing == 2 ? SEGOPS_EFORKED : SEGOPS_ESHUTDOWN;
     }
-    int rc = sg_event_encode(l->cur, q->slot_size, user_id, event_type, occurred_at, props, n,
-                             stamp);
+    int rc = sg_event_encode(l->cur, q->slot_size, in, stamp);
     if (__builtin_expect(rc != 0, 0)) {
         sg_count(&l->rejected);
     } else if (__builtin_expect(sg_lane_publish(l) != 0, 0)) {
@@ -389,16 +457,20 @@ SEGOPS_API int segops_track(segops_client *c, const segops_event *ev)
 {
     if (__builtin_expect(!c || !ev, 0))
         return SEGOPS_EINVAL;
-    return produce(c, ev->user_id, ev->event_type, ev->occurred_at, ev->payload,
-                   ev->payload_len);
+    struct sg_event_in in = {ev->user_id,    ev->user_id_len,    ev->event_type,
+                             ev->event_type_len, ev->occurred_at, ev->occurred_at_ms,
+                             ev->payload,    ev->payload_len};
+    return produce(c, &in);
 }
 
 SEGOPS_API int segops_identify(segops_client *c, const segops_context *ctx)
 {
     if (!c || !ctx)
         return SEGOPS_EINVAL;
-    return produce(c, ctx->user_id, "context_identified", ctx->occurred_at, ctx->traits,
-                   ctx->traits_len);
+    struct sg_event_in in = {ctx->user_id,       ctx->user_id_len,    "context_identified",
+                             sizeof("context_identified") - 1, ctx->occurred_at,
+                             ctx->occurred_at_ms, ctx->traits,        ctx->traits_len};
+    return produce(c, &in);
 }
 
 /* ------------------------------------------------------ flush, shutdown */
@@ -452,12 +524,18 @@ SEGOPS_API int segops_flush(segops_client *c, uint32_t timeout_ms)
     return rc;
 }
 
-SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *undelivered)
+static void snapshot(segops_client *c, segops_counters *s);
+
+/* segops_shutdown() and segops_shutdown_stats(): *fin gets the final
+ * counters (our full layout). */
+static int shutdown_client(segops_client *c, uint32_t timeout_ms, uint64_t *undelivered,
+                           segops_counters *fin)
 {
     int rc = 0;
     int keep = 0;
     if (undelivered)
         *undelivered = 0;
+    memset(fin, 0, sizeof(*fin));
     if (!c)
         return SEGOPS_EINVAL;
     reg_remove(c);
@@ -504,9 +582,19 @@ SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *
                "stays mapped so that a call caught mid-way cannot write freed memory",
                (c->q.slab_size + (size_t)c->q.nlanes * sizeof(struct sg_lane)) / 1024);
 
-    uint64_t lost = c->undelivered;
-    if (lost)
-        rc = c->last_error == SEGOPS_EABANDONED ? SEGOPS_ETIMEDOUT : c->last_error;
+    /* The sender has stopped and no producer is inside: the counters are
+     * final.  Everything accepted is resolved (pending 0); what was not
+     * delivered -- failed at any time of the lifetime, or skipped by the
+     * server -- is the loss the caller must see (issue 13: 20 events
+     * failed with 401 early on and shutdown said OK, 0 undelivered). */
+    snapshot(c, fin);
+    uint64_t lost = fin->accepted - fin->delivered;
+    if (lost) {
+        if (c->failures)
+            rc = c->last_error == SEGOPS_EABANDONED ? SEGOPS_ETIMEDOUT : c->last_error;
+        else
+            rc = SEGOPS_EREJECTED; /* only skips: the server refused them */
+    }
     if (undelivered)
         *undelivered = lost;
 
@@ -537,6 +625,32 @@ free_all:
     return rc;
 }
 
+SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms, uint64_t *undelivered)
+{
+    segops_counters fin = SEGOPS_COUNTERS_INIT;
+    return shutdown_client(c, timeout_ms, undelivered, &fin);
+}
+
+/* Copies the caller's prefix of a full counters snapshot; its size kept. */
+static void counters_out(segops_counters *out, const segops_counters *full)
+{
+    memcpy((char *)out + sizeof(out->size), (const char *)full + sizeof(full->size),
+           out->size - sizeof(out->size));
+}
+
+SEGOPS_API int segops_shutdown_stats(segops_client *c, uint32_t timeout_ms,
+                                     segops_counters *final)
+{
+    if (!c || !final)
+        return SEGOPS_EINVAL;
+    if (!size_ok(final->size, SG_COUNTERS_SIZE_0_2, sizeof(segops_counters)))
+        return SEGOPS_ESIZE;
+    segops_counters fin = SEGOPS_COUNTERS_INIT;
+    int rc = shutdown_client(c, timeout_ms, NULL, &fin);
+    counters_out(final, &fin);
+    return rc;
+}
+
 /* --------------------------------------------------------------- stats */
 
 static uint64_t ld(_Atomic uint64_t *p)
@@ -544,11 +658,23 @@ static uint64_t ld(_Atomic uint64_t *p)
     return atomic_load_explicit(p, memory_order_acquire);
 }
 
-SEGOPS_API int segops_stats(segops_client *c, segops_counters *s)
+SEGOPS_API int segops_stats(segops_client *c, segops_counters *out)
 {
-    if (!c || !s)
+    if (!c || !out)
         return SEGOPS_EINVAL;
+    if (!size_ok(out->size, SG_COUNTERS_SIZE_0_2, sizeof(segops_counters)))
+        return SEGOPS_ESIZE;
+    segops_counters full = SEGOPS_COUNTERS_INIT;
+    snapshot(c, &full);
+    counters_out(out, &full);
+    return 0;
+}
+
+/* A snapshot in our full layout. */
+static void snapshot(segops_client *c, segops_counters *s)
+{
     memset(s, 0, sizeof(*s));
+    s->size = sizeof(*s);
     /* resolved counters first: everything resolved was accepted earlier,
      * so reading accepted afterwards keeps pending >= 0 */
     s->delivered = ld(&c->delivered);
@@ -571,10 +697,21 @@ SEGOPS_API int segops_stats(segops_client *c, segops_counters *s)
     s->requests_in_flight = ld(&c->net.in_flight);
     s->connections_open = ld(&c->net.open);
     s->queue_depth = sg_queue_depth(q);
-    s->queue_high_water = ld(&c->high_water);
+    /* The sender samples the depth once per loop turn; producers that hold
+     * every core can fill the lanes between two turns.  Raise the mark to
+     * the depth seen now, so that a snapshot never shows a high-water mark
+     * below its own queue_depth. */
+    uint64_t hw = ld(&c->high_water);
+    while (hw < s->queue_depth &&
+           !atomic_compare_exchange_weak_explicit(&c->high_water, &hw, s->queue_depth,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+    s->queue_high_water = hw > s->queue_depth ? hw : s->queue_depth;
     s->lanes_in_use = atomic_load_explicit(&q->lanes_in_use, memory_order_relaxed);
     s->io_mode = c->io.mode;
     s->tls_handshakes = ld(&c->net.tls_handshakes);
     s->tls_resumed = ld(&c->net.tls_resumed);
-    return 0;
+#ifdef SEGOPS_ABI_NEXT
+    s->abi_next = UINT64_MAX; /* tests/test_abi.c: must never reach a 0.2 caller */
+#endif
 }

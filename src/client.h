@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "http.h"
 #include "io.h"
+#include "proxy.h"
 #include "queue.h"
 #include "resolve.h"
 #include "tls.h"
@@ -53,6 +54,7 @@ struct segops_client {
     struct sg_clock ck;
     struct sg_config cfg;
     struct sg_url url;
+    struct sg_proxy proxy;      /* chosen at creation; proxy.on: in use */
     char api_key[512];
     size_t api_key_len;
 

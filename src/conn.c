@@ -14,8 +14,14 @@
  *   CONNECT    Happy Eyeballs (RFC 8305): one TCP attempt per address, the
  *              next started 250 ms after the last or at once when one
  *              fails; the first to connect wins and the others are
- *              cancelled.  Winner: HANDSHAKE (https) or up.  All failed:
- *              fail, and the addresses are stale.  Deadline: fail
+ *              cancelled.  Winner: PROXY_CONNECT (https through a proxy),
+ *              HANDSHAKE (https) or up.  All failed: fail, and the
+ *              addresses are stale.  Deadline: fail
+ *   PROXY_CONNECT  "CONNECT host:port" written to the proxy, its answer
+ *              read (sg_http_resp_init_connect): 2xx: HANDSHAKE with the
+ *              server inside the tunnel (SNI and certificate name are the
+ *              server's); another status: fail with SG_EPROXY; EOF, error,
+ *              bytes after a 2xx head, or deadline: fail
  *   HANDSHAKE  the engine offers SENDAPP: up; alert, EOF, error or
  *              deadline: fail
  *   up         REQUEST with the batch it was opened for
@@ -27,9 +33,14 @@
  *              request was written; error, EOF or deadline: fail
  *   CLOSING    cancellations sent; when every operation has completed: FREE
  *
+ * With a proxy, RESOLVE and CONNECT reach the proxy, not the server (the
+ * pool's `peer`); http:// requests then go to it in absolute form (built
+ * by batch.c), so only https:// adds a state.
+ *
  * "fail" reports the outcome of the batch carried, then closes.  The
  * connect deadline (connect_timeout_ms) covers RESOLVE, CONNECT and
- * HANDSHAKE together; the request deadline (request_timeout_ms) covers
+ * HANDSHAKE together (through a proxy: RESOLVE and CONNECT, then again
+ * PROXY_CONNECT and HANDSHAKE); the request deadline (request_timeout_ms) covers
  * writing the request and reading the answer.
  *
  * Invariants: an operation's buffer belongs to the kernel while it is busy,
@@ -54,7 +65,7 @@
 #include "segops.h"
 
 static const char *const state_names[SG_C_NSTATES] = {
-    "FREE", "RESOLVE", "CONNECT", "HANDSHAKE", "IDLE", "REQUEST", "CLOSING",
+    "FREE", "RESOLVE", "CONNECT", "PROXY_CONNECT", "HANDSHAKE", "IDLE", "REQUEST", "CLOSING",
 };
 
 const char *sg_conn_state_name(int st)
@@ -190,9 +201,12 @@ static void fail(struct sg_pool *p, struct sg_conn *k, int rc, int64_t now)
         .before_request = k->state != SG_C_REQUEST,
         .reused = k->requests > 0,
         .got = k->got,
-        .resp = NULL,
+        /* a status line arrived: the policy must know a 2xx from the rest
+         * (a 2xx is never sent again, however broken the answer) */
+        .resp = k->state == SG_C_REQUEST && k->resp.status >= 200 ? &k->resp : NULL,
         .started = k->state == SG_C_REQUEST ? k->started : 0,
         .why = p->why,
+        .proxy_status = rc == SG_EPROXY ? k->proxy_status : 0,
     };
     if (p->trace) {
         char line[320];
@@ -305,6 +319,7 @@ static void start_request(struct sg_pool *p, struct sg_conn *k, int64_t now)
 {
     k->off = 0;
     k->written = 0;
+    k->send_err = 0;
     k->flushed = 0;
     k->got = 0;
     sg_http_resp_init(&k->resp);
@@ -350,7 +365,7 @@ static void tls_step(struct sg_pool *p, struct sg_conn *k, int64_t now)
             fail_tls(p, k, rc == 0 ? -ECONNRESET : rc, now);
             return;
         }
-        if ((st & BR_SSL_SENDREC) && !k->sop.busy) {
+        if ((st & BR_SSL_SENDREC) && !k->sop.busy && !k->send_err) {
             size_t len;
             unsigned char *buf = br_ssl_engine_sendrec_buf(e, &len);
             submit(p, k, &k->sop, SG_OP_SEND, buf, len);
@@ -414,12 +429,8 @@ static void tls_step(struct sg_pool *p, struct sg_conn *k, int64_t now)
 
 static void start_attempt(struct sg_pool *p, struct sg_conn *k, int64_t now);
 
-static void connected(struct sg_pool *p, struct sg_conn *k, int64_t now)
+static void start_handshake(struct sg_pool *p, struct sg_conn *k, int64_t now)
 {
-    if (!p->tls) {
-        up(p, k, now);
-        return;
-    }
     set_state(p, k, SG_C_HANDSHAKE);
     int rc = sg_tls_start(&k->tls, p->tls);
     if (rc) {
@@ -429,11 +440,105 @@ static void connected(struct sg_pool *p, struct sg_conn *k, int64_t now)
     tls_step(p, k, now);
 }
 
+/* TCP to the proxy is up: ask it for a tunnel to the server.  The
+ * request is the pool's (read-only, the same for every connection); the
+ * answer is read into the connection's small buffer. */
+static void start_tunnel(struct sg_pool *p, struct sg_conn *k, int64_t now)
+{
+    set_state(p, k, SG_C_PROXY_CONNECT);
+    k->deadline = now + p->connect_ns;
+    k->off = 0;
+    k->got = 0;
+    k->proxy_status = 0;
+    sg_http_resp_init_connect(&k->resp);
+    submit(p, k, &k->sop, SG_OP_SEND, p->tunnel_req, p->tunnel_req_len);
+    submit(p, k, &k->rop, SG_OP_RECV, k->rbuf, SG_TUNNEL_RBUF);
+}
+
+/* A completion in PROXY_CONNECT. */
+static void tunnel_io(struct sg_pool *p, struct sg_conn *k, struct sg_op *op, int64_t now)
+{
+    const char *px = p->proxy->display;
+    ssize_t res = op->res;
+    if (op == &k->sop) {
+        if (res <= 0) {
+            int rc = res < 0 ? (int)res : -EPIPE;
+            why(p, "proxy %s: writing CONNECT: %s", px, errstr(rc));
+            fail(p, k, rc, now);
+            return;
+        }
+        k->off += (size_t)res;
+        if (k->off < p->tunnel_req_len)
+            submit(p, k, &k->sop, SG_OP_SEND, p->tunnel_req + k->off,
+                   p->tunnel_req_len - k->off);
+        return;
+    }
+    if (res <= 0) {
+        int rc = res < 0 ? (int)res : SG_EEOF;
+        why(p, "proxy %s: %s without answering CONNECT to %s", px,
+            res < 0 ? errstr(rc) : "connection closed", p->url->host);
+        fail(p, k, rc, now);
+        return;
+    }
+    k->got += (size_t)res;
+    ssize_t u = sg_http_resp_feed(&k->resp, k->rbuf, (size_t)res);
+    if (u < 0) {
+        why(p, "proxy %s: malformed answer to CONNECT (parser error %d)", px, (int)u);
+        fail(p, k, SG_EPROTO, now);
+        return;
+    }
+    if (!k->resp.done) {
+        submit(p, k, &k->rop, SG_OP_RECV, k->rbuf, SG_TUNNEL_RBUF);
+        return;
+    }
+    int st = k->resp.status;
+    if (st < 200 || st > 299) {
+        k->proxy_status = st;
+        if (st == 407 || st == 401)
+            /* 401 to CONNECT can only be the proxy's (tinyproxy answers
+             * wrong credentials so); 407 is the standard answer */
+            why(p, "proxy authentication failed (%d) at %s: %s", st, px,
+                p->proxy->auth[0] ? "check the user name and password in the proxy URL"
+                                  : "the proxy wants credentials: put user:password@ in "
+                                    "the proxy URL");
+        else
+            why(p, "proxy %s refused CONNECT to %s port %u: HTTP %d", px, p->url->host,
+                (unsigned)p->url->port, st);
+        fail(p, k, SG_EPROXY, now);
+        return;
+    }
+    /* TLS starts with the client's hello: a proxy that sends anything
+     * after its 2xx head (or answers before reading CONNECT) is broken */
+    if ((size_t)u < (size_t)res || k->sop.busy) {
+        why(p, "proxy %s: bytes after its answer to CONNECT", px);
+        fail(p, k, SG_EPROTO, now);
+        return;
+    }
+    if (p->trace) {
+        char line[700];
+        snprintf(line, sizeof(line), "connection %d: tunnel to %s port %u through proxy %s (HTTP %d)",
+                 k->id, p->url->host, (unsigned)p->url->port, px, st);
+        p->trace(p->user, line);
+    }
+    k->got = 0;
+    start_handshake(p, k, now); /* within the tunnel's deadline */
+}
+
+static void connected(struct sg_pool *p, struct sg_conn *k, int64_t now)
+{
+    if (!p->tls)
+        up(p, k, now);
+    else if (p->proxy)
+        start_tunnel(p, k, now);
+    else
+        start_handshake(p, k, now);
+}
+
 static void connect_failed(struct sg_pool *p, struct sg_conn *k, int64_t now)
 {
     p->stale = 1; /* resolve again: the address may have moved */
-    why(p, "cannot connect to %s port %u (%d address%s tried): %s", p->url->host,
-        (unsigned)p->url->port, k->addrs.n, k->addrs.n == 1 ? "" : "es",
+    why(p, "cannot connect to %s%s port %u (%d address%s tried): %s", p->peer_what, p->peer,
+        (unsigned)p->peer_port, k->addrs.n, k->addrs.n == 1 ? "" : "es",
         errstr(k->last_err));
     fail(p, k, k->last_err, now);
 }
@@ -550,7 +655,7 @@ static void resolved(struct sg_pool *p, const struct sg_addrs *a, int gai_err, i
         p->stale = 0;
     } else if (p->trace) {
         char line[320];
-        snprintf(line, sizeof(line), "resolving %s failed (%s)%s", p->url->host,
+        snprintf(line, sizeof(line), "resolving %s%s failed (%s)%s", p->peer_what, p->peer,
                  gai_strerror(gai_err), p->addrs.n ? ": keeping the previous addresses" : "");
         p->trace(p->user, line);
     }
@@ -562,7 +667,7 @@ static void resolved(struct sg_pool *p, const struct sg_addrs *a, int gai_err, i
         if (p->addrs.n > 0) {
             start_connect(p, k, now);
         } else {
-            why(p, "cannot resolve %s: %s", p->url->host, gai_strerror(gai_err));
+            why(p, "cannot resolve %s%s: %s", p->peer_what, p->peer, gai_strerror(gai_err));
             fail(p, k, SG_ERESOLVE, now);
         }
     }
@@ -582,6 +687,10 @@ void sg_pool_complete(struct sg_pool *p, struct sg_op *op, int64_t now)
         maybe_free(p, k);
         return;
     }
+    if (k->state == SG_C_PROXY_CONNECT) {
+        tunnel_io(p, k, op, now);
+        return;
+    }
     if (k->state != SG_C_HANDSHAKE && k->state != SG_C_REQUEST)
         return; /* cannot happen: only those states have operations */
     ssize_t res = op->res;
@@ -590,6 +699,10 @@ void sg_pool_complete(struct sg_pool *p, struct sg_op *op, int64_t now)
             int rc = res < 0 ? (int)res : -EPIPE;
             if (k->state == SG_C_HANDSHAKE) {
                 fail_tls(p, k, rc, now);
+            } else if (k->rop.busy && rc != -ECANCELED) {
+                /* keep reading: an early answer (413, 401) that arrived
+                 * before the reset is the request's answer */
+                k->send_err = rc;
             } else {
                 why(p, "writing the request: %s", errstr(rc));
                 fail(p, k, rc, now);
@@ -610,6 +723,20 @@ void sg_pool_complete(struct sg_pool *p, struct sg_op *op, int64_t now)
         return;
     }
     /* receive */
+    if (res <= 0 && k->send_err && k->state == SG_C_REQUEST && k->got == 0) {
+        /* no early answer came: the write's failure is what happened */
+        why(p, "writing the request: %s", errstr(k->send_err));
+        fail(p, k, k->send_err, now);
+        return;
+    }
+    if (res == -ECONNRESET && k->state == SG_C_REQUEST && !p->tls && k->resp.close_delimited) {
+        /* The head arrived and the body runs to the close.  A peer that
+         * answered before reading the whole request (a proxy's 407, an
+         * early 413) resets the connection as it closes with our bytes
+         * unread (RFC 9112 9.6): the reset ends that body like a FIN. */
+        eof(p, k, now);
+        return;
+    }
     if (res < 0) {
         if (k->state == SG_C_HANDSHAKE) {
             fail_tls(p, k, (int)res, now);
@@ -656,14 +783,14 @@ void sg_pool_tick(struct sg_pool *p, int64_t now)
         switch (k->state) {
         case SG_C_RESOLVE:
             if (now >= k->deadline) {
-                why(p, "timed out resolving %s", p->url->host);
+                why(p, "timed out resolving %s%s", p->peer_what, p->peer);
                 fail(p, k, -ETIMEDOUT, now);
             } else if (k->fallback_at && now >= k->fallback_at && p->addrs.n > 0) {
                 if (p->trace) {
                     char line[320];
                     snprintf(line, sizeof(line),
-                             "connection %d: resolving %s is slow: using the known addresses",
-                             k->id, p->url->host);
+                             "connection %d: resolving %s%s is slow: using the known addresses",
+                             k->id, p->peer_what, p->peer);
                     p->trace(p->user, line);
                 }
                 start_connect(p, k, now);
@@ -672,11 +799,18 @@ void sg_pool_tick(struct sg_pool *p, int64_t now)
         case SG_C_CONNECT:
             if (now >= k->deadline) {
                 p->stale = 1;
-                why(p, "timed out connecting to %s port %u", p->url->host,
-                    (unsigned)p->url->port);
+                why(p, "timed out connecting to %s%s port %u", p->peer_what, p->peer,
+                    (unsigned)p->peer_port);
                 fail(p, k, -ETIMEDOUT, now);
             } else if (now >= k->next_attempt && k->next_addr < k->addrs.n) {
                 start_attempt(p, k, now);
+            }
+            break;
+        case SG_C_PROXY_CONNECT:
+            if (now >= k->deadline) {
+                why(p, "timed out waiting for proxy %s to open a tunnel to %s port %u",
+                    p->proxy->display, p->url->host, (unsigned)p->url->port);
+                fail(p, k, -ETIMEDOUT, now);
             }
             break;
         case SG_C_HANDSHAKE:
@@ -815,18 +949,18 @@ int sg_pool_quiet(const struct sg_pool *p)
 
 /* An IP literal host needs no resolver: its one address is fixed.  Fills
  * a and returns 1, or returns 0 for a host name. */
-static int literal_addr(const struct sg_url *url, struct sg_addrs *a)
+static int literal_addr(const char *host, uint16_t port, struct sg_addrs *a)
 {
     struct sockaddr_in *v4 = (struct sockaddr_in *)&a->a[0];
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a->a[0];
     memset(a, 0, sizeof(*a));
-    if (inet_pton(AF_INET, url->host, &v4->sin_addr) == 1) {
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
-        v4->sin_port = htons(url->port);
+        v4->sin_port = htons(port);
         a->len[0] = sizeof(*v4);
-    } else if (inet_pton(AF_INET6, url->host, &v6->sin6_addr) == 1) {
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(url->port);
+        v6->sin6_port = htons(port);
         a->len[0] = sizeof(*v6);
     } else {
         return 0;
@@ -837,8 +971,13 @@ static int literal_addr(const struct sg_url *url, struct sg_addrs *a)
 
 int sg_pool_literal(const struct sg_url *url)
 {
+    return sg_pool_literal_host(url->host);
+}
+
+int sg_pool_literal_host(const char *host)
+{
     struct sg_addrs a;
-    return literal_addr(url, &a);
+    return literal_addr(host, 1, &a);
 }
 
 int sg_pool_init(struct sg_pool *p, const struct sg_pool_cfg *cfg)
@@ -848,6 +987,10 @@ int sg_pool_init(struct sg_pool *p, const struct sg_pool_cfg *cfg)
     p->nslots = cfg->max_conns + SG_CONN_SPARE;
     p->url = cfg->url;
     p->tls = cfg->tls;
+    p->proxy = cfg->proxy && cfg->proxy->on ? cfg->proxy : NULL;
+    p->peer = p->proxy ? p->proxy->host : p->url->host;
+    p->peer_port = p->proxy ? p->proxy->port : p->url->port;
+    p->peer_what = p->proxy ? "proxy " : "";
     p->resolver = cfg->resolver;
     p->connect_ns = (int64_t)cfg->connect_timeout_ms * 1000000;
     p->request_ns = (int64_t)cfg->request_timeout_ms * 1000000;
@@ -856,10 +999,17 @@ int sg_pool_init(struct sg_pool *p, const struct sg_pool_cfg *cfg)
     p->outcome = cfg->outcome;
     p->user = cfg->user;
     if (!p->resolver)
-        literal_addr(p->url, &p->addrs);
+        literal_addr(p->peer, p->peer_port, &p->addrs);
     p->conns = calloc((size_t)p->nslots, sizeof(*p->conns));
     if (!p->conns)
         return SEGOPS_ENOMEM;
+    int tunnel = p->proxy && p->tls;
+    if (tunnel) {
+        if (!(p->tunnel_req = malloc(SG_TUNNEL_REQ_MAX)))
+            goto oom;
+        p->tunnel_req_len =
+            sg_proxy_connect_request(p->proxy, p->url, p->tunnel_req, SG_TUNNEL_REQ_MAX);
+    }
     for (int i = 0; i < p->nslots; i++) {
         struct sg_conn *k = &p->conns[i];
         k->id = i + 1;
@@ -868,6 +1018,8 @@ int sg_pool_init(struct sg_pool *p, const struct sg_pool_cfg *cfg)
             k->att[j].fd = -1;
         if (p->tls) {
             if (sg_tls_init(&k->tls, p->tls) != 0)
+                goto oom;
+            if (tunnel && !(k->rbuf = malloc(SG_TUNNEL_RBUF)))
                 goto oom;
         } else if (!(k->rbuf = malloc(SG_CONN_RBUF))) {
             goto oom;
@@ -901,4 +1053,6 @@ void sg_pool_free(struct sg_pool *p)
     }
     free(p->conns);
     p->conns = NULL;
+    free(p->tunnel_req);
+    p->tunnel_req = NULL;
 }

@@ -23,6 +23,7 @@
 
 #include "http.h"
 #include "io.h"
+#include "proxy.h"
 #include "resolve.h"
 #include "tls.h"
 #include "url.h"
@@ -30,6 +31,9 @@
 struct sg_batch;
 
 #define SG_CONN_RBUF 16384          /* plain HTTP receive buffer */
+#define SG_TUNNEL_RBUF 2048         /* https:// through a proxy: receive
+                                       buffer of the answer to CONNECT */
+#define SG_TUNNEL_REQ_MAX 2048      /* the CONNECT request */
 #define SG_EYEBALLS_NS 250000000    /* RFC 8305 connection attempt delay */
 #define SG_IDLE_CLOSE_NS 10000000000LL /* idle extras close after this */
 #define SG_RESOLVE_GRACE_NS 1000000000 /* longest wait for a new lookup when
@@ -42,13 +46,17 @@ struct sg_batch;
 #define SG_EEOF (-100000)      /* peer closed before answering */
 #define SG_EPROTO (-100001)    /* malformed or oversized answer */
 #define SG_ERESOLVE (-100002)  /* host name did not resolve */
-/* SG_ETLS (-100003) and SG_ETLSCERT (-100004) are in tls.h */
+/* SG_ETLS (-100003) and SG_ETLSCERT (-100005) are in tls.h */
+#define SG_EPROXY (-100004)    /* the proxy refused CONNECT (status in
+                                  sg_outcome.proxy_status) */
 
 /* Connection states; sg_conn_state_name() names them. */
 enum sg_conn_state {
     SG_C_FREE,      /* slot unused */
     SG_C_RESOLVE,   /* waiting for the resolver's addresses */
     SG_C_CONNECT,   /* TCP attempts in flight (Happy Eyeballs) */
+    SG_C_PROXY_CONNECT, /* https:// through a proxy: CONNECT written, its
+                           answer read */
     SG_C_HANDSHAKE, /* TLS handshake */
     SG_C_IDLE,      /* open, no request */
     SG_C_REQUEST,   /* request being written and its answer read */
@@ -68,8 +76,10 @@ struct sg_conn {
     int id;
     int state;                  /* enum sg_conn_state */
     int64_t deadline;           /* timer of the state: connect (RESOLVE,
-                                   CONNECT, HANDSHAKE), request (REQUEST),
-                                   idle close (IDLE) */
+                                   CONNECT, HANDSHAKE), connect again from
+                                   PROXY_CONNECT's start (PROXY_CONNECT and
+                                   the HANDSHAKE after it), request
+                                   (REQUEST), idle close (IDLE) */
     int64_t next_attempt;       /* CONNECT: Happy Eyeballs timer */
     int64_t idle_since;
     int fd;
@@ -88,12 +98,18 @@ struct sg_conn {
     size_t off;                 /* request bytes written (plain) or handed
                                    to the TLS engine */
     int written;                /* the whole request reached the socket */
+    int send_err;               /* writing failed (-errno): the answer may
+                                   still arrive (a server that answers 413
+                                   or 401 early and closes); reading goes
+                                   on until it does or the read fails */
     int flushed;                /* TLS: the engine was told to flush */
     int counted;                /* REQUEST: counted in requests_in_flight */
     uint64_t requests;          /* requests carried (reuse detection) */
     size_t got;                 /* answer bytes received */
     struct sg_http_resp resp;
-    char *rbuf;                 /* SG_CONN_RBUF, plain HTTP */
+    char *rbuf;                 /* SG_CONN_RBUF, plain HTTP; SG_TUNNEL_RBUF,
+                                   https:// through a proxy */
+    int proxy_status;           /* PROXY_CONNECT: status of the refusal */
     struct sg_tls tls;
 };
 
@@ -114,6 +130,7 @@ struct sg_outcome {
     const struct sg_http_resp *resp; /* rc == 0 */
     int64_t started;     /* when the request began to be written (0: never) */
     const char *why;     /* rc != 0: what happened, for a log line */
+    int proxy_status;    /* rc == SG_EPROXY: the proxy's status (407, ...) */
 };
 
 struct sg_pool {
@@ -126,8 +143,16 @@ struct sg_pool {
     struct sg_io *io;
     const struct sg_url *url;
     struct sg_tls_ctx *tls;     /* NULL for http:// */
+    const struct sg_proxy *proxy; /* NULL: straight to the server */
+    const char *peer;           /* the host sockets connect to: the
+                                   proxy's, else the server's */
+    uint16_t peer_port;
+    const char *peer_what;      /* "proxy " or "" (log lines) */
+    char *tunnel_req;           /* the CONNECT request (https:// through a
+                                   proxy), the same for every connection */
+    size_t tunnel_req_len;
     struct sg_resolver *resolver; /* NULL for an IP literal */
-    struct sg_addrs addrs;      /* the server's addresses, best first */
+    struct sg_addrs addrs;      /* the peer's addresses, best first */
     int64_t resolved_at;
     int stale;                  /* a connect failed: resolve again */
     int resolving;              /* asked the resolver, no answer yet */
@@ -145,6 +170,8 @@ struct sg_pool_cfg {
     uint32_t connect_timeout_ms, request_timeout_ms, dns_refresh_ms;
     const struct sg_url *url;
     struct sg_tls_ctx *tls;
+    const struct sg_proxy *proxy; /* NULL: none; else resolver resolves
+                                     the proxy's host */
     struct sg_resolver *resolver;
     struct sg_net_stats *st;
     void (*outcome)(void *user, struct sg_batch *b, const struct sg_outcome *o,
@@ -187,5 +214,7 @@ const char *sg_conn_state_name(int state);
 
 /* 1 when the URL's host is an IP literal: no resolver needed. */
 int sg_pool_literal(const struct sg_url *url);
+/* The same for a host name (brackets removed). */
+int sg_pool_literal_host(const char *host);
 
 #endif

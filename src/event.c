@@ -32,7 +32,8 @@ static const unsigned char snake_tail[256] = {
 };
 
 /* Length of a valid event type ([a-z][a-z0-9_]*, at most 255 bytes), or 0
- * if it is not one: one pass, validation and length together. */
+ * if it is not one: one pass, validation and length together.  NUL-
+ * terminated form. */
 static size_t snake_case_len(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -44,6 +45,26 @@ static size_t snake_case_len(const char *s)
             return 0;
     }
     return p[n] == 0 ? n : 0;
+}
+
+/* The same for exactly n bytes (a NUL inside is not snake_case: refused). */
+static size_t snake_case_len_n(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (n == 0 || n > 255 || !(p[0] >= 'a' && p[0] <= 'z'))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!snake_tail[p[i]])
+            return 0;
+    return n;
+}
+
+/* SEGOPS_NTS and 0 both mean NUL-terminated for strings that may not be
+ * empty (user id, event type, key): 0 is what a zero-initialised field
+ * holds, so code written before the lengths existed keeps working. */
+static inline int is_nts(size_t len)
+{
+    return len == SEGOPS_NTS || len == 0;
 }
 
 /* memcpy for the short strings of an event without a library call: the
@@ -68,16 +89,18 @@ static inline void copy_bytes(unsigned char *d, const void *src, size_t n)
     }
 }
 
-int sg_event_encode(void *slot, size_t slot_size, const char *user_id,
-                    const char *event_type, const char *occurred_at,
-                    const segops_prop *props, size_t nprops, uint64_t stamp)
+int sg_event_encode(void *slot, size_t slot_size, const struct sg_event_in *ev,
+                    uint64_t stamp)
 {
     struct sg_slot_hdr h;
     unsigned char *base = (unsigned char *)slot;
     size_t off = sizeof(h);
     size_t room = slot_size - off;
+    const char *user_id = ev->user_id, *event_type = ev->event_type;
+    const segops_prop *props = ev->props;
+    size_t nprops = ev->nprops;
 
-    if (!user_id || !user_id[0])
+    if (!user_id)
         return SEGOPS_EUSERID;
     if (!event_type)
         return SEGOPS_EEVENTTYPE;
@@ -86,23 +109,34 @@ int sg_event_encode(void *slot, size_t slot_size, const char *user_id,
     if (nprops > UINT16_MAX)
         return SEGOPS_ETOOBIG;
 
-    size_t ulen = bounded_len(user_id, room);
-    size_t tlen = snake_case_len(event_type); /* event types: <= 255 bytes */
+    size_t ulen = is_nts(ev->user_len) ? bounded_len(user_id, room) : ev->user_len;
+    if (ulen == 0)
+        return SEGOPS_EUSERID;
+    /* event types: <= 255 bytes */
+    size_t tlen = is_nts(ev->type_len) ? snake_case_len(event_type)
+                                       : snake_case_len_n(event_type, ev->type_len);
     if (tlen == 0)
         return SEGOPS_EEVENTTYPE;
 
     memset(&h, 0, sizeof(h));
     h.stamp = stamp;
-    if (occurred_at) {
-        size_t olen = strnlen(occurred_at, 64);
+    if (ev->occurred_at) {
+        size_t olen = strnlen(ev->occurred_at, 64);
         int64_t ms;
-        if (olen > 63 || sg_rfc3339_parse(occurred_at, olen, &ms) != 0)
+        if (olen > 63 || sg_rfc3339_parse(ev->occurred_at, olen, &ms) != 0)
             return SEGOPS_ETIMESTAMP;
         h.stamp = (uint64_t)ms;
         h.flags |= SG_SLOT_F_USER_TIME;
+    } else if (ev->occurred_at_ms != SEGOPS_TIME_NONE) {
+        /* a number needs no parsing: only the range RFC 3339 can write */
+        if (ev->occurred_at_ms < SG_MS_MIN || ev->occurred_at_ms > SG_MS_MAX)
+            return SEGOPS_ETIMESTAMP;
+        h.stamp = (uint64_t)ev->occurred_at_ms;
+        h.flags |= SG_SLOT_F_USER_TIME;
     }
 
-    if (ulen + tlen > room)
+    /* written so that a huge given length cannot wrap the sum */
+    if (ulen > room || tlen > room - ulen)
         return SEGOPS_ETOOBIG;
     copy_bytes(base + off, user_id, ulen);
     off += ulen;
@@ -111,11 +145,13 @@ int sg_event_encode(void *slot, size_t slot_size, const char *user_id,
 
     for (size_t i = 0; i < nprops; i++) {
         const segops_prop *p = &props[i];
-        if (!p->key || !p->key[0])
+        if (!p->key)
             return SEGOPS_EPROP;
         room = slot_size - off;
-        size_t klen = bounded_len(p->key, room);
-        if (1 + 4 + klen > room)
+        size_t klen = is_nts(p->key_len) ? bounded_len(p->key, room) : p->key_len;
+        if (klen == 0)
+            return SEGOPS_EPROP;
+        if (room < 1 + 4 || klen > room - (1 + 4))
             return SEGOPS_ETOOBIG;
         unsigned char type = (unsigned char)p->type;
         uint32_t k32 = (uint32_t)klen;

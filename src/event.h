@@ -41,14 +41,33 @@ struct sg_slot_hdr {
 #define SG_SLOT_MIN 128
 #define SG_SLOT_MAX 65536
 
+/* One event as the public API gives it (segops_event, segops_context):
+ * lengths are SEGOPS_NTS or 0 for NUL-terminated strings. */
+struct sg_event_in {
+    const char *user_id;
+    size_t user_len;
+    const char *event_type;
+    size_t type_len;
+    const char *occurred_at;    /* RFC 3339, or NULL */
+    int64_t occurred_at_ms;     /* used when occurred_at is NULL; 0: none */
+    const segops_prop *props;
+    size_t nprops;
+};
+
+/* Unix ms accepted as occurred_at_ms: 0000-01-01 .. 9999-12-31, the years
+ * RFC 3339 can write. */
+#define SG_MS_MIN (-62167219200000LL)
+#define SG_MS_MAX 253402300799999LL
+
 /* Validates the event and encodes it into slot[0..slot_size).  `stamp` is
- * the time of the call (used when occurred_at is NULL).  Returns 0 or the
+ * the time of the call (used when no time is given).  Returns 0 or the
  * SEGOPS_E* validation code; on error the slot's contents are unspecified.
  * Reads at most slot_size + 1 bytes of any NUL-terminated string, so a huge
- * string costs no more than a slot's worth of scanning. */
-int sg_event_encode(void *slot, size_t slot_size, const char *user_id,
-                    const char *event_type, const char *occurred_at,
-                    const segops_prop *props, size_t nprops, uint64_t stamp);
+ * string costs no more than a slot's worth of scanning; a string with a
+ * length is read for exactly that many bytes (and not at all when it
+ * cannot fit). */
+int sg_event_encode(void *slot, size_t slot_size, const struct sg_event_in *ev,
+                    uint64_t stamp);
 
 /* Upper bound of the rendering of an event of `len` encoded bytes: every
  * encoded byte becomes at most 6 output bytes (a \u00XX escape; an 8-byte

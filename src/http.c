@@ -9,10 +9,24 @@
  * ends, a response gives the same result -- fields and error code -- fed
  * whole, byte by byte or split anywhere.
  *
+ * Lines.  A line's bytes are checked as they arrive (a control byte or a
+ * CR not followed by LF marks it bad) and the first SG_HTTP_LINE_KEEP are
+ * kept; a longer header line is fine unless the client needs that header
+ * (Content-Length, Transfer-Encoding: refused, the framing cannot be
+ * trusted; Connection: taken as "close"; Location: truncated; Retry-After:
+ * ignored).  The whole head stays within SG_HTTP_HEAD_MAX.
+ *
+ * obs-fold (RFC 9112 5.2).  A header line is kept in r->line until the
+ * first byte of the next line: a space or tab there continues it (the fold
+ * becomes one space), anything else ends it and it is interpreted.  A
+ * folded line right after the status line is ignored.
+ *
  * States:
  *   STATUS      reading the status line (empty lines before it are skipped)
  *   HEADER      reading header lines; the empty line ends the head, which
  *               either restarts at STATUS (1xx) or picks the body framing
+ *               (Transfer-Encoding wins over Content-Length, RFC 9112 6.3,
+ *               and the connection is then closed after the answer)
  *   BODY_LEN    Content-Length body, r->remain bytes left
  *   BODY_EOF    body delimited by the connection closing
  *   CHUNK_SIZE  reading a chunk-size line (extensions ignored)
@@ -93,8 +107,10 @@ static void reset_head(struct sg_http_resp *r)
     r->chunked = 0;
     r->content_length = -1;
     r->retry_after[0] = '\0';
+    r->location[0] = '\0';
     r->st = ST_STATUS;
     r->line_len = 0;
+    r->over = r->bad = r->cr = r->pending = 0;
 }
 
 void sg_http_resp_init(struct sg_http_resp *r)
@@ -103,12 +119,17 @@ void sg_http_resp_init(struct sg_http_resp *r)
     reset_head(r);
 }
 
-/* Strips the CR of CRLF; a CR anywhere else is refused (RFC 9112 2.2). */
-static int line_end(struct sg_http_resp *r)
+void sg_http_resp_init_connect(struct sg_http_resp *r)
 {
-    if (r->line_len > 0 && r->line[r->line_len - 1] == '\r')
-        r->line_len--;
-    return memchr(r->line, '\r', r->line_len) == NULL ? 0 : -1;
+    sg_http_resp_init(r);
+    r->connect = 1;
+}
+
+/* Starts a new line in r->line. */
+static void line_reset(struct sg_http_resp *r)
+{
+    r->line_len = 0;
+    r->over = r->bad = r->cr = r->pending = 0;
 }
 
 /* "HTTP/1.x SP 3DIGIT [SP reason]" */
@@ -125,7 +146,7 @@ static int parse_status(struct sg_http_resp *r)
         l[11] < '0' || l[11] > '9')
         return -1;
     code = (l[9] - '0') * 100 + (l[10] - '0') * 10 + (l[11] - '0');
-    if (n > 12 && l[12] != ' ')
+    if (r->bad || (n > 12 && l[12] != ' '))
         return -1;
     for (size_t i = 13; i < n; i++) {
         unsigned char c = (unsigned char)l[i];
@@ -208,8 +229,9 @@ static int has_nonempty_elem(const char *v, size_t n)
     return 0;
 }
 
-/* One "name: value" line.  `use` is 0 for trailers, which are checked for
- * syntax but may not change framing or anything else. */
+/* One "name: value" line (folds already joined).  `use` is 0 for
+ * trailers, which are checked for syntax but may not change framing or
+ * anything else. */
 static int parse_header(struct sg_http_resp *r, int use)
 {
     const char *l = r->line;
@@ -217,13 +239,18 @@ static int parse_header(struct sg_http_resp *r, int use)
 
     while (c < n && is_tchar((unsigned char)l[c]))
         c++;
-    /* No name, whitespace before ':' or obs-fold: all refused. */
-    if (c == 0 || c >= n || l[c] != ':')
+    /* No name, or whitespace before ':': refused.  (Control bytes were
+     * refused as they arrived.) */
+    if (r->bad || c == 0 || c >= n || l[c] != ':')
         return SG_HTTP_EBADHEADER;
-    for (size_t i = c + 1; i < n; i++) {
-        unsigned char ch = (unsigned char)l[i];
-        if ((ch < 0x20 && ch != '\t') || ch == 0x7F)
-            return SG_HTTP_EBADHEADER;
+    if (r->over && use) {
+        /* longer than we keep: fine unless we need this one */
+        if (eq_nocase(l, c, "content-length") || eq_nocase(l, c, "transfer-encoding"))
+            return SG_HTTP_EHEADTOOBIG;
+        if (eq_nocase(l, c, "connection"))
+            r->conn_close = 1; /* cannot read it all: the safe reading */
+        if (!eq_nocase(l, c, "location"))
+            return 0;
     }
     vs = c + 1;
     ve = n;
@@ -246,6 +273,14 @@ static int parse_header(struct sg_http_resp *r, int use)
     }
     if (eq_nocase(l, c, "connection"))
         return for_each_elem(l + vs, ve - vs, conn_elem, r);
+    if (eq_nocase(l, c, "location")) {
+        if (r->location[0] == '\0') {
+            size_t k = ve - vs > SG_HTTP_LOCATION_MAX ? SG_HTTP_LOCATION_MAX : ve - vs;
+            memcpy(r->location, l + vs, k);
+            r->location[k] = '\0';
+        }
+        return 0;
+    }
     if (eq_nocase(l, c, "retry-after")) {
         /* First one wins; a value too long to be valid is dropped. */
         if (r->retry_after[0] == '\0' && ve - vs <= SG_HTTP_RETRY_AFTER_MAX) {
@@ -266,8 +301,18 @@ static int end_of_head(struct sg_http_resp *r)
         reset_head(r);
         return 0;
     }
-    if (r->chunked && r->content_length >= 0)
-        return SG_HTTP_EBADLENGTH;
+    if (r->connect) {
+        /* a tunnel (2xx) or a refusal: either way the head is the answer */
+        r->line_len = 0;
+        finish(r);
+        return 0;
+    }
+    if (r->chunked && r->content_length >= 0) {
+        /* RFC 9112 6.3: chunked wins; such a message may be an attempt to
+         * smuggle one past an intermediary, so do not reuse the connection */
+        r->content_length = -1;
+        r->conn_close = 1;
+    }
     if (r->st & F_HTTP10) {
         if (!(r->st & F_KEEPALIVE))
             r->conn_close = 1;
@@ -343,18 +388,52 @@ static void keep_body(struct sg_http_resp *r, const char *p, size_t n)
     r->body_total += n;
 }
 
-/* One byte of a line-oriented state: LINE_MORE, LINE_DONE (the line is in
- * r->line, CR stripped), LINE_LONG or LINE_BADCR. */
-enum { LINE_MORE, LINE_DONE, LINE_LONG, LINE_BADCR };
+/* One byte of a line: LINE_MORE, or LINE_DONE at its LF (the line is in
+ * r->line without CR/LF; r->over if it was longer, r->bad if it held a
+ * control byte or a CR not followed by LF -- RFC 9112 2.2). */
+enum { LINE_MORE, LINE_DONE };
 
-static int line_byte(struct sg_http_resp *r, char c)
+static int line_byte(struct sg_http_resp *r, char ch)
 {
-    if (c == '\n')
-        return line_end(r) == 0 ? LINE_DONE : LINE_BADCR;
-    if (r->line_len >= sizeof r->line)
-        return LINE_LONG;
-    r->line[r->line_len++] = c;
+    unsigned char c = (unsigned char)ch;
+    if (c == '\n') {
+        r->cr = 0;
+        return LINE_DONE;
+    }
+    if (r->cr) {
+        r->bad = 1; /* a bare CR */
+        r->cr = 0;
+    }
+    if (c == '\r') {
+        r->cr = 1;
+        return LINE_MORE;
+    }
+    if ((c < 0x20 && c != '\t') || c == 0x7F)
+        r->bad = 1;
+    if (r->line_len < sizeof r->line)
+        r->line[r->line_len++] = (char)c;
+    else
+        r->over = 1;
     return LINE_MORE;
+}
+
+/* A header line ended and the next line's first byte is c: a space or tab
+ * folds the next line into it (returns 1); anything else ends it: it is
+ * interpreted, and line[] is free for the next line (returns 0 or an
+ * SG_HTTP_E* code). */
+static int header_boundary(struct sg_http_resp *r, char c)
+{
+    if (c == ' ' || c == '\t') {
+        r->pending = 0; /* keep collecting into the same line */
+        if (r->line_len < sizeof r->line)
+            r->line[r->line_len++] = ' ';
+        else
+            r->over = 1;
+        return 1;
+    }
+    int rc = parse_header(r, 1);
+    line_reset(r);
+    return rc < 0 ? rc : 0;
 }
 
 ssize_t sg_http_resp_feed(struct sg_http_resp *r, const char *buf, size_t len)
@@ -371,33 +450,46 @@ ssize_t sg_http_resp_feed(struct sg_http_resp *r, const char *buf, size_t len)
             return -(ssize_t)r->remain;
 
         case ST_STATUS:
+            if (++r->head_bytes > SG_HTTP_HEAD_MAX)
+                return fail(r, SG_HTTP_EHEADTOOBIG);
+            if (line_byte(r, buf[i++]) == LINE_MORE)
+                break;
+            if (r->line_len == 0 && !r->over && !r->bad) {
+                line_reset(r); /* stray CRLF between responses */
+                break;
+            }
+            if (parse_status(r) != 0)
+                return fail(r, SG_HTTP_EBADSTATUS);
+            line_reset(r);
+            SET_STATE(r, ST_HEADER);
+            break;
+
         case ST_HEADER:
             if (++r->head_bytes > SG_HTTP_HEAD_MAX)
                 return fail(r, SG_HTTP_EHEADTOOBIG);
-            rc = line_byte(r, buf[i++]);
-            if (rc == LINE_MORE)
+            if (r->pending) {
+                rc = header_boundary(r, buf[i]);
+                if (rc < 0)
+                    return fail(r, rc);
+                if (rc == 1) {
+                    i++; /* the fold's first blank is the one space */
+                    break;
+                }
+            }
+            if (line_byte(r, buf[i++]) == LINE_MORE)
                 break;
-            if (rc == LINE_LONG)
-                return fail(r, SG_HTTP_EHEADTOOBIG);
-            if (rc == LINE_BADCR)
-                return fail(r, st == ST_STATUS ? SG_HTTP_EBADSTATUS
-                                               : SG_HTTP_EBADHEADER);
-            if (st == ST_STATUS) {
-                if (r->line_len == 0)
-                    break; /* stray CRLF between responses */
-                if (parse_status(r) != 0)
-                    return fail(r, SG_HTTP_EBADSTATUS);
-                SET_STATE(r, ST_HEADER);
-            } else if (r->line_len == 0) {
+            if (r->line_len == 0 && !r->over) {
+                if (r->bad)
+                    return fail(r, SG_HTTP_EBADHEADER);
                 rc = end_of_head(r);
                 if (rc < 0)
                     return fail(r, rc);
+                line_reset(r);
+            } else if (r->line[0] == ' ' || r->line[0] == '\t') {
+                line_reset(r); /* folded line with nothing to fold into */
             } else {
-                rc = parse_header(r, 1);
-                if (rc < 0)
-                    return fail(r, rc);
+                r->pending = 1; /* until the next line's first byte */
             }
-            r->line_len = 0;
             break;
 
         case ST_BODY_LEN:
@@ -427,15 +519,17 @@ ssize_t sg_http_resp_feed(struct sg_http_resp *r, const char *buf, size_t len)
         }
 
         case ST_CHUNK_SIZE:
-            rc = line_byte(r, buf[i++]);
-            if (rc == LINE_MORE)
+            if (line_byte(r, buf[i++]) == LINE_MORE) {
+                if (r->over)
+                    return fail(r, SG_HTTP_EBADCHUNK);
                 break;
-            if (rc != LINE_DONE)
+            }
+            if (r->bad || r->over)
                 return fail(r, SG_HTTP_EBADCHUNK);
             rc = parse_chunk_size(r);
             if (rc < 0)
                 return fail(r, rc);
-            r->line_len = 0;
+            line_reset(r);
             if (r->remain == 0) {
                 r->head_bytes = 0; /* trailers get their own head budget */
                 SET_STATE(r, ST_TRAILER);
@@ -464,21 +558,19 @@ ssize_t sg_http_resp_feed(struct sg_http_resp *r, const char *buf, size_t len)
         case ST_TRAILER:
             if (++r->head_bytes > SG_HTTP_HEAD_MAX)
                 return fail(r, SG_HTTP_EHEADTOOBIG);
-            rc = line_byte(r, buf[i++]);
-            if (rc == LINE_MORE)
+            if (line_byte(r, buf[i++]) == LINE_MORE)
                 break;
-            if (rc == LINE_LONG)
-                return fail(r, SG_HTTP_EHEADTOOBIG);
-            if (rc == LINE_BADCR)
-                return fail(r, SG_HTTP_EBADHEADER);
-            if (r->line_len == 0) {
+            if (r->line_len == 0 && !r->over && !r->bad) {
                 finish(r);
                 break;
             }
+            /* trailers: checked, never used; a folded one is refused */
+            if (r->line[0] == ' ' || r->line[0] == '\t')
+                return fail(r, SG_HTTP_EBADHEADER);
             rc = parse_header(r, 0);
             if (rc < 0)
                 return fail(r, rc);
-            r->line_len = 0;
+            line_reset(r);
             break;
 
         default:
@@ -869,6 +961,7 @@ int sg_answer_parse(const char *body, size_t len, int64_t *queued,
 {
     struct jcur c = { body, len, 0 };
     int64_t dummy_q, dummy_s;
+    size_t dstart = 0, dend = 0;
     int rc = -1;
 
     if (queued == NULL)
@@ -919,7 +1012,13 @@ int sg_answer_parse(const char *body, size_t len, int64_t *queued,
         if (c.i >= c.n)
             return -1;
 
-        if (which == 3 && c.p[c.i] == '"') {
+        if (which == 3 && c.p[c.i] != '"') {
+            /* a list (FastAPI) or object: kept as compact JSON text */
+            dstart = c.i;
+            if (jskip(&c) != 0)
+                return -1;
+            dend = c.i;
+        } else if (which == 3 && c.p[c.i] == '"') {
             struct sink k = { detail, detail_cap, 0, 0 };
             if (jstring(&c, &k) != 0)
                 return -1;
@@ -959,5 +1058,111 @@ tail:
     jws(&c);
     if (c.i == c.n)
         rc = 0;
+    if (rc == 0 && detail != NULL && dend > dstart)
+        sg_json_compact(body + dstart, dend - dstart, detail, detail_cap);
     return rc;
+}
+
+size_t sg_json_compact(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+    int str = 0, esc = 0;
+    if (cap == 0)
+        return 0;
+    for (size_t i = 0; i < len && o + 1 < cap; i++) {
+        char ch = in[i];
+        if (str) {
+            if (esc)
+                esc = 0;
+            else if (ch == '\\')
+                esc = 1;
+            else if (ch == '"')
+                str = 0;
+        } else if (ch == '"') {
+            str = 1;
+        } else if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n') {
+            continue;
+        }
+        out[o++] = ch;
+    }
+    trim_partial_utf8(out, &o);
+    out[o] = '\0';
+    return o;
+}
+
+/* Length of the valid UTF-8 sequence at p[0..n) and its code point, or 0
+ * when it is not one (overlong, surrogate, beyond U+10FFFF, cut short). */
+static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
+{
+    unsigned char c = p[0];
+    size_t need;
+    uint32_t v, min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 2, v = c & 0x1F, min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 3, v = c & 0x0F, min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 4, v = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        v = (v << 6) | (p[i] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+        return 0;
+    *cp = v;
+    return need;
+}
+
+/* Characters that change how text is displayed without being seen: bidi
+ * controls and embeddings, zero-width and invisible format characters. */
+static int is_format_char(uint32_t cp)
+{
+    return cp == 0x061C || cp == 0x00AD || (cp >= 0x200B && cp <= 0x200F) ||
+           (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x2064) ||
+           (cp >= 0x2066 && cp <= 0x2069) || cp == 0xFEFF || (cp >= 0x80 && cp < 0xA0);
+}
+
+size_t sg_text_clean(const char *in, size_t len, char *out, size_t cap, const char *secret,
+                     size_t secret_len)
+{
+    static const char redacted[] = "[redacted]";
+    static const char repl[] = "\xEF\xBF\xBD"; /* U+FFFD */
+    const unsigned char *p = (const unsigned char *)in;
+    size_t o = 0, i = 0;
+    if (cap == 0)
+        return 0;
+    while (i < len) {
+        const char *put;
+        size_t plen, adv;
+        char one;
+        uint32_t cp = 0;
+        if (secret && secret_len >= 4 && len - i >= secret_len &&
+            memcmp(in + i, secret, secret_len) == 0) {
+            put = redacted, plen = sizeof(redacted) - 1, adv = secret_len;
+        } else if ((adv = utf8_seq(p + i, len - i, &cp)) == 0) {
+            put = repl, plen = 3, adv = 1;
+        } else if (cp < 0x20 || cp == 0x7F || is_format_char(cp)) {
+            one = ' ';
+            put = &one, plen = 1;
+        } else {
+            put = in + i, plen = adv;
+        }
+        if (o + plen + 1 > cap)
+            break; /* never half a character, never half the marker */
+        memcpy(out + o, put, plen);
+        o += plen;
+        i += adv;
+    }
+    out[o] = '\0';
+    return o;
 }

@@ -13,7 +13,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SG_HTTP_HEAD_MAX 16384      /* status line + headers, bytes */
+#define SG_HTTP_HEAD_MAX 65536      /* status line + headers, bytes */
+#define SG_HTTP_LINE_KEEP 8192      /* bytes of one header line kept; longer
+                                       lines are skipped unless the client
+                                       needs that header (framing: error) */
+#define SG_HTTP_LOCATION_MAX 255
 #define SG_HTTP_BODY_KEEP 4096      /* body bytes kept for inspection */
 #define SG_HTTP_BODY_MAX (64u << 20) /* larger Content-Length/chunk: error */
 #define SG_HTTP_RETRY_AFTER_MAX 63
@@ -22,7 +26,8 @@
 #define SG_HTTP_EBADSTATUS (-1)  /* status line malformed */
 #define SG_HTTP_EBADHEADER (-2)  /* header line malformed */
 #define SG_HTTP_EHEADTOOBIG (-3) /* head (or trailers) over SG_HTTP_HEAD_MAX,
-                                    or one line over sizeof line */
+                                    a framing header or chunk line over
+                                    SG_HTTP_LINE_KEEP */
 #define SG_HTTP_EBADLENGTH (-4)  /* Content-Length bad, conflicting, > max */
 #define SG_HTTP_EBADCHUNK (-5)   /* chunk size line/terminator malformed */
 #define SG_HTTP_ETRUNCATED (-6)  /* EOF before the message ended */
@@ -35,8 +40,11 @@ struct sg_http_resp {
     int conn_close;        /* "Connection: close" seen, or HTTP/1.0 without
                               keep-alive, or a body that runs to EOF (or
                               chunked in HTTP/1.0): do not reuse */
-    int chunked;
+    int chunked;           /* Transfer-Encoding: chunked; it overrides a
+                              Content-Length, and then conn_close is set */
     int64_t content_length; /* -1 if absent */
+    char location[SG_HTTP_LOCATION_MAX + 1]; /* first Location, "" if none
+                                                (truncated if longer) */
     char retry_after[SG_HTTP_RETRY_AFTER_MAX + 1]; /* "" if absent or too
                                                       long; trimmed; first
                                                       one wins */
@@ -47,14 +55,30 @@ struct sg_http_resp {
     /* private state of the state machine */
     int st;
     size_t head_bytes;
-    char line[1024];       /* current header line (longer lines: error) */
+    char line[SG_HTTP_LINE_KEEP]; /* current line; a header line stays
+                              here until the next line's first byte shows
+                              whether it is folded (obs-fold) */
     size_t line_len;
+    uint8_t over;          /* the line had more bytes than line[] holds */
+    uint8_t bad;           /* a control byte or a bare CR in the line */
+    uint8_t cr;            /* the last byte was CR */
+    uint8_t pending;       /* line[] holds a complete header line */
     uint64_t remain;       /* bytes left in body / current chunk */
     int close_delimited;   /* body runs until EOF */
+    int connect;           /* the answer to a CONNECT (see
+                              sg_http_resp_init_connect) */
 };
 
 /* Prepares r for a new response. */
 void sg_http_resp_init(struct sg_http_resp *r);
+
+/* Prepares r for the answer to a CONNECT request (a proxy's): the final
+ * answer ends with its head, whatever its status.  A 2xx has no body (RFC
+ * 9110 9.3.6: Content-Length and Transfer-Encoding are ignored) and the
+ * tunnel's bytes follow it; any other status refuses the tunnel and its
+ * body is not read (the connection is closed).  Leftover bytes after the
+ * head are not consumed: sg_http_resp_feed() returns fewer than len. */
+void sg_http_resp_init_connect(struct sg_http_resp *r);
 
 /* Feeds buf[0..len).  Returns the number of bytes consumed (which is less
  * than len only when the response completed inside buf; leftover bytes
@@ -87,5 +111,20 @@ int sg_retry_after_parse(const char *v, size_t len, int64_t now_unix_s,
  * object, -1 otherwise (the outputs then hold what was found before). */
 int sg_answer_parse(const char *body, size_t len, int64_t *queued,
                     int64_t *skipped, char *detail, size_t detail_cap);
+/* (detail: a string member's text; a list or object, as compact JSON.) */
+
+/* Copies JSON text without the whitespace outside strings, at most cap-1
+ * bytes (never cutting a UTF-8 sequence), NUL-terminated.  Returns the
+ * length. */
+size_t sg_json_compact(const char *in, size_t len, char *out, size_t cap);
+
+/* Makes text from a server fit for a log line and a callback: every
+ * occurrence of `secret` (the API key; ignored when shorter than 4 bytes)
+ * becomes "[redacted]", invalid UTF-8 becomes U+FFFD, control characters
+ * and invisible format characters (bidi overrides, zero-width, C1) become
+ * a space.  At most cap-1 bytes, never cutting a character, NUL-terminated.
+ * Returns the length. */
+size_t sg_text_clean(const char *in, size_t len, char *out, size_t cap, const char *secret,
+                     size_t secret_len);
 
 #endif

@@ -54,7 +54,7 @@ SEGOPS_API int segops_stats_prometheus(segops_client *c, char *buf, size_t cap, 
         *len = 0;
     if (!c || (!buf && cap))
         return SEGOPS_EINVAL;
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     int rc = segops_stats(c, &s);
     if (rc)
         return rc;
@@ -92,8 +92,12 @@ SEGOPS_API int segops_stats_prometheus(segops_client *c, char *buf, size_t cap, 
            "", s.requests_in_flight);
     metric(&o, "segops_connections_open", G, "Connections to the server, open or opening.", "",
            s.connections_open);
+    metric(&o, "segops_tls_handshakes_total", C, "TLS handshakes done, full or resumed.", "",
+           s.tls_handshakes);
+    metric(&o, "segops_tls_resumed_total", C, "TLS handshakes that resumed a session.", "",
+           s.tls_resumed);
     metric(&o, "segops_queue_depth", G, "Events in the lanes now.", "", s.queue_depth);
-    metric(&o, "segops_queue_high_water", G, "Largest queue depth seen by the sender.", "",
+    metric(&o, "segops_queue_high_water", G, "Largest queue depth seen.", "",
            s.queue_high_water);
     metric(&o, "segops_lanes_in_use", G, "Lanes owned by live producer threads.", "",
            s.lanes_in_use);

@@ -49,6 +49,12 @@
  *     loads the tail and writes the slot only through the pointer it read,
  *     a store that depends on that load.  No write can land before the
  *     sender's reads are done.
+ *   - ring indices (ck 0.7.1, aarch64): the consumer's dequeue loads the
+ *     entry, then issues only `dmb ishst` before storing its head, which
+ *     does not order that load before the store.  Still safe: the
+ *     producer rewrites an entry only once the head has moved past it
+ *     again, a full lap later, and the consumer's next dequeue issues
+ *     `dmb ishld` (ordering the earlier load) before that next head store.
  *   - counters: `enq` is stored with release before the publication;
  *     readers (stats, flush snapshots) load it with acquire, so a reader
  *     never sees an event resolved that `enq` does not count.

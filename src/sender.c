@@ -136,32 +136,78 @@ static struct sg_batch *free_batch(struct segops_client *c)
     return NULL;
 }
 
-/* Resolves a batch: counted now, reported at the end of the turn. */
-static void done(struct segops_client *c, struct sg_batch *b, int result, uint32_t skipped)
+/* Counts events of batch b: `delivered`, `skipped` and `failed` of them
+ * (failure code `result` when failed > 0).  Counted as they resolve, so
+ * the counters add up at every moment, also while a split batch goes on. */
+static void count(struct segops_client *c, struct sg_batch *b, uint32_t delivered,
+                  uint32_t skipped, uint32_t failed, int result)
 {
-    uint32_t n = b->n;
-    b->result = result;
-    b->skipped = 0;
-    if (result == 0) {
-        if (skipped > n)
-            skipped = n;
-        b->skipped = skipped;
-        add(&c->skipped, skipped);
-        add(&c->delivered, n - skipped);
-    } else {
-        add(&c->failed, n);
+    b->skipped += skipped;
+    b->failed += failed;
+    add(&c->skipped, skipped);
+    add(&c->delivered, delivered);
+    if (failed) {
+        add(&c->failed, failed);
+        b->range_result = result;
         pthread_mutex_lock(&c->mu);
         c->last_error = result;
         c->failures++;
         if (c->stop)
-            c->undelivered += n;
+            c->undelivered += failed;
         pthread_mutex_unlock(&c->mu);
     }
+}
+
+/* Resolves what is left of a batch -- events [lo, n): the range being sent
+ * and any split halves still to send -- delivered (result 0, `skipped` of
+ * them skipped) or failed.  Counted now, reported at the end of the turn. */
+static void done(struct segops_client *c, struct sg_batch *b, int result, uint32_t skipped)
+{
+    uint32_t n = b->n - b->lo;
+    if (result == 0) {
+        if (skipped > n)
+            skipped = n;
+        count(c, b, n - skipped, skipped, 0, 0);
+    } else {
+        count(c, b, 0, 0, n, result);
+    }
+    b->nstk = 0;
+    b->lo = b->n;
+    /* the batch's result: 0 only if no event failed */
+    b->result = b->failed ? b->range_result : 0;
     add(&c->batches, 1);
     b->state = SG_B_DONE;
     b->next = c->done;
     c->done = b;
     c->turn_work = 1;
+}
+
+/* The range [lo, hi) being sent resolved: `skipped` skipped, `failed`
+ * failed (code `result`), the rest delivered.  The next split half goes
+ * out, or the batch is done. */
+static void range_done(struct segops_client *c, struct sg_batch *b, uint32_t skipped,
+                       uint32_t failed, int result)
+{
+    uint32_t n = b->hi - b->lo;
+    if (failed > n)
+        failed = n;
+    if (skipped > n - failed)
+        skipped = n - failed;
+    if (b->nstk == 0) {
+        /* the last range: done() counts [lo, n) == this range */
+        count(c, b, 0, 0, failed, result);
+        b->lo += failed; /* n - failed left: delivered or skipped */
+        done(c, b, 0, skipped);
+        return;
+    }
+    count(c, b, n - skipped - failed, skipped, failed, result);
+    b->nstk--;
+    b->lo = b->stk_lo[b->nstk];
+    b->hi = b->stk_hi[b->nstk];
+    b->rebuild = 1;
+    b->retries = 0;
+    b->stale_used = 0;
+    ready_push(c, b, 1);
 }
 
 /* Runs the reports of DONE batches, then frees them. */
@@ -171,22 +217,30 @@ static void report(struct segops_client *c)
         struct sg_batch *b = c->done;
         c->done = b->next;
         b->next = NULL;
+        /* "3 of 20 events" when only part of the batch failed */
+        char of[32] = "";
+        if (b->failed < b->n)
+            snprintf(of, sizeof(of), " of %u", b->n);
         if (b->result == SEGOPS_EABANDONED)
             sg_log(c, SEGOPS_LOG_ERROR,
-                   "batch %s: %u events abandoned: shutdown deadline passed", b->key, b->n);
+                   "batch %s: %u%s events abandoned: shutdown deadline passed", b->key,
+                   b->failed, of);
         else if (b->result == SEGOPS_EREJECTED)
-            sg_log(c, SEGOPS_LOG_ERROR, "batch %s: %u events rejected: HTTP %d%s%s", b->key,
-                   b->n, b->status, b->detail[0] ? ": " : "", b->detail);
+            sg_log(c, SEGOPS_LOG_ERROR, "batch %s: %u%s events rejected: HTTP %d%s%s", b->key,
+                   b->failed, of, b->status, b->detail[0] ? ": " : "", b->detail);
+        else if (b->result == SEGOPS_EREDIRECT || b->result == SEGOPS_EANSWER)
+            sg_log(c, SEGOPS_LOG_ERROR, "batch %s: %u%s events failed: %s", b->key, b->failed,
+                   of, b->detail);
         else if (b->result != 0 && b->status)
             sg_log(c, SEGOPS_LOG_ERROR,
-                   "batch %s: %u events failed after %d attempts: HTTP %d%s%s", b->key, b->n,
-                   b->attempts, b->status, b->detail[0] ? ": " : "", b->detail);
+                   "batch %s: %u%s events failed after %d attempts: HTTP %d%s%s", b->key,
+                   b->failed, of, b->attempts, b->status, b->detail[0] ? ": " : "", b->detail);
         else if (b->result != 0)
-            sg_log(c, SEGOPS_LOG_ERROR, "batch %s: %u events failed after %d attempts: %s",
-                   b->key, b->n, b->attempts, b->detail);
+            sg_log(c, SEGOPS_LOG_ERROR, "batch %s: %u%s events failed after %d attempts: %s",
+                   b->key, b->failed, of, b->attempts, b->detail);
         if (c->cfg.on_delivery) {
             segops_delivery d = {b->result, b->status, b->n, b->skipped,
-                                 (uint32_t)b->attempts, b->key, b->detail};
+                                 (uint32_t)b->attempts, b->key, b->detail, b->failed};
             c->cfg.on_delivery(c->cfg.delivery_user, &d);
         }
         b->state = SG_B_FREE;
@@ -223,7 +277,7 @@ static void retry(struct segops_client *c, struct sg_batch *b, int rc, int64_t r
     if (ra_ms >= 0 && now + ra_ms * 1000000 > c->pause_until)
         c->pause_until = now + ra_ms * 1000000;
     if (b->retries >= c->cfg.max_retries) {
-        done(c, b, rc, 0);
+        range_done(c, b, 0, b->hi - b->lo, rc);
         return;
     }
     /* jitter from its own stream: the key seed must stay fixed so that
@@ -248,22 +302,148 @@ static void retry(struct segops_client *c, struct sg_batch *b, int rc, int64_t r
 }
 
 /* The pool's report on one request of batch b. */
+/* b->detail from a non-2xx answer: the server's "detail" (a string, or a
+ * list/object as compact JSON), else the whole JSON body compacted, else
+ * the first 200 bytes of a non-JSON body; made safe for a log line, the
+ * API key redacted. */
+static void answer_detail(struct segops_client *c, struct sg_batch *b,
+                          const struct sg_http_resp *r)
+{
+    char raw[sizeof(b->detail)];
+    size_t n;
+    if (sg_answer_parse(r->body, r->body_len, NULL, NULL, raw, sizeof(raw)) == 0) {
+        n = raw[0] ? strlen(raw) : sg_json_compact(r->body, r->body_len, raw, sizeof(raw));
+        if (n == 2 && raw[0] == '{')
+            n = 0; /* {} says nothing */
+    } else {
+        n = r->body_len < 200 ? r->body_len : 200;
+        memcpy(raw, r->body, n);
+    }
+    sg_text_clean(raw, n, b->detail, sizeof(b->detail), c->api_key, c->api_key_len);
+}
+
+/* A 2xx: never sent again (the server has the events).  What the answer
+ * says decides how the events count (SPEC, "The sender"). */
+static void answer_2xx(struct segops_client *c, struct sg_batch *b, const struct sg_outcome *o,
+                       int64_t now)
+{
+    const struct sg_http_resp *r = o->resp;
+    uint32_t n = b->hi - b->lo;
+    if (!b->failed) { /* else the report keeps the failed half's answer */
+        b->status = r->status;
+        b->detail[0] = 0;
+    }
+    if (o->rc != 0) {
+        /* the head or body could not be read whole: the status line said
+         * the server took them */
+        sg_log(c, SEGOPS_LOG_WARN,
+               "batch %s: HTTP %d answer could not be read (%s); %u events counted delivered, "
+               "not sent again; connection dropped",
+               b->key, r->status, o->why ? o->why : "", n);
+        range_done(c, b, 0, 0, 0);
+        return;
+    }
+    /* from the request's start: connecting is not a round trip */
+    int64_t rtt = now - o->started;
+    c->srtt_ns = c->srtt_ns ? (c->srtt_ns * 7 + rtt) / 8 : rtt;
+    int64_t queued = -1, skipped = -1;
+    int json = sg_answer_parse(r->body, r->body_len, &queued, &skipped, NULL, 0) == 0;
+    if (r->body_total > r->body_len) {
+        /* longer than we keep: cannot judge it, and it is a 2xx */
+        sg_log(c, SEGOPS_LOG_WARN,
+               "batch %s: HTTP %d answer body of %llu bytes not read; %u events counted delivered",
+               b->key, r->status, (unsigned long long)r->body_total, n);
+        range_done(c, b, 0, 0, 0);
+        return;
+    }
+    if (!json || queued < 0) {
+        /* provably not the SegOps API: a captive portal, a wrong api_url */
+        char raw[200], clean[160];
+        size_t k = r->body_len < sizeof(raw) ? r->body_len : sizeof(raw);
+        memcpy(raw, r->body, k);
+        sg_text_clean(raw, k, clean, sizeof(clean), c->api_key, c->api_key_len);
+        snprintf(b->detail, sizeof(b->detail),
+                 "HTTP %d answer is not the SegOps API's (%s): check api_url; body: %s",
+                 r->status, json ? "no \"queued\"" : "not JSON", clean);
+        range_done(c, b, 0, n, SEGOPS_EANSWER);
+        return;
+    }
+    uint64_t sk = skipped > 0 ? (uint64_t)skipped : 0;
+    uint64_t covered = (uint64_t)queued + sk;
+    uint32_t failed = covered < n ? n - (uint32_t)covered : 0;
+    if (failed) {
+        snprintf(b->detail, sizeof(b->detail),
+                 "the server queued %lld and skipped %llu of %u events: %u counted failed",
+                 (long long)queued, (unsigned long long)sk, n, failed);
+        sg_log(c, SEGOPS_LOG_WARN, "batch %s: %s", b->key, b->detail);
+    } else if (covered > n) {
+        sg_log(c, SEGOPS_LOG_WARN,
+               "batch %s: the server queued %lld and skipped %llu of %u events sent", b->key,
+               (long long)queued, (unsigned long long)sk, n);
+    }
+    range_done(c, b, (uint32_t)(sk < n ? sk : n), failed, SEGOPS_EANSWER);
+}
+
+/* 413: halves, down to one event (SPEC).  Not a retry. */
+static void split(struct segops_client *c, struct sg_batch *b)
+{
+    uint32_t n = b->hi - b->lo;
+    if (n <= 1 || b->nstk >= (int)(sizeof(b->stk_lo) / sizeof(b->stk_lo[0]))) {
+        char d[sizeof(b->detail)];
+        snprintf(d, sizeof(d), "%u event%s too large for the server%s%.200s", n,
+                 n == 1 ? " is" : "s are", b->detail[0] ? ": " : "", b->detail);
+        memcpy(b->detail, d, sizeof(d));
+        range_done(c, b, 0, n, SEGOPS_EREJECTED);
+        return;
+    }
+    uint32_t mid = b->lo + n / 2;
+    b->stk_lo[b->nstk] = mid;
+    b->stk_hi[b->nstk] = b->hi;
+    b->nstk++;
+    b->hi = mid;
+    b->rebuild = 1;
+    b->retries = 0;
+    b->stale_used = 0;
+    ready_push(c, b, 1);
+}
+
+/* The pool's report on one request of batch b. */
 static void on_outcome(void *user, struct sg_batch *b, const struct sg_outcome *o, int64_t now)
 {
     struct segops_client *c = user;
     c->turn_work = 1;
     b->attempts = b->retries + 1;
+    const struct sg_http_resp *r = o->resp;
+    if (r && r->status >= 200 && r->status < 300) {
+        answer_2xx(c, b, o, now);
+        return;
+    }
     if (o->rc == 0) {
-        const struct sg_http_resp *r = o->resp;
-        int64_t queued = -1, skipped = -1;
         b->status = r->status;
-        b->detail[0] = 0;
-        sg_answer_parse(r->body, r->body_len, &queued, &skipped, b->detail, sizeof(b->detail));
-        if (r->status >= 200 && r->status < 300) {
-            /* from the request's start: connecting is not a round trip */
-            int64_t rtt = now - o->started;
-            c->srtt_ns = c->srtt_ns ? (c->srtt_ns * 7 + rtt) / 8 : rtt;
-            done(c, b, 0, skipped > 0 ? (uint32_t)skipped : 0);
+        answer_detail(c, b, r);
+        if (r->status == 413) {
+            split(c, b);
+            return;
+        }
+        if (r->status >= 300 && r->status < 400) {
+            /* never followed: the API key must not travel to another host */
+            char loc[SG_HTTP_LOCATION_MAX + 1];
+            sg_text_clean(r->location, strlen(r->location), loc, sizeof(loc), c->api_key,
+                          c->api_key_len);
+            snprintf(b->detail, sizeof(b->detail),
+                     "HTTP %d redirect to %.180s: not followed; set api_url to the new address",
+                     r->status, loc[0] ? loc : "(no Location)");
+            range_done(c, b, 0, b->hi - b->lo, SEGOPS_EREDIRECT);
+            return;
+        }
+        if (r->status == 407 && c->proxy.on) {
+            /* http:// through the proxy: its answer, not the server's */
+            snprintf(b->detail, sizeof(b->detail),
+                     "proxy authentication failed (407) at %.100s: %s", c->proxy.display,
+                     c->proxy.auth[0] ? "check the user name and password in the proxy URL"
+                                      : "the proxy wants credentials: put user:password@ "
+                                        "in the proxy URL");
+            range_done(c, b, 0, b->hi - b->lo, SEGOPS_EPROXY);
             return;
         }
         if (r->status == 408 && o->reused && !b->stale_used) {
@@ -273,7 +453,7 @@ static void on_outcome(void *user, struct sg_batch *b, const struct sg_outcome *
             return;
         }
         if (r->status != 408 && r->status != 429 && r->status < 500) {
-            done(c, b, SEGOPS_EREJECTED, 0);
+            range_done(c, b, 0, b->hi - b->lo, SEGOPS_EREJECTED);
             return;
         }
         int64_t ra = -1;
@@ -284,12 +464,23 @@ static void on_outcome(void *user, struct sg_batch *b, const struct sg_outcome *
         retry(c, b, SEGOPS_ERETRIES, ra, now);
         return;
     }
-    b->status = 0;
+    b->status = r ? r->status : 0;
     snprintf(b->detail, sizeof(b->detail), "%s", o->why ? o->why : "");
     if (o->rc == SG_ETLSCERT) {
         /* the certificate is not trusted, not for this host or out of
          * date: a configuration problem no retry cures */
-        done(c, b, SEGOPS_ETLS, 0);
+        range_done(c, b, 0, b->hi - b->lo, SEGOPS_ETLS);
+        return;
+    }
+    if (o->rc == SG_EPROXY) {
+        /* the proxy refused the tunnel: 407 and other 4xx are its policy
+         * (not retried); 408, 429 and 5xx (it could not reach the server)
+         * are transient, like a failed connect */
+        int st = o->proxy_status;
+        if (st == 408 || st == 429 || st >= 500)
+            retry(c, b, SEGOPS_EPROXY, -1, now);
+        else
+            range_done(c, b, 0, b->hi - b->lo, SEGOPS_EPROXY);
         return;
     }
     if (o->reused && o->got == 0 && !b->stale_used &&
@@ -448,8 +639,13 @@ static int young_out(const struct segops_client *c, int partial, int64_t now)
 static void build(struct segops_client *c, int64_t now)
 {
     uint64_t depth = sg_queue_depth(&c->q);
-    if (depth > atomic_load_explicit(&c->high_water, memory_order_relaxed))
-        atomic_store_explicit(&c->high_water, depth, memory_order_relaxed);
+    /* a maximum: segops_stats() raises it too (compare-and-swap on both
+     * sides, so neither lowers the other's mark) */
+    uint64_t hw = atomic_load_explicit(&c->high_water, memory_order_relaxed);
+    while (hw < depth && !atomic_compare_exchange_weak_explicit(&c->high_water, &hw, depth,
+                                                                memory_order_relaxed,
+                                                                memory_order_relaxed))
+        ;
     if (now >= c->next_tick) {
         if (c->quota < depth)
             c->quota = depth;
@@ -493,7 +689,7 @@ static void build(struct segops_client *c, int64_t now)
         c->due -= b->n < c->due ? b->n : c->due;
         depth -= b->n < depth ? b->n : depth;
         make_key(c, b);
-        sg_batch_seal(b, &c->url, c->api_key, c->api_key_len);
+        sg_batch_seal_via(b, &c->url, &c->proxy, c->api_key, c->api_key_len);
         b->seq = ++c->batch_seq;
         flush_marks(c);
         b->partial = b->n < full;
@@ -514,7 +710,15 @@ static void build(struct segops_client *c, int64_t now)
 static void dispatch(struct segops_client *c, int64_t now)
 {
     while (c->ready && now >= c->pause_until) {
-        struct sg_batch *b = ready_pop(c);
+        struct sg_batch *b = c->ready;
+        if (b->rebuild) {
+            if (b->pins) /* a closing connection's send still reads it */
+                break;
+            make_key(c, b); /* a new payload: a new key */
+            sg_batch_range_via(b, b->lo, b->hi, &c->url, &c->proxy, c->api_key, c->api_key_len);
+            b->rebuild = 0;
+        }
+        ready_pop(c);
         b->state = SG_B_SENDING;
         b->sent_at = now;
         /* the free resend after a connection died while idle goes on a new
@@ -684,6 +888,12 @@ void *sg_sender_main(void *arg)
     if (rc != 0)
         return NULL;
     sg_pool_attach(&c->pool, &c->io);
+    if (c->proxy.on)
+        sg_log(c, SEGOPS_LOG_INFO, "sending to %s through proxy %s (from %s)%s", c->url.hostport,
+               c->proxy.display, c->proxy.source, c->proxy.auth[0] ? " with credentials" : "");
+    else if (c->proxy.bypass)
+        sg_log(c, SEGOPS_LOG_INFO, "not using the proxy of %s for %s: %s exempts it",
+               c->proxy.source, c->url.host, c->proxy.bypass);
 
     int64_t now = sg_mono_ns();
     int64_t idle = 0, idle_max = (int64_t)c->cfg.idle_poll_us * 1000;
@@ -764,6 +974,7 @@ int sg_sender_alloc(struct segops_client *c)
         .dns_refresh_ms = c->cfg.dns_refresh_ms,
         .url = &c->url,
         .tls = c->tls_on ? &c->tls : NULL,
+        .proxy = c->proxy.on ? &c->proxy : NULL,
         .resolver = c->resolver,
         .st = &c->net,
         .outcome = on_outcome,

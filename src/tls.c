@@ -7,9 +7,12 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "segops.h"
 
@@ -110,71 +113,186 @@ static int add_anchor(struct sg_anchors *a, const unsigned char *der, size_t len
     return 0;
 }
 
-int sg_anchors_from_pem(struct sg_anchors *a, const void *pem, size_t len, size_t *bad)
-{
+/* The PEM decoding state of sg_anchors_from_pem(), across the segments
+ * that line-end repair cuts the text into. */
+struct pem_run {
     br_pem_decoder_context pc;
-    struct growbuf der = {0};
-    const unsigned char *p = pem;
-    int in_cert = 0, rc = 0;
-    size_t skipped = 0;
+    struct growbuf der;
+    int in_cert;
+    size_t skipped, certs, objects;
+};
 
-    br_pem_decoder_init(&pc);
+/* Pushes len bytes into the decoder; 0, or -1 (PEM syntax or memory). */
+static int pem_feed(struct sg_anchors *a, struct pem_run *r, const unsigned char *p, size_t len)
+{
     while (len > 0) {
-        size_t n = br_pem_decoder_push(&pc, p, len);
+        size_t n = br_pem_decoder_push(&r->pc, p, len);
         p += n;
         len -= n;
-        switch (br_pem_decoder_event(&pc)) {
+        switch (br_pem_decoder_event(&r->pc)) {
         case BR_PEM_BEGIN_OBJ: {
-            const char *name = br_pem_decoder_name(&pc);
-            in_cert = !strcmp(name, "CERTIFICATE") || !strcmp(name, "X509 CERTIFICATE") ||
-                      !strcmp(name, "TRUSTED CERTIFICATE");
-            der.len = 0;
-            br_pem_decoder_setdest(&pc, in_cert ? grow_append : NULL, in_cert ? &der : NULL);
+            const char *name = br_pem_decoder_name(&r->pc);
+            r->objects++;
+            r->in_cert = !strcmp(name, "CERTIFICATE") || !strcmp(name, "X509 CERTIFICATE") ||
+                         !strcmp(name, "TRUSTED CERTIFICATE");
+            r->der.len = 0;
+            br_pem_decoder_setdest(&r->pc, r->in_cert ? grow_append : NULL,
+                                   r->in_cert ? &r->der : NULL);
             break;
         }
         case BR_PEM_END_OBJ:
-            if (in_cert) {
-                if (der.oom) {
-                    rc = -1;
-                    goto out;
-                }
-                int r = add_anchor(a, der.p, der.len);
-                if (r < 0) {
-                    rc = -1;
-                    goto out;
-                }
-                skipped += (size_t)r;
+            if (r->in_cert) {
+                if (r->der.oom)
+                    return -1;
+                int rc = add_anchor(a, r->der.p, r->der.len);
+                if (rc < 0)
+                    return -1;
+                r->certs++;
+                r->skipped += (size_t)rc;
             }
-            in_cert = 0;
+            r->in_cert = 0;
             break;
         case BR_PEM_ERROR:
-            rc = -1;
-            goto out;
+            return -1;
         default:
             break;
         }
     }
-out:
-    free(der.p);
+    return 0;
+}
+
+/* BearSSL's PEM decoder takes only '\n' line ends: a bundle written with
+ * CRLF (Windows tools, some CA downloads) would decode to nothing.  The
+ * text is fed in segments cut at each '\r': one before '\n' is left out,
+ * a lone one becomes '\n'. */
+static int pem_decode(struct sg_anchors *a, struct pem_run *r, const void *pem, size_t len)
+{
+    const unsigned char *p = pem, *end = p + len;
+    br_pem_decoder_init(&r->pc);
+    while (p < end) {
+        const unsigned char *cr = memchr(p, '\r', (size_t)(end - p));
+        const unsigned char *stop = cr ? cr : end;
+        if (pem_feed(a, r, p, (size_t)(stop - p)) != 0)
+            return -1;
+        if (!cr)
+            break;
+        if (cr + 1 == end || cr[1] != '\n') {
+            if (pem_feed(a, r, (const unsigned char *)"\n", 1) != 0)
+                return -1;
+        }
+        p = cr + 1;
+    }
+    return 0;
+}
+
+int sg_anchors_from_pem(struct sg_anchors *a, const void *pem, size_t len, size_t *bad)
+{
+    struct pem_run r;
+    memset(&r, 0, sizeof(r));
+    int rc = pem_decode(a, &r, pem, len);
+    free(r.der.p);
     if (bad)
-        *bad = skipped;
+        *bad = r.skipped;
     return rc;
 }
 
-int sg_anchors_load(struct sg_anchors *a, const char *path)
+static int why_set(char *why, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int why_set(char *why, size_t cap, const char *fmt, ...)
 {
+    if (why && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, cap, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int sg_anchors_load(struct sg_anchors *a, const char *path, char *why, size_t cap)
+{
+    if (why && cap)
+        why[0] = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
-        return -1;
+        return why_set(why, cap, "cannot open \"%s\": %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return why_set(why, cap, "\"%s\" is a directory, not a file of certificates", path);
+    }
     unsigned char *buf = malloc(SG_TLS_BUNDLE_MAX);
-    size_t len = buf ? fread(buf, 1, SG_TLS_BUNDLE_MAX, f) : 0;
-    int too_big = buf && len == SG_TLS_BUNDLE_MAX && fgetc(f) != EOF;
+    if (!buf) {
+        fclose(f);
+        return why_set(why, cap, "\"%s\": out of memory", path);
+    }
+    size_t len = fread(buf, 1, SG_TLS_BUNDLE_MAX, f);
+    int rerr = ferror(f) ? errno : 0;
+    int too_big = len == SG_TLS_BUNDLE_MAX && fgetc(f) != EOF;
     fclose(f);
     int rc = -1;
-    if (buf && !too_big && sg_anchors_from_pem(a, buf, len, NULL) == 0 && a->n > 0)
+    struct pem_run r;
+    memset(&r, 0, sizeof(r));
+    if (rerr) {
+        why_set(why, cap, "cannot read \"%s\": %s", path, strerror(rerr));
+    } else if (too_big) {
+        why_set(why, cap, "\"%s\" is larger than %u MiB", path, SG_TLS_BUNDLE_MAX >> 20);
+    } else if (len == 0) {
+        why_set(why, cap, "\"%s\" is empty", path);
+    } else if (!memmem(buf, len, "-----BEGIN ", 11)) {
+        /* not PEM: one DER certificate (an X.509 SEQUENCE) is accepted */
+        int d = buf[0] == 0x30 ? add_anchor(a, buf, len) : 1;
+        if (d == 0)
+            rc = 0;
+        else if (d < 0)
+            why_set(why, cap, "\"%s\": out of memory", path);
+        else
+            why_set(why, cap,
+                    "\"%s\" is neither PEM (no \"-----BEGIN\" line) nor a DER certificate", path);
+    } else if (pem_decode(a, &r, buf, len) != 0) {
+        why_set(why, cap, "\"%s\": malformed PEM (bad base64 or BEGIN/END lines)", path);
+    } else if (r.certs == 0) {
+        why_set(why, cap, "\"%s\" holds no certificate (%zu PEM object%s of other types)", path,
+                r.objects, r.objects == 1 ? "" : "s");
+    } else if (a->n == 0) {
+        why_set(why, cap,
+                "\"%s\": none of its %zu certificate%s could be parsed (corrupt, or a key type "
+                "other than RSA or EC)",
+                path, r.certs, r.certs == 1 ? "" : "s");
+    } else {
         rc = 0;
+    }
+    free(r.der.p);
     free(buf);
     return rc;
+}
+
+const char *const sg_tls_system_cas[] = {
+    "/etc/ssl/certs/ca-certificates.crt",                /* Debian, Ubuntu, Arch, Alpine */
+    "/etc/pki/tls/certs/ca-bundle.crt",                  /* Fedora, RHEL, CentOS */
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", /* RHEL 7+ */
+    "/etc/ssl/ca-bundle.pem",                            /* openSUSE, SLES */
+    "/etc/ssl/cert.pem",                                 /* Alpine, BSDs */
+    NULL,
+};
+
+const char *sg_tls_trust_file(const char *ca_file, const char **origin)
+{
+    if (ca_file) {
+        *origin = "ca_file";
+        return ca_file;
+    }
+    const char *env = getenv("SSL_CERT_FILE");
+    if (env && env[0]) {
+        *origin = "SSL_CERT_FILE";
+        return env;
+    }
+    *origin = "system bundle";
+    for (int i = 0; sg_tls_system_cas[i]; i++)
+        if (access(sg_tls_system_cas[i], F_OK) == 0)
+            return sg_tls_system_cas[i];
+    return NULL;
 }
 
 void sg_anchors_free(struct sg_anchors *a)
@@ -219,14 +337,31 @@ int sg_tls_aes_hw(void)
     return br_aes_x86ni_ctr_get_vtable() != NULL && br_ghash_pclmul_get() != 0;
 }
 
-int sg_tls_ctx_init(struct sg_tls_ctx *x, const char *ca_file, const char *host)
+int sg_tls_ctx_init(struct sg_tls_ctx *x, const char *ca_file, const char *host, char *why,
+                    size_t cap)
 {
     memset(x, 0, sizeof(*x));
-    if (strlen(host) >= sizeof(x->host))
+    if (why && cap)
+        why[0] = 0;
+    if (strlen(host) >= sizeof(x->host)) {
+        why_set(why, cap, "TLS: host name longer than %zu bytes", sizeof(x->host) - 1);
         return SEGOPS_ETLS;
+    }
     snprintf(x->host, sizeof(x->host), "%s", host);
-    if (sg_anchors_load(&x->anchors, ca_file ? ca_file : SG_TLS_DEFAULT_CA) != 0) {
+    const char *origin;
+    const char *path = sg_tls_trust_file(ca_file, &origin);
+    if (!path) {
+        why_set(why, cap,
+                "TLS: no system CA bundle found (tried %s, %s, %s, %s, %s): install "
+                "ca-certificates, or set ca_file or SSL_CERT_FILE",
+                sg_tls_system_cas[0], sg_tls_system_cas[1], sg_tls_system_cas[2],
+                sg_tls_system_cas[3], sg_tls_system_cas[4]);
+        return SEGOPS_ETLS;
+    }
+    char reason[SG_TLS_WHY_MAX - 64];
+    if (sg_anchors_load(&x->anchors, path, reason, sizeof(reason)) != 0) {
         sg_anchors_free(&x->anchors);
+        why_set(why, cap, "TLS: trusted CAs (%s): %s", origin, reason);
         return SEGOPS_ETLS;
     }
     return 0;

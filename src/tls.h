@@ -37,6 +37,8 @@
 #include "x509.h"
 
 
+/* The first place the system bundle is looked for (Debian's); see
+ * sg_tls_system_cas for the others. */
 #define SG_TLS_DEFAULT_CA "/etc/ssl/certs/ca-certificates.crt"
 #define SG_TLS_BUNDLE_MAX (32u << 20) /* larger PEM files are refused */
 
@@ -44,7 +46,7 @@
 #define SG_ETLS (-100003)
 /* TLS failure that retrying cannot cure: the certificate is not trusted,
  * not for this host, or out of its validity dates (sg_tls_permanent()). */
-#define SG_ETLSCERT (-100004)
+#define SG_ETLSCERT (-100005)
 
 struct sg_anchors {
     br_x509_trust_anchor *ta;
@@ -57,9 +59,26 @@ struct sg_anchors {
  * failure or a PEM syntax error.  Bounded: never reads past pem+len. */
 int sg_anchors_from_pem(struct sg_anchors *a, const void *pem, size_t len, size_t *bad);
 
-/* Reads a PEM bundle file (at most SG_TLS_BUNDLE_MAX bytes) and decodes
- * it.  Returns 0 with at least one anchor, or -1. */
-int sg_anchors_load(struct sg_anchors *a, const char *path);
+/* Reads a CA file -- a PEM bundle (LF or CRLF line ends) or one DER
+ * certificate, at most SG_TLS_BUNDLE_MAX bytes -- and decodes it.  Returns
+ * 0 with at least one anchor, or -1 with the reason in why (cap bytes,
+ * NUL-terminated, naming the file; why may be NULL): cannot open or read
+ * (the errno text), a directory, empty, too large, neither PEM nor DER,
+ * malformed PEM, no certificate among its objects, no certificate that
+ * could be parsed. */
+int sg_anchors_load(struct sg_anchors *a, const char *path, char *why, size_t cap);
+
+/* Where the system bundle is looked for, in order; NULL-terminated. */
+extern const char *const sg_tls_system_cas[];
+
+/* The file of trusted CAs to load: ca_file when given, else
+ * $SSL_CERT_FILE when set, else the first of sg_tls_system_cas that
+ * exists (NULL when none does).  *origin names which ("ca_file",
+ * "SSL_CERT_FILE", "system bundle"). */
+const char *sg_tls_trust_file(const char *ca_file, const char **origin);
+
+/* Room for the reason sg_tls_ctx_init() gives. */
+#define SG_TLS_WHY_MAX 640
 
 void sg_anchors_free(struct sg_anchors *a);
 
@@ -88,10 +107,12 @@ struct sg_tls {
     size_t offered_len;
 };
 
-/* Loads the anchors (ca_file, or the system bundle when NULL) for `host`.
- * Returns 0, SEGOPS_ENOMEM, or SEGOPS_ETLS when the bundle cannot be read
- * or holds no certificate. */
-int sg_tls_ctx_init(struct sg_tls_ctx *x, const char *ca_file, const char *host);
+/* Loads the anchors for `host` from the file sg_tls_trust_file() picks
+ * (ca_file, $SSL_CERT_FILE, the system bundle).  Returns 0, or SEGOPS_ETLS
+ * with the reason in why (cap bytes, SG_TLS_WHY_MAX suffice; why may be
+ * NULL): which file, from where, and what is wrong with it. */
+int sg_tls_ctx_init(struct sg_tls_ctx *x, const char *ca_file, const char *host, char *why,
+                    size_t cap);
 void sg_tls_ctx_free(struct sg_tls_ctx *x);
 
 /* Sets up one connection's engine against the context's anchors and the

@@ -91,8 +91,7 @@ static pid_t sink_child(uint16_t *port)
  * interposition is live. */
 static segops_client *counted_client(const char *url, const char *ca)
 {
-    segops_options o;
-    memset(&o, 0, sizeof(o));
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.api_url = url;
     o.api_key = "sk_test";
     o.ca_file = ca;

@@ -25,8 +25,7 @@ void h_sleep_ms(int ms)
 
 segops_options h_opts(void)
 {
-    segops_options o;
-    memset(&o, 0, sizeof(o));
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.flush_interval_ms = 60000;
     return o;
 }
@@ -137,9 +136,8 @@ void h_start_sink(struct harness *h, const struct sink_opts *so, uint32_t per)
 
 int h_client(struct harness *h, segops_options *o)
 {
-    segops_options d;
+    segops_options d = SEGOPS_OPTIONS_INIT;
     if (!o) {
-        memset(&d, 0, sizeof(d));
         o = &d;
     }
     if (!o->api_url)
@@ -183,7 +181,7 @@ uint64_t h_wait_queued(struct harness *h, uint64_t n, int ms)
 
 void h_expect_invariant(segops_client *c)
 {
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     cr_assert_eq(segops_stats(c, &s), 0);
     cr_expect_eq(s.accepted, s.delivered + s.skipped + s.failed + s.pending,
                  "accepted %llu != delivered %llu + skipped %llu + failed %llu + pending %llu",
@@ -203,7 +201,8 @@ static void *h_producer(void *arg)
     for (int i = 0; i < p->n; i++) {
         segops_prop props[] = {SEGOPS_I64("thread", p->id), SEGOPS_I64("seq", i),
                                SEGOPS_STR("page", "/checkout")};
-        segops_event ev = {"user-1", "page_viewed", NULL, props, 3};
+        segops_event ev = {
+            .user_id = "user-1", .event_type = "page_viewed", .payload = props, .payload_len = 3};
         int rc;
         while ((rc = segops_track(p->c, &ev)) == SEGOPS_EFULL)
             sched_yield(); /* the test wants every event; users may drop */
@@ -227,7 +226,7 @@ void h_exactly_once(struct harness *h, int threads, int per, uint32_t flush_ms)
     }
     uint64_t all = (uint64_t)threads * (uint64_t)per;
     cr_expect_eq(segops_flush(h->c, flush_ms), 0);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     cr_assert_eq(segops_stats(h->c, &s), 0);
     cr_expect_eq(s.accepted, all);
     cr_expect_eq(s.delivered, all);

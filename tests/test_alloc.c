@@ -30,8 +30,9 @@ Test(alloc, steady_state_track_and_send_allocate_nothing, .timeout = 60)
     segops_client *c = counted_client(url, NULL);
     segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95),
                            SEGOPS_JSON("items", "[{\"sku\":\"a\",\"qty\":2}]")};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 3};
-    segops_counters s;
+    segops_event ev = {
+        .user_id = "user-123", .event_type = "order_placed", .payload = props, .payload_len = 3};
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     unsigned long long n = steady_state_allocs(c, &ev, 50, 2000, &s);
     kill(child, SIGKILL);
     waitpid(child, NULL, 0);
@@ -50,7 +51,8 @@ Test(alloc, many_requests_in_flight_allocate_nothing, .timeout = 120)
     snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
     segops_client *c = counted_client(url, NULL);
     segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 2};
+    segops_event ev = {
+        .user_id = "user-123", .event_type = "order_placed", .payload = props, .payload_len = 2};
     for (int i = 0; i < 100; i++)
         cr_assert_eq(segops_track(c, &ev), 0);
     cr_assert_eq(segops_flush(c, 10000), 0);
@@ -60,7 +62,7 @@ Test(alloc, many_requests_in_flight_allocate_nothing, .timeout = 120)
     for (int burst = 0; burst < 100; burst++) {
         for (int i = 0; i < 100; i++)
             bad += segops_track(c, &ev) != 0;
-        segops_counters s;
+        segops_counters s = SEGOPS_COUNTERS_INIT;
         segops_stats(c, &s);
         if (s.requests_in_flight > most)
             most = s.requests_in_flight;
@@ -68,7 +70,7 @@ Test(alloc, many_requests_in_flight_allocate_nothing, .timeout = 120)
     }
     bad += segops_flush(c, 30000) != 0;
     unsigned long long n = atomic_load(&allocs) - before;
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(c, &s);
     cr_expect_eq(segops_shutdown(c, 5000, NULL), 0);
     kill(child, SIGKILL);
@@ -107,7 +109,8 @@ Test(alloc, a_threads_first_track_allocates_nothing_with_40_keys_made_before, .t
     snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
     first_client = counted_client(url, NULL);
     segops_prop props[] = {SEGOPS_STR("order_id", "ord-456")};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 1};
+    segops_event ev = {
+        .user_id = "user-123", .event_type = "order_placed", .payload = props, .payload_len = 1};
     for (int t = 0; t < 3; t++) {
         pthread_t th;
         void *rc;

@@ -25,7 +25,8 @@ static int track_n(segops_client *c, int thread, int from, int n)
     for (int i = from; i < from + n; i++) {
         segops_prop p[] = {SEGOPS_I64("thread", thread), SEGOPS_I64("seq", i),
                            SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
-        segops_event ev = {"user-123", "order_placed", NULL, p, 4};
+        segops_event ev = {
+            .user_id = "user-123", .event_type = "order_placed", .payload = p, .payload_len = 4};
         if (segops_track(c, &ev) == 0)
             ok++;
     }
@@ -59,6 +60,43 @@ Test(client, delivers_a_batch_once_batch_size_events_are_queued)
     h_counts(&H, &k);
     cr_expect_eq(k.batch_requests, 1);
     h_expect_invariant(H.c);
+}
+
+/* The sender samples the lanes' depth once per turn; producers can fill
+ * them between two turns (the demo's burst saw pending=114428 with
+ * queue_high_water=0).  A snapshot raises the mark to its own depth. */
+Test(client, high_water_is_never_below_the_depth_of_the_same_snapshot)
+{
+    h_start_sink(&H, NULL, 1000);
+    segops_options o = h_opts();
+    o.idle_poll_us = 1000000; /* an idle sender then sleeps ~0.2-1 s a turn */
+    cr_assert_eq(h_client(&H, &o), 0);
+    h_sleep_ms(400);
+    cr_assert_eq(track_n(H.c, 0, 0, 19), 19); /* < batch_size: nothing is due */
+    segops_counters s = SEGOPS_COUNTERS_INIT;
+    cr_assert_eq(segops_stats(H.c, &s), 0);
+    cr_expect_eq(s.queue_depth, 19);
+    cr_expect_geq(s.queue_high_water, s.queue_depth);
+    segops_counters t = SEGOPS_COUNTERS_INIT;
+    cr_assert_eq(segops_stats(H.c, &t), 0);
+    cr_expect_geq(t.queue_high_water, s.queue_high_water, "the mark never goes down");
+}
+
+/* The idle sender's longest sleep: 5 ms, chosen from bench/bench_idle.c
+ * (README, "Idle cost"): ~180 wake-ups/s and ~0.6 % of a core idle instead
+ * of ~950/s and ~2.3 % at 1 ms. */
+Test(client, an_idle_sender_sleeps_at_most_5_ms_by_default)
+{
+    h_start_sink(&H, NULL, 10);
+    segops_options o = h_opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_expect_eq(H.c->cfg.idle_poll_us, 5000);
+    h_stop(&H);
+    h_start_sink(&H, NULL, 10);
+    o = h_opts();
+    o.idle_poll_us = 250;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_expect_eq(H.c->cfg.idle_poll_us, 250);
 }
 
 Test(client, delivers_on_the_flush_interval)
@@ -108,7 +146,7 @@ Test(client, flush_waits_for_the_request_in_flight)
     struct sink_counts k;
     h_counts(&H, &k);
     cr_expect_eq(k.queued, 10, "flush returned before delivery");
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.delivered, 10);
     cr_expect_eq(s.pending, 0);
@@ -154,7 +192,7 @@ Test(client, retries_503_three_times_then_delivers)
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 5), 5);
     cr_expect_eq(segops_flush(H.c, 10000), 0);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.delivered, 5);
     cr_expect_eq(s.retries, 3);
@@ -182,7 +220,7 @@ Test(client, fails_after_max_retries_with_exact_counters)
     int64_t dt = h_now_ms() - t0;
     /* back-off 0 + 500 + 1000 ms (+ <= 10% jitter) */
     cr_expect(dt >= 1400, "retried too fast: %lld ms", (long long)dt);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.failed, 7);
     cr_expect_eq(s.delivered, 0);
@@ -212,7 +250,7 @@ Test(client, honours_retry_after_on_429)
     cr_expect_eq(segops_flush(H.c, 10000), 0);
     int64_t dt = h_now_ms() - t0;
     cr_expect(dt >= 950 && dt < 3000, "Retry-After: 1 gave %lld ms", (long long)dt);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.retries, 1);
     cr_expect_eq(s.delivered, 2);
@@ -240,7 +278,7 @@ Test(client, unauthorized_is_not_retried_and_logs_the_detail_not_the_key)
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 3), 3);
     cr_expect_eq(segops_flush(H.c, 5000), SEGOPS_EREJECTED);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.requests, 1);
     cr_expect_eq(s.retries, 0);
@@ -264,7 +302,7 @@ Test(client, resends_on_an_idle_connection_the_server_closed_without_a_retry)
     h_sleep_ms(400); /* the sink closes the idle keep-alive connection */
     cr_assert_eq(track_n(H.c, 0, 1, 1), 1);
     cr_expect_eq(segops_flush(H.c, 5000), 0);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.delivered, 2);
     cr_expect_eq(s.retries, 0);
@@ -302,7 +340,9 @@ Test(client, full_queue_drops_and_counts_without_blocking)
     int64_t t0 = h_now_ms();
     for (int i = 0; i < 500; i++) {
         segops_prop p[] = {SEGOPS_I64("thread", 0), SEGOPS_I64("seq", i)};
-        int rc = segops_track(H.c, &(segops_event){"u", "e", NULL, p, 2});
+        int rc = segops_track(
+            H.c,
+            &(segops_event){.user_id = "u", .event_type = "e", .payload = p, .payload_len = 2});
         if (rc == SEGOPS_EFULL)
             full++;
         else if (rc == 0)
@@ -311,7 +351,7 @@ Test(client, full_queue_drops_and_counts_without_blocking)
     int64_t dt = h_now_ms() - t0;
     cr_expect(dt < 1000, "track blocked for %lld ms on a full queue", (long long)dt);
     cr_expect_gt(full, 0);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.dropped_full, (uint64_t)full);
     cr_expect_eq(s.accepted, (uint64_t)ok);
@@ -376,7 +416,9 @@ Test(client, refuses_events_once_shutdown_began_and_delivers_the_rest)
     int rc = 0, i = 3, accepted = 3;
     for (int64_t t0 = h_now_ms(); h_now_ms() - t0 < 300 && rc != SEGOPS_ESHUTDOWN; i++) {
         segops_prop p[] = {SEGOPS_I64("thread", 0), SEGOPS_I64("seq", i)};
-        rc = segops_track(H.c, &(segops_event){"u", "e", NULL, p, 2});
+        rc = segops_track(
+            H.c,
+            &(segops_event){.user_id = "u", .event_type = "e", .payload = p, .payload_len = 2});
         accepted += rc == 0;
         sched_yield();
     }
@@ -396,7 +438,7 @@ Test(client, identify_sends_context_identified_with_traits)
     segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     segops_prop traits[] = {SEGOPS_STR("plan", "pro"), SEGOPS_BOOL("beta", 1)};
-    segops_context ctx = {"user-9", NULL, traits, 2};
+    segops_context ctx = {.user_id = "user-9", .traits = traits, .traits_len = 2};
     cr_assert_eq(segops_identify(H.c, &ctx), 0);
     cr_assert_eq(segops_flush(H.c, 5000), 0);
     cr_expect(strstr(H.last_event, "\"event_type\":\"context_identified\"") != NULL, "%s",
@@ -411,7 +453,7 @@ Test(client, occurred_at_is_the_time_of_the_track_call)
     segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     int64_t before = h_now_ms();
-    cr_assert_eq(segops_track(H.c, &(segops_event){"u", "clicked", NULL, NULL, 0}), 0);
+    cr_assert_eq(segops_track(H.c, &(segops_event){.user_id = "u", .event_type = "clicked"}), 0);
     int64_t after = h_now_ms();
     h_sleep_ms(400); /* sent well after the call */
     cr_assert_eq(segops_flush(H.c, 5000), 0);
@@ -429,13 +471,15 @@ Test(client, validation_errors_are_counted_and_nothing_is_sent)
     h_start_sink(&H, NULL, 0);
     segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
-    cr_expect_eq(segops_track(H.c, &(segops_event){"", "e", NULL, NULL, 0}), SEGOPS_EUSERID);
-    cr_expect_eq(segops_track(H.c, &(segops_event){"u", "Bad", NULL, NULL, 0}),
+    cr_expect_eq(segops_track(H.c, &(segops_event){.user_id = "", .event_type = "e"}),
+                 SEGOPS_EUSERID);
+    cr_expect_eq(segops_track(H.c, &(segops_event){.user_id = "u", .event_type = "Bad"}),
                  SEGOPS_EEVENTTYPE);
     cr_expect_eq(segops_track(H.c, NULL), SEGOPS_EINVAL);
-    cr_expect_eq(segops_track(NULL, &(segops_event){"u", "e", NULL, NULL, 0}), SEGOPS_EINVAL);
+    cr_expect_eq(segops_track(NULL, &(segops_event){.user_id = "u", .event_type = "e"}),
+                 SEGOPS_EINVAL);
     cr_assert_eq(segops_flush(H.c, 2000), 0);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.rejected_invalid, 2);
     cr_expect_eq(s.accepted, 0);
@@ -460,7 +504,7 @@ Test(client, server_answer_variants_all_deliver)
             cr_assert_eq(track_n(H.c, 0, r * 5, 5), 5);
             cr_expect_eq(segops_flush(H.c, 5000), 0, "variant %d round %d", v, r);
         }
-        segops_counters s;
+        segops_counters s = SEGOPS_COUNTERS_INIT;
         stats(&s);
         cr_expect_eq(s.delivered, 15, "variant %d", v);
         cr_expect_eq(s.failed, 0, "variant %d", v);
@@ -472,8 +516,7 @@ Test(client, server_answer_variants_all_deliver)
 Test(client, creation_refuses_bad_options)
 {
     segops_client *c = (segops_client *)1;
-    segops_options o;
-    memset(&o, 0, sizeof(o));
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.api_url = "http://127.0.0.1:1";
     o.api_key = "sk_a\r\nX-Evil: 1";
     cr_expect_eq(segops_client_new(&o, &c), SEGOPS_EAPIKEY);
@@ -498,13 +541,12 @@ Test(client, environment_fills_url_and_key)
     h_start_sink(&H, NULL, 0);
     setenv("SEGOPS_API_URL", H.url, 1);
     setenv("SEGOPS_API_KEY", "sk_test", 1);
-    segops_options o;
-    memset(&o, 0, sizeof(o));
+    segops_options o = SEGOPS_OPTIONS_INIT;
     segops_client *c;
     cr_assert_eq(segops_client_new(&o, &c), 0);
-    cr_assert_eq(segops_track(c, &(segops_event){"u", "e", NULL, NULL, 0}), 0);
+    cr_assert_eq(segops_track(c, &(segops_event){.user_id = "u", .event_type = "e"}), 0);
     cr_expect_eq(segops_flush(c, 5000), 0);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(c, &s);
     cr_expect_eq(s.delivered, 1);
     cr_expect_eq(segops_shutdown(c, 5000, NULL), 0);
@@ -516,7 +558,7 @@ Test(client, reports_the_io_driver_in_use)
 {
     h_start_sink(&H, NULL, 0);
     cr_assert_eq(h_client(&H, NULL), 0);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     const char *io = getenv("SEGOPS_IO");
     if (io && strcmp(io, "poll") == 0)
@@ -569,7 +611,7 @@ Test(client, connection_refused_fails_after_retries_as_econnect)
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 4), 4);
     cr_expect_eq(segops_flush(H.c, 5000), SEGOPS_ECONNECT);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.failed, 4);
     cr_expect_eq(s.retries, 1);
@@ -591,7 +633,7 @@ Test(client, request_timeout_retries_under_the_same_idempotency_key)
     cr_assert_eq(h_client(&H, &o), 0);
     cr_assert_eq(track_n(H.c, 0, 0, 2), 2);
     cr_expect_eq(segops_flush(H.c, 5000), SEGOPS_ERETRIES);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.requests, 2);
     cr_expect_eq(s.failed, 2);
@@ -610,11 +652,11 @@ Test(client, counts_events_the_server_skipped)
     segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);
     for (int i = 0; i < 10; i++)
-        cr_assert_eq(segops_track(H.c, &(segops_event){i % 3 ? "user-ok" : "user-banned",
-                                                       "page_viewed", NULL, NULL, 0}),
+        cr_assert_eq(segops_track(H.c, &(segops_event){.user_id = i % 3 ? "user-ok" : "user-banned",
+                                                       .event_type = "page_viewed"}),
                      0);
     cr_expect_eq(segops_flush(H.c, 5000), 0);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     stats(&s);
     cr_expect_eq(s.skipped, 4);
     cr_expect_eq(s.delivered, 6);
@@ -627,6 +669,61 @@ Test(client, counts_events_the_server_skipped)
     cr_expect_eq(k.queued, 6);
 }
 
+
+/* Loss is visible at the end (issue 13): 20 events failed with 401 early
+ * in the run, later ones were delivered; shutdown must not say "OK, 0
+ * undelivered" -- its report covers the client's whole lifetime. */
+Test(client, shutdown_reports_failures_of_the_whole_lifetime)
+{
+    struct sink_opts so = {0};
+    so.fail_status = 401;
+    so.fail_first = 1;
+    h_start_sink(&H, &so, 1000);
+    segops_options o = h_opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_n(H.c, 0, 0, 20), 20);
+    cr_expect_eq(segops_flush(H.c, 5000), SEGOPS_EREJECTED);
+    cr_assert_eq(track_n(H.c, 0, 20, 5), 5);
+    cr_expect_eq(segops_flush(H.c, 5000), 0); /* this flush's events arrived */
+    uint64_t lost = 12345;
+    int rc = segops_shutdown(H.c, 5000, &lost);
+    H.c = NULL;
+    cr_expect_eq(lost, 20);
+    cr_expect_eq(rc, SEGOPS_EREJECTED, "%s", segops_strerror(rc));
+}
+
+/* The companion: the final counters over the lifetime, pending 0; and
+ * events the server skipped count as undelivered too. */
+Test(client, shutdown_stats_gives_the_final_lifetime_counters)
+{
+    struct sink_opts so = {0};
+    so.skip_user_id = "user-banned";
+    h_start_sink(&H, &so, 0);
+    segops_options o = h_opts();
+    o.queue_capacity = 4;
+    o.max_producers = 1;
+    cr_assert_eq(h_client(&H, &o), 0);
+    int full = 0;
+    for (int i = 0; i < 6; i++) {
+        int r = segops_track(H.c, &(segops_event){.user_id = i % 2 ? "user-ok" : "user-banned",
+                                                  .event_type = "page_viewed"});
+        full += r == SEGOPS_EFULL;
+    }
+    cr_expect_eq(segops_track(H.c, &(segops_event){.user_id = "u", .event_type = "Bad"}),
+                 SEGOPS_EEVENTTYPE);
+    segops_counters fin = SEGOPS_COUNTERS_INIT;
+    int rc = segops_shutdown_stats(H.c, 5000, &fin);
+    H.c = NULL;
+    cr_expect_eq(fin.accepted, (uint64_t)(6 - full));
+    cr_expect_eq(fin.dropped_full, (uint64_t)full);
+    cr_expect_eq(fin.rejected_invalid, 1);
+    cr_expect_eq(fin.pending, 0);
+    cr_expect_eq(fin.failed, 0);
+    cr_expect_eq(fin.delivered + fin.skipped, fin.accepted);
+    cr_expect_gt(fin.skipped, 0);
+    /* only skips: SEGOPS_EREJECTED (the server refused them), not OK */
+    cr_expect_eq(rc, SEGOPS_EREJECTED, "%s", segops_strerror(rc));
+}
 
 /* A thread's first track must not take the lane's page faults: the sender
  * commits the next owned lane as soon as one is claimed. */

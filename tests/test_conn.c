@@ -73,7 +73,7 @@ static char arena[4][SG_HEAD_MAX + 1024];
 
 static struct {
     struct sg_batch *b;
-    int rc, before_request, reused, status;
+    int rc, before_request, reused, status, proxy_status;
     size_t got;
     char why[256];
 } O[16];
@@ -90,6 +90,7 @@ static void on_outcome(void *user, struct sg_batch *b, const struct sg_outcome *
     O[NO].reused = o->reused;
     O[NO].got = o->got;
     O[NO].status = o->rc == 0 ? o->resp->status : 0;
+    O[NO].proxy_status = o->proxy_status;
     snprintf(O[NO].why, sizeof(O[NO].why), "%s", o->rc ? o->why : "");
     NO++;
 }
@@ -448,4 +449,217 @@ Test(conn, a_fresh_send_never_reuses_an_idle_connection)
     cr_expect_eq(P.conns[0].b, &B[2]);
     cr_expect_eq(P.conns[0].requests, 0, "a new connection in the old one's slot");
     cr_expect_eq(atomic_load(&ST.open), 2);
+}
+
+/* A server that answers before reading the whole request (a proxy's 407
+ * to a POST, HTTP/1.0, body to the close) resets the connection when it
+ * closes with the request's bytes unread: the reset ends that body. */
+Test(conn, a_reset_ends_a_close_delimited_answer)
+{
+    add_addr("127.0.0.1");
+    up_and_sent(0, 0);
+    answer("HTTP/1.0 407 Proxy Authentication Required\r\n"
+           "Proxy-Authenticate: Basic realm=\"p\"\r\n\r\n<html>",
+           1000, 1);
+    cr_assert_eq(NO, 0, "a body to the close is not over yet");
+    complete(find(SG_OP_RECV, 0), -ECONNRESET, 2);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, 0);
+    cr_expect_eq(O[0].status, 407);
+    cr_expect_eq(P.conns[0].state, SG_C_FREE, "the connection is closed");
+}
+
+Test(conn, a_reset_before_the_head_is_complete_is_still_an_error)
+{
+    add_addr("127.0.0.1");
+    up_and_sent(0, 0);
+    answer("HTTP/1.0 407 Proxy Auth", 1000, 1);
+    complete(find(SG_OP_RECV, 0), -ECONNRESET, 2);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, -ECONNRESET);
+}
+
+Test(conn, requests_through_a_proxy_use_the_absolute_form_and_its_credentials)
+{
+    struct sg_proxy px;
+    cr_assert_eq(sg_proxy_parse("http://user:pass@proxy:3128", &px, NULL), 0);
+    sg_batch_reset(&B[3], 1024);
+    sg_batch_seal_via(&B[3], &U, &px, "sk_test", 7);
+    static const char line[] = "POST http://127.0.0.1:9/api/ingestion/track/batch/ HTTP/1.1\r\n"
+                               "Host: 127.0.0.1:9\r\n";
+    cr_expect(strncmp(B[3].req, line, sizeof(line) - 1) == 0, "%.*s", (int)B[3].req_len,
+              B[3].req);
+    cr_expect(memmem(B[3].req, B[3].req_len, "\r\nProxy-Authorization: Basic dXNlcjpwYXNz\r\n",
+                     43) != NULL);
+    /* https:// goes through a tunnel: the proxy sees none of the request */
+    struct sg_url tu;
+    cr_assert_eq(sg_url_parse("https://api.segops.ai", &tu), 0);
+    sg_batch_reset(&B[3], 1024);
+    sg_batch_seal_via(&B[3], &tu, &px, "sk_test", 7);
+    cr_expect(strncmp(B[3].req, "POST /api/ingestion/track/batch/ HTTP/1.1\r\n", 43) == 0);
+    cr_expect_null(memmem(B[3].req, B[3].req_len, "Proxy-Authorization", 19));
+}
+
+/* ------------------------------------------------------------- tunnels */
+
+/* https://localhost through a proxy at 127.0.0.1:3128 (credentials given):
+ * a TLS pool, so the engine is real (the system trust anchors; nothing is
+ * verified here: no handshake completes). */
+static struct sg_url TU;
+static struct sg_proxy PX;
+static struct sg_tls_ctx TX;
+
+static void setup_tunnel(void)
+{
+    memset(&D, 0, sizeof(D));
+    memset(&ST, 0, sizeof(ST));
+    NO = 0;
+    cr_assert_eq(sg_url_parse("https://localhost:8443", &TU), 0);
+    cr_assert_eq(sg_proxy_parse("http://user:pass@127.0.0.1:3128", &PX, NULL), 0);
+    cr_assert_eq(sg_tls_ctx_init(&TX, NULL, TU.host, NULL, 0), 0, "system CA bundle");
+    struct sg_pool_cfg cfg = {
+        .max_conns = 2,
+        .connect_timeout_ms = 5000,
+        .request_timeout_ms = 10000,
+        .dns_refresh_ms = 60000,
+        .url = &TU,
+        .tls = &TX,
+        .proxy = &PX,
+        .st = &ST,
+        .outcome = on_outcome,
+    };
+    cr_assert_eq(sg_pool_init(&P, &cfg), 0);
+    sg_pool_attach(&P, &IO);
+    cr_expect_eq(P.addrs.n, 1, "the proxy's literal address, not the server's");
+    for (int i = 0; i < 4; i++) {
+        memset(&B[i], 0, sizeof(B[i]));
+        B[i].arena = arena[i];
+        sg_batch_reset(&B[i], 1024);
+        snprintf(B[i].key, sizeof(B[i].key), "key%d", i);
+        memcpy(B[i].body + B[i].len, "{}", 2);
+        B[i].len += 2;
+        sg_batch_seal_via(&B[i], &TU, &PX, "sk_test", 7);
+    }
+}
+
+static void teardown_tunnel(void)
+{
+    teardown();
+    sg_tls_ctx_free(&TX);
+}
+
+TestSuite(tunnel, .init = setup_tunnel, .fini = teardown_tunnel);
+
+/* Opens a connection for B[0] at `now` and completes its connect: returns
+ * with CONNECT written. */
+static void to_proxy_connect(int64_t now)
+{
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0, now), 0);
+    const struct sockaddr_in *sa = (const struct sockaddr_in *)D.op[0]->sa;
+    cr_expect_eq(ntohs(sa->sin_port), 3128, "TCP goes to the proxy");
+    complete(find(SG_OP_CONNECT, 0), 0, now);
+    cr_assert_eq(P.conns[0].state, SG_C_PROXY_CONNECT);
+    int s = find(SG_OP_SEND, 0);
+    cr_assert(s >= 0);
+    const char *req = D.op[s]->buf;
+    static const char want[] = "CONNECT localhost:8443 HTTP/1.1\r\nHost: localhost:8443\r\n";
+    cr_expect(strncmp(req, want, sizeof(want) - 1) == 0, "%.*s", (int)D.op[s]->len, req);
+    cr_expect(memmem(req, D.op[s]->len, "Proxy-Authorization: Basic dXNlcjpwYXNz\r\n", 41));
+    cr_expect_null(memmem(req, D.op[s]->len, "ApiKey", 6), "the key never goes in clear");
+    complete(s, (ssize_t)D.op[s]->len, now);
+}
+
+Test(tunnel, a_2xx_answer_starts_the_tls_handshake_inside_the_tunnel)
+{
+    to_proxy_connect(0);
+    answer("HTTP/1.1 200 Connection established\r\n\r\n", 5, 1 * MS);
+    cr_expect_eq(NO, 0);
+    cr_assert_eq(P.conns[0].state, SG_C_HANDSHAKE);
+    int s = find(SG_OP_SEND, 0);
+    cr_assert(s >= 0, "the ClientHello goes out");
+    cr_expect_eq(((const unsigned char *)D.op[s]->buf)[0], 0x16, "a TLS handshake record");
+    /* SNI is the server's name, not the proxy's */
+    cr_expect(memmem(D.op[s]->buf, D.op[s]->len, "localhost", 9) != NULL);
+}
+
+Test(tunnel, a_407_fails_the_batch_as_eproxy_before_the_request)
+{
+    to_proxy_connect(0);
+    answer("HTTP/1.1 407 Proxy Authentication Required\r\n"
+           "Proxy-Authenticate: Basic realm=\"x\"\r\nContent-Length: 100\r\n\r\n<html>",
+           1000, 1 * MS);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, SG_EPROXY);
+    cr_expect_eq(O[0].proxy_status, 407);
+    cr_expect(O[0].before_request);
+    cr_expect(strstr(O[0].why, "proxy authentication failed (407)"), "%s", O[0].why);
+    cr_expect_null(strstr(O[0].why, "user:pass"), "%s", O[0].why);
+    cr_expect_null(strstr(O[0].why, "dXNlcjpwYXNz"), "%s", O[0].why);
+}
+
+Test(tunnel, a_refused_connect_names_the_status)
+{
+    to_proxy_connect(0);
+    answer("HTTP/1.1 403 Forbidden\r\n\r\n", 1000, 1 * MS);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, SG_EPROXY);
+    cr_expect_eq(O[0].proxy_status, 403);
+    cr_expect(strstr(O[0].why, "refused CONNECT to localhost port 8443: HTTP 403"), "%s",
+              O[0].why);
+}
+
+Test(tunnel, bytes_after_the_2xx_head_fail_the_connection)
+{
+    to_proxy_connect(0);
+    answer("HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 200 OK\r\n", 1000, 1 * MS);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, SG_EPROTO);
+    cr_expect(strstr(O[0].why, "bytes after its answer to CONNECT"), "%s", O[0].why);
+}
+
+Test(tunnel, the_proxy_closing_without_an_answer_is_eeof)
+{
+    to_proxy_connect(0);
+    complete(find(SG_OP_RECV, 0), 0, 1 * MS);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, SG_EEOF);
+    cr_expect(O[0].before_request);
+}
+
+Test(tunnel, proxy_connect_has_its_own_connect_deadline)
+{
+    /* the TCP connect took 3 s of the 5 s: the tunnel still gets 5 s */
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0, 0), 0);
+    complete(find(SG_OP_CONNECT, 0), 0, 3000 * MS);
+    cr_assert_eq(P.conns[0].state, SG_C_PROXY_CONNECT);
+    cr_expect_eq(sg_pool_next_deadline(&P), 8000 * MS);
+    sg_pool_tick(&P, 8000 * MS - 1);
+    cr_expect_eq(NO, 0);
+    sg_pool_tick(&P, 8000 * MS);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, -ETIMEDOUT);
+    cr_expect(O[0].before_request);
+    cr_expect(strstr(O[0].why, "timed out waiting for proxy http://127.0.0.1:3128"), "%s",
+              O[0].why);
+}
+
+Test(tunnel, the_handshake_after_the_tunnel_shares_its_deadline)
+{
+    to_proxy_connect(1000 * MS);
+    answer("HTTP/1.1 200 Connection established\r\n\r\n", 1000, 2000 * MS);
+    cr_assert_eq(P.conns[0].state, SG_C_HANDSHAKE);
+    sg_pool_tick(&P, 6000 * MS - 1);
+    cr_expect_eq(NO, 0);
+    sg_pool_tick(&P, 6000 * MS);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, -ETIMEDOUT);
+}
+
+Test(tunnel, an_unreachable_proxy_is_named_in_the_connect_failure)
+{
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0, 0), 0);
+    complete(find(SG_OP_CONNECT, 0), -ECONNREFUSED, 1 * MS);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, -ECONNREFUSED);
+    cr_expect(strstr(O[0].why, "cannot connect to proxy 127.0.0.1 port 3128"), "%s", O[0].why);
 }

@@ -113,7 +113,7 @@ static void h_init_no_sink(struct harness *h)
 
 static segops_counters stats(void)
 {
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     cr_assert_eq(segops_stats(H.c, &s), 0);
     return s;
 }
@@ -149,7 +149,8 @@ static int track_n(segops_client *c, int thread, int from, int n)
     for (int i = from; i < from + n; i++) {
         segops_prop p[] = {SEGOPS_I64("thread", thread), SEGOPS_I64("seq", i),
                            SEGOPS_STR("order_id", "ord-456")};
-        segops_event ev = {"user-123", "order_placed", NULL, p, 3};
+        segops_event ev = {
+            .user_id = "user-123", .event_type = "order_placed", .payload = p, .payload_len = 3};
         ok += segops_track(c, &ev) == 0;
     }
     return ok;
@@ -167,7 +168,8 @@ static int track_big(segops_client *c, int thread, int from, int n)
     for (int i = from; i < from + n; i++) {
         segops_prop p[] = {SEGOPS_I64("thread", thread), SEGOPS_I64("seq", i),
                            SEGOPS_STR("blob", blob)};
-        segops_event ev = {"user-123", "page_viewed", NULL, p, 3};
+        segops_event ev = {
+            .user_id = "user-123", .event_type = "page_viewed", .payload = p, .payload_len = 3};
         ok += segops_track(c, &ev) == 0;
     }
     return ok;
@@ -671,7 +673,10 @@ static void *steady_main(void *arg)
         for (; n < due; n++) {
             segops_prop props[] = {SEGOPS_I64("seq", (int64_t)n),
                                    SEGOPS_STR("page", "/checkout")};
-            segops_event ev = {"user-1", "page_viewed", NULL, props, 2};
+            segops_event ev = {.user_id = "user-1",
+                               .event_type = "page_viewed",
+                               .payload = props,
+                               .payload_len = 2};
             int rc = segops_track(p->c, &ev);
             if (rc == 0)
                 atomic_fetch_add(&p->ok, 1);

@@ -5,17 +5,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "event.h"
 #include "json.h"
+
+/* sg_event_encode() of NUL-terminated strings (the 0.1 call shape). */
+static int encode_nts(void *slot, size_t size, const char *u, const char *t, const char *at,
+                      const segops_prop *p, size_t n, uint64_t stamp)
+{
+    struct sg_event_in in = {u, SEGOPS_NTS, t, SEGOPS_NTS, at, SEGOPS_TIME_NONE, p, n};
+    return sg_event_encode(slot, size, &in, stamp);
+}
 
 static _Alignas(8) unsigned char slot[4096];
 static char out[4096 * 6 + 200];
 
 static int enc(const char *u, const char *t, const char *at, const segops_prop *p, size_t n)
 {
-    return sg_event_encode(slot, 512, u, t, at, p, n, 0);
+    return encode_nts(slot, 512, u, t, at, p, n, 0);
 }
 
 static struct sg_clock realtime_clock(void)
@@ -93,7 +103,7 @@ Test(event, property_keys_and_values_required)
     cr_expect_eq(enc("u", "a", NULL, q, 1), SEGOPS_EPROP);
     segops_prop r[] = {SEGOPS_STR("k", NULL)};
     cr_expect_eq(enc("u", "a", NULL, r, 1), SEGOPS_EPROP);
-    segops_prop s[] = {{"k", 99, NULL, 0, 0, 0.0}};
+    segops_prop s[] = {{"k", 99, NULL, 0, 0, 0.0, SEGOPS_NTS}};
     cr_expect_eq(enc("u", "a", NULL, s, 1), SEGOPS_EPROP);
     cr_expect_eq(enc("u", "a", NULL, NULL, 3), SEGOPS_EPROP);
 }
@@ -120,9 +130,8 @@ Test(event, renders_every_type)
         SEGOPS_F64("f", 89.95),       SEGOPS_BOOL("t", 1),
         SEGOPS_BOOL("no", 0),         SEGOPS_NULL("n"),
     };
-    cr_assert_eq(sg_event_encode(slot, 512, "user-123", "order_placed", NULL, p, 6,
-                                 1777127520123000000ull),
-                 0);
+    cr_assert_eq(
+        encode_nts(slot, 512, "user-123", "order_placed", NULL, p, 6, 1777127520123000000ull), 0);
     cr_expect_str_eq(render(),
                      "{\"user_id\":\"user-123\",\"event_type\":\"order_placed\","
                      "\"occurred_at\":\"2026-04-25T14:32:00.123Z\",\"payload\":{"
@@ -160,7 +169,7 @@ Test(event, random_events_render_valid_json_within_bound)
         segops_prop p[] = {SEGOPS_STR(strs[1][0] ? strs[1] : "k", strs[2]),
                            SEGOPS_F64("f", (double)rand() / 7.0),
                            SEGOPS_STR("x", strs[3])};
-        int rc = sg_event_encode(slot, 1024, strs[0], "ev", NULL, p, 3, 0);
+        int rc = encode_nts(slot, 1024, strs[0], "ev", NULL, p, 3, 0);
         cr_assert(rc == 0 || rc == SEGOPS_ETOOBIG);
         if (rc)
             continue;
@@ -187,18 +196,146 @@ Test(event, occurred_at_is_right_across_seconds_and_out_of_range)
         {0, "1970-01-01T00:00:00.000Z"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        cr_assert_eq(sg_event_encode(slot, 512, "u", "e", NULL, NULL, 0,
-                                     (uint64_t)(cases[i].ms * 1000000)),
-                     0);
+        cr_assert_eq(
+            encode_nts(slot, 512, "u", "e", NULL, NULL, 0, (uint64_t)(cases[i].ms * 1000000)), 0);
         char want[64];
         snprintf(want, sizeof(want), "\"occurred_at\":\"%s\"", cases[i].text);
         cr_expect(strstr(render(), want) != NULL, "%s: %s", cases[i].text, out);
     }
     /* an hour before year 0000 (a valid RFC 3339 offset): the formatter
      * clamps, and the cached second must not change that */
-    cr_assert_eq(sg_event_encode(slot, 512, "u", "e", "0000-01-01T00:00:00.250+01:00", NULL, 0,
-                                 0),
-                 0);
+    cr_assert_eq(encode_nts(slot, 512, "u", "e", "0000-01-01T00:00:00.250+01:00", NULL, 0, 0), 0);
     cr_expect(strstr(render(), "\"occurred_at\":\"0000-01-01T00:00:00.000Z\"") != NULL, "%s",
+              out);
+}
+
+/* ------------------------------------------------ lengths, epoch ms */
+
+static int enc_in(const struct sg_event_in *in)
+{
+    return sg_event_encode(slot, 512, in, 0);
+}
+
+/* Strings given with a length are read for exactly that many bytes: cut
+ * out of one buffer, no NUL after any of them, embedded NULs kept. */
+Test(event, lengths_take_bytes_out_of_a_larger_buffer)
+{
+    static const char buf[] = "user\0-7XXorder_placedYYcolourZZredQQ";
+    segops_prop p[] = {SEGOPS_STRN("", buf + 31, 3)};
+    p[0].key = buf + 23; /* "colour", followed by "ZZ" */
+    p[0].key_len = 6;
+    struct sg_event_in in = {buf, 7, buf + 9, 12, NULL, SEGOPS_TIME_NONE, p, 1};
+    cr_assert_eq(enc_in(&in), 0);
+    cr_expect(strstr(render(), "{\"user_id\":\"user\\u0000-7\",\"event_type\":\"order_placed\"") !=
+                  NULL,
+              "%s", out);
+    cr_expect(strstr(out, "\"payload\":{\"colour\":\"red\"}}") != NULL, "%s", out);
+}
+
+/* SEGOPS_NTS and 0 both mean NUL-terminated for user id, type and key. */
+Test(event, nts_and_zero_lengths_mean_nul_terminated)
+{
+    segops_prop p[] = {SEGOPS_I64("n", 1), SEGOPS_I64("m", 2)};
+    p[1].key_len = 0;
+    struct sg_event_in in = {"user-1", SEGOPS_NTS, "page_viewed", 0, NULL, 0, p, 2};
+    cr_assert_eq(enc_in(&in), 0);
+    cr_expect(strstr(render(), "\"user_id\":\"user-1\",\"event_type\":\"page_viewed\"") != NULL,
+              "%s", out);
+    cr_expect(strstr(out, "\"payload\":{\"n\":1,\"m\":2}}") != NULL, "%s", out);
+    in.user_len = 0;
+    in.type_len = SEGOPS_NTS;
+    cr_assert_eq(enc_in(&in), 0);
+}
+
+/* An event type with a length is validated over exactly those bytes: a
+ * NUL or any other byte outside [a-z0-9_] inside it is refused, and the
+ * byte after it is never looked at. */
+Test(event, event_type_with_length_is_validated_over_its_bytes)
+{
+    struct sg_event_in in = {"u", SEGOPS_NTS, "page_viewedX", 11, NULL, 0, NULL, 0};
+    cr_expect_eq(enc_in(&in), 0);
+    in.event_type = "page\0viewed";
+    cr_expect_eq(enc_in(&in), SEGOPS_EEVENTTYPE);
+    in.event_type = "Page_viewed";
+    cr_expect_eq(enc_in(&in), SEGOPS_EEVENTTYPE);
+    char longtype[300];
+    memset(longtype, 'a', sizeof(longtype));
+    in.event_type = longtype;
+    in.type_len = 255;
+    cr_expect_eq(enc_in(&in), 0);
+    in.type_len = 256;
+    cr_expect_eq(enc_in(&in), SEGOPS_EEVENTTYPE);
+}
+
+/* A length larger than the slot is ETOOBIG without reading the string:
+ * the bytes sit right before a PROT_NONE page, lengths run far past it. */
+Test(event, huge_lengths_are_too_big_without_reading_past_them)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    cr_assert_neq(m, MAP_FAILED);
+    cr_assert_eq(mprotect(m + pg, (size_t)pg, PROT_NONE), 0);
+    char *u = m + pg - 4;
+    memcpy(u, "abcd", 4); /* no NUL before the guard page */
+    struct sg_event_in in = {u, 4, "e", SEGOPS_NTS, NULL, 0, NULL, 0};
+    cr_expect_eq(enc_in(&in), 0);
+    size_t huge[] = {513, 1u << 20, SIZE_MAX - 1, SIZE_MAX - 300};
+    for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+        in.user_len = huge[i];
+        cr_expect_eq(enc_in(&in), SEGOPS_ETOOBIG, "user_len %zu", huge[i]);
+    }
+    segops_prop p[] = {SEGOPS_I64("k", 1)};
+    p[0].key = u;
+    in.user_len = 4;
+    in.props = p;
+    in.nprops = 1;
+    for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+        p[0].key_len = huge[i];
+        cr_expect_eq(enc_in(&in), SEGOPS_ETOOBIG, "key_len %zu", huge[i]);
+    }
+    munmap(m, (size_t)pg * 2);
+}
+
+/* occurred_at_ms: used when occurred_at is NULL, rendered as RFC 3339 UTC
+ * with milliseconds; occurred_at text wins; out of 0000..9999 refused. */
+Test(event, epoch_ms_renders_as_rfc3339_with_millis)
+{
+    static const struct {
+        int64_t ms;
+        const char *text;
+    } cases[] = {
+        {1777127520123LL, "2026-04-25T14:32:00.123Z"},
+        {1777127520007LL, "2026-04-25T14:32:00.007Z"},
+        {1LL, "1970-01-01T00:00:00.001Z"},
+        {-1LL, "1969-12-31T23:59:59.999Z"},
+        {253402300799999LL, "9999-12-31T23:59:59.999Z"},
+        {-62167219200000LL, "0000-01-01T00:00:00.000Z"},
+    };
+    struct sg_event_in in = {"u", SEGOPS_NTS, "e", SEGOPS_NTS, NULL, 0, NULL, 0};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        in.occurred_at_ms = cases[i].ms;
+        /* the call's own stamp must not be used */
+        cr_assert_eq(sg_event_encode(slot, 512, &in, 5000000000ull), 0);
+        char want[64];
+        snprintf(want, sizeof(want), "\"occurred_at\":\"%s\"", cases[i].text);
+        cr_expect(strstr(render(), want) != NULL, "%s: %s", cases[i].text, out);
+    }
+    in.occurred_at = "2020-01-01T00:00:00Z";
+    in.occurred_at_ms = 1777127520123LL;
+    cr_assert_eq(enc_in(&in), 0);
+    cr_expect(strstr(render(), "\"occurred_at\":\"2020-01-01T00:00:00.000Z\"") != NULL, "%s",
+              out);
+    in.occurred_at = NULL;
+    in.occurred_at_ms = 253402300800000LL;
+    cr_expect_eq(enc_in(&in), SEGOPS_ETIMESTAMP);
+    in.occurred_at_ms = -62167219200001LL;
+    cr_expect_eq(enc_in(&in), SEGOPS_ETIMESTAMP);
+    in.occurred_at_ms = INT64_MIN;
+    cr_expect_eq(enc_in(&in), SEGOPS_ETIMESTAMP);
+    /* SEGOPS_TIME_NONE: the time of the call (stamp 5 s after the epoch) */
+    in.occurred_at_ms = SEGOPS_TIME_NONE;
+    cr_assert_eq(sg_event_encode(slot, 512, &in, 5000000000ull), 0);
+    cr_expect(strstr(render(), "\"occurred_at\":\"1970-01-01T00:00:05.000Z\"") != NULL, "%s",
               out);
 }

@@ -24,14 +24,14 @@ TestSuite(fork, .fini = teardown, .timeout = 60);
 static int track(int seq)
 {
     segops_prop p[] = {SEGOPS_I64("thread", 0), SEGOPS_I64("seq", seq)};
-    return segops_track(H.c, &(segops_event){"u", "e", NULL, p, 2});
+    return segops_track(
+        H.c, &(segops_event){.user_id = "u", .event_type = "e", .payload = p, .payload_len = 2});
 }
 
 Test(fork, child_copy_refuses_events_and_never_resends_the_parents)
 {
     h_start_sink(&H, NULL, 100);
-    segops_options o;
-    memset(&o, 0, sizeof(o));
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.flush_interval_ms = 60000;
     cr_assert_eq(h_client(&H, &o), 0);
     for (int i = 0; i < 5; i++)
@@ -45,8 +45,7 @@ Test(fork, child_copy_refuses_events_and_never_resends_the_parents)
     if (pid == 0) {
         int bad = 0;
         bad |= (track(100) != SEGOPS_EFORKED) << 0;
-        bad |= (segops_identify(H.c, &(segops_context){"u", NULL, NULL, 0}) !=
-                SEGOPS_EFORKED) << 1;
+        bad |= (segops_identify(H.c, &(segops_context){.user_id = "u"}) != SEGOPS_EFORKED) << 1;
         bad |= (segops_flush(H.c, 1000) != SEGOPS_EFORKED) << 2;
         uint64_t lost = 99;
         bad |= (segops_shutdown(H.c, 1000, &lost) != 0) << 3;
@@ -62,7 +61,7 @@ Test(fork, child_copy_refuses_events_and_never_resends_the_parents)
     for (int i = 10; i < 15; i++)
         cr_assert_eq(track(i), 0);
     cr_expect_eq(segops_flush(H.c, 5000), 0);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(H.c, &s);
     cr_expect_eq(s.delivered, 15);
     struct sink_counts k;

@@ -39,7 +39,9 @@ TestSuite(lifecycle, .fini = teardown, .timeout = 120);
 static int track_tag(segops_client *c, int thread, int seq)
 {
     segops_prop p[] = {SEGOPS_I64("thread", thread), SEGOPS_I64("seq", seq)};
-    return segops_track(c, &(segops_event){"user-1", "page_viewed", NULL, p, 2});
+    return segops_track(
+        c, &(segops_event){
+               .user_id = "user-1", .event_type = "page_viewed", .payload = p, .payload_len = 2});
 }
 
 /* ------------------------------------------ track from a late destructor */
@@ -127,7 +129,7 @@ Test(lifecycle, a_track_from_a_later_thread_exit_destructor_never_writes_a_lane_
     cr_expect_eq(atomic_load(&late_other), 0, "a late track got an unexpected error");
     cr_expect_gt(atomic_load(&late_ok), 0, "late tracks go through the shared lane");
     cr_assert_eq(segops_flush(H.c, 20000), 0);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(H.c, &s);
     h_expect_invariant(H.c);
     cr_expect_eq(s.pending, 0);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "segops.h"
 #include "tls.h"
 
 static const char CA[] =
@@ -113,15 +114,141 @@ Test(pem, loads_the_system_bundle_when_present)
     if (access(SG_TLS_DEFAULT_CA, R_OK) != 0)
         return;
     struct sg_anchors a = {0};
-    cr_assert_eq(sg_anchors_load(&a, SG_TLS_DEFAULT_CA), 0);
+    char why[256];
+    cr_assert_eq(sg_anchors_load(&a, SG_TLS_DEFAULT_CA, why, sizeof(why)), 0, "%s", why);
     cr_expect_gt(a.n, 50);
     sg_anchors_free(&a);
 }
 
-Test(pem, load_fails_for_missing_or_empty_files)
+/* Writes len bytes to a new temporary file; its path into path. */
+static void temp_file(char *path, size_t cap, const void *data, size_t len)
+{
+    snprintf(path, cap, "/tmp/segops_test_pem_XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, data, len), (ssize_t)len);
+    close(fd);
+}
+
+/* Loads path; expects failure and a reason holding the path and `cause`. */
+static void expect_refused(const char *path, const char *cause)
 {
     struct sg_anchors a = {0};
-    cr_expect_eq(sg_anchors_load(&a, "/nonexistent/bundle.pem"), -1);
-    cr_expect_eq(sg_anchors_load(&a, "/dev/null"), -1);
+    char why[512] = "unchanged";
+    cr_expect_eq(sg_anchors_load(&a, path, why, sizeof(why)), -1, "%s loaded", path);
+    cr_expect(strstr(why, path) != NULL, "the reason names the file: %s", why);
+    cr_expect(strstr(why, cause) != NULL, "the reason says \"%s\": %s", cause, why);
+    cr_expect_eq(a.n, 0);
     sg_anchors_free(&a);
+}
+
+Test(pem, load_names_the_file_and_the_reason_it_is_refused)
+{
+    expect_refused("/nonexistent/bundle.pem", "No such file or directory");
+    expect_refused("/tmp", "is a directory");
+    expect_refused("/dev/null", "is empty");
+    char path[64];
+    temp_file(path, sizeof(path), "hello, not a certificate\n", 25);
+    expect_refused(path, "neither PEM");
+    unlink(path);
+    temp_file(path, sizeof(path), KEY, strlen(KEY));
+    expect_refused(path, "holds no certificate (1 PEM object of other types)");
+    unlink(path);
+    const char *g = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    temp_file(path, sizeof(path), g, strlen(g));
+    expect_refused(path, "none of its 1 certificate could be parsed");
+    unlink(path);
+    char bad[2048];
+    snprintf(bad, sizeof(bad), "%s", CA);
+    bad[100] = '*';
+    temp_file(path, sizeof(path), bad, strlen(bad));
+    expect_refused(path, "malformed PEM");
+    unlink(path);
+}
+
+/* A CRLF bundle (written by Windows tools) decoded to no anchor at all. */
+Test(pem, accepts_crlf_line_ends)
+{
+    char crlf[8192];
+    size_t n = 0;
+    for (const char *p = CA; *p; p++) {
+        if (*p == '\n')
+            crlf[n++] = '\r';
+        crlf[n++] = *p;
+    }
+    for (const char *p = LEAF; *p; p++) {
+        if (*p == '\n')
+            crlf[n++] = '\r';
+        crlf[n++] = *p;
+    }
+    int rc;
+    cr_expect_eq(load(crlf, n, &rc), 2);
+    cr_expect_eq(rc, 0);
+    /* a lone '\r' ends a line too */
+    for (size_t i = 0; i < n; i++)
+        if (crlf[i] == '\n')
+            crlf[i] = '\r';
+    cr_expect_eq(load(crlf, n, &rc), 2);
+}
+
+static void der_append(void *ctx, const void *buf, size_t len)
+{
+    struct {
+        unsigned char b[2048];
+        size_t n;
+    } *d = ctx;
+    if (d->n + len <= sizeof(d->b)) {
+        memcpy(d->b + d->n, buf, len);
+        d->n += len;
+    }
+}
+
+Test(pem, loads_one_der_certificate)
+{
+    struct {
+        unsigned char b[2048];
+        size_t n;
+    } der = {{0}, 0};
+    br_pem_decoder_context pc;
+    br_pem_decoder_init(&pc);
+    const char *p = CA;
+    size_t left = strlen(CA);
+    while (left) {
+        size_t k = br_pem_decoder_push(&pc, p, left);
+        p += k;
+        left -= k;
+        if (br_pem_decoder_event(&pc) == BR_PEM_BEGIN_OBJ)
+            br_pem_decoder_setdest(&pc, der_append, &der);
+    }
+    cr_assert_gt(der.n, 100);
+    char path[64];
+    temp_file(path, sizeof(path), der.b, der.n);
+    struct sg_anchors a = {0};
+    char why[256] = "";
+    cr_expect_eq(sg_anchors_load(&a, path, why, sizeof(why)), 0, "%s", why);
+    cr_expect_eq(a.n, 1);
+    sg_anchors_free(&a);
+    unlink(path);
+}
+
+Test(pem, ssl_cert_file_replaces_the_system_bundle_and_ca_file_wins)
+{
+    const char *origin;
+    setenv("SSL_CERT_FILE", "/some/where.pem", 1);
+    cr_expect_str_eq(sg_tls_trust_file(NULL, &origin), "/some/where.pem");
+    cr_expect_str_eq(origin, "SSL_CERT_FILE");
+    cr_expect_str_eq(sg_tls_trust_file("/mine.pem", &origin), "/mine.pem");
+    cr_expect_str_eq(origin, "ca_file");
+    unsetenv("SSL_CERT_FILE");
+    const char *sys = sg_tls_trust_file(NULL, &origin);
+    cr_expect_str_eq(origin, "system bundle");
+    if (access(SG_TLS_DEFAULT_CA, F_OK) == 0)
+        cr_expect_str_eq(sys, SG_TLS_DEFAULT_CA);
+    /* the reason names where the file came from */
+    struct sg_tls_ctx x;
+    char why[SG_TLS_WHY_MAX];
+    setenv("SSL_CERT_FILE", "/nonexistent/env.pem", 1);
+    cr_expect_eq(sg_tls_ctx_init(&x, NULL, "example.com", why, sizeof(why)), SEGOPS_ETLS);
+    unsetenv("SSL_CERT_FILE");
+    cr_expect(strstr(why, "SSL_CERT_FILE") && strstr(why, "/nonexistent/env.pem"), "%s", why);
 }

@@ -37,7 +37,8 @@ static int track_user(segops_client *c, const char *user, int from, int n)
     int ok = 0;
     for (int i = from; i < from + n; i++) {
         segops_prop p[] = {SEGOPS_I64("thread", 0), SEGOPS_I64("seq", i)};
-        segops_event ev = {user, "order_placed", NULL, p, 2};
+        segops_event ev = {
+            .user_id = user, .event_type = "order_placed", .payload = p, .payload_len = 2};
         ok += segops_track(c, &ev) == 0;
     }
     return ok;
@@ -60,7 +61,7 @@ static struct sink_counts counts(void)
 
 static segops_counters stats(void)
 {
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     cr_assert_eq(segops_stats(H.c, &s), 0);
     return s;
 }

@@ -124,7 +124,8 @@ static void *producer(void *arg)
     struct prod *p = arg;
     for (int i = 0; i < PER; i++) {
         segops_prop props[] = {SEGOPS_I64("thread", p->id), SEGOPS_I64("seq", i)};
-        segops_event ev = {"user-1", "page_viewed", NULL, props, 2};
+        segops_event ev = {
+            .user_id = "user-1", .event_type = "page_viewed", .payload = props, .payload_len = 2};
         int rc;
         for (int spin = 0; (rc = segops_track(p->c, &ev)) == SEGOPS_EFULL && spin < 100000;
              spin++)
@@ -154,8 +155,7 @@ static void child(struct result *r)
 
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
-    segops_options o;
-    memset(&o, 0, sizeof(o));
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.api_url = url;
     o.api_key = "sk_test";
     o.flush_interval_ms = 100;
@@ -185,7 +185,7 @@ static void child(struct result *r)
     for (int i = 0; i < THREADS; i++)
         pthread_join(th[i], NULL);
     r->flush_rc = segops_flush(c, 20000);
-    segops_counters st;
+    segops_counters st = SEGOPS_COUNTERS_INIT;
     segops_stats(c, &st);
     r->io_mode = st.io_mode;
     r->accepted = st.accepted;
@@ -363,7 +363,7 @@ static void *mb_producer(void *arg)
     struct mb_prod *p = arg;
     for (uint64_t i = 0;; i++) {
         segops_prop props[] = {SEGOPS_I64("thread", p->id), SEGOPS_I64("seq", (int64_t)i)};
-        segops_event ev = {"user-1", "page_viewed", NULL, props, 2};
+        segops_event ev = {.user_id = "user-1", .event_type = "page_viewed", .payload = props, .payload_len = 2};
         int rc = segops_track(p->c, &ev);
         if (rc == 0)
             p->ok++;
@@ -412,8 +412,7 @@ static void mb_child(struct mb_result *r, int deny_affinity)
         return;
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
-    segops_options o;
-    memset(&o, 0, sizeof(o));
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.api_url = url;
     o.api_key = "sk_test";
     o.flush_interval_ms = 50;
@@ -436,7 +435,7 @@ static void mb_child(struct mb_result *r, int deny_affinity)
     /* let them run, then hold deliveries: shutdown cannot return before
      * every producer has been refused (no call after it returned) */
     for (int i = 0; i < 10000; i++) {
-        segops_counters st;
+        segops_counters st = SEGOPS_COUNTERS_INIT;
         segops_stats(c, &st);
         if (st.accepted >= 2000)
             break;

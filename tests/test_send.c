@@ -289,6 +289,11 @@ Test(send, a_rejected_batch_exits_1)
     int rc = run(NULL, NULL, ARGS("--url", S.url, "--key", "sk_test", "--user", "u1", "--type", "t"));
     cr_expect_eq(rc, 1, "rc %d\nstdout: %s\nstderr: %s", rc, S.out, S.err);
     cr_expect(strstr(S.out, "1 failed") != NULL, "%s", S.out);
+    /* the shutdown part of the summary covers the run: the event that
+     * failed before the end is not "0 undelivered" (issue 13) */
+    cr_expect(strstr(S.out, "(shutdown: SEGOPS_EREJECTED") != NULL, "%s", S.out);
+    cr_expect(strstr(S.out, "1 of the accepted events undelivered over the run") != NULL, "%s",
+              S.out);
     stop();
 }
 
@@ -346,6 +351,57 @@ Test(send, usage_errors_exit_2)
                  "no key");
     cr_expect_eq(run(NULL, NULL, ARGS("--help")), 0);
     cr_expect(strstr(S.out, "usage: segops-send") != NULL, "%s", S.out);
+    cr_expect_eq(nevents(), 0);
+    stop();
+}
+
+/* Every message names its cause: the property and why its JSON is bad,
+ * the size of an event too big and the limit, the CA file and its fault. */
+Test(send, messages_name_the_cause)
+{
+    start(NULL);
+    cr_expect_eq(run(NULL, NULL, ARGS("--user", "u", "--type", "t", "j:={bad")), 2);
+    cr_expect(strstr(S.err, "bad property \"j:={bad\"") && strstr(S.err, "not valid JSON"),
+              "%s", S.err);
+    cr_expect_eq(run(NULL, NULL, ARGS("--user", "u", "--type", "t", "=x")), 2);
+    cr_expect(strstr(S.err, "key is empty"), "%s", S.err);
+
+    static char big[70100];
+    size_t n = (size_t)snprintf(big, sizeof(big), "{\"user_id\":\"u\",\"event_type\":\"t\","
+                                                  "\"payload\":{\"x\":\"");
+    memset(big + n, 'a', 70000);
+    n += 70000;
+    snprintf(big + n, sizeof(big) - n, "\"}}\n");
+    cr_expect_eq(run(big, NULL, ARGS("--url", S.url, "--key", "sk_test", "--stdin")), 1);
+    cr_expect(strstr(S.err, "line 1: SEGOPS_ETOOBIG") && strstr(S.err, "70052 bytes") &&
+                  strstr(S.err, "8192-byte slot"),
+              "%s", S.err);
+
+    const char *https = "https://localhost:1";
+    cr_expect_eq(run(NULL, NULL, ARGS("--url", https, "--key", "sk_test", "--ca", "/nonexistent",
+                                      "--user", "u", "--type", "t")),
+                 1);
+    cr_expect(strstr(S.err, "\"/nonexistent\": No such file or directory"), "%s", S.err);
+    cr_expect_eq(run(NULL, NULL, ARGS("--url", https, "--key", "sk_test", "--ca", "/tmp",
+                                      "--user", "u", "--type", "t")),
+                 1);
+    cr_expect(strstr(S.err, "\"/tmp\" is a directory"), "%s", S.err);
+    char path[] = "/tmp/segops_send_ca_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, "not a certificate\n", 18), 18);
+    close(fd);
+    cr_expect_eq(run(NULL, NULL, ARGS("--url", https, "--key", "sk_test", "--ca", path, "--user",
+                                      "u", "--type", "t")),
+                 1);
+    cr_expect(strstr(S.err, "neither PEM") && strstr(S.err, path), "%s", S.err);
+    unlink(path);
+    const char *env[] = {"SSL_CERT_FILE=/nonexistent/env.pem", NULL};
+    cr_expect_eq(run(NULL, env, ARGS("--url", https, "--key", "sk_test", "--user", "u", "--type",
+                                     "t")),
+                 1);
+    cr_expect(strstr(S.err, "SSL_CERT_FILE") && strstr(S.err, "/nonexistent/env.pem"), "%s",
+              S.err);
     cr_expect_eq(nevents(), 0);
     stop();
 }

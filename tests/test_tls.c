@@ -9,6 +9,7 @@
  *   rogue     localhost, signed by a CA the client does not trust
  *   close     like good, but closes the connection after every answer (so
  *             every batch reconnects and can resume the TLS session)
+ *   small     like good, with client_max_body_size 16k: 413 above
  *   ip        IP:127.0.0.1 and IP:::1 only, for https://127.0.0.1 / [::1]
  *   otherip   IP:10.9.8.7 and DNS:example.invalid
  *   cnonly    CN=localhost, no subjectAltName
@@ -35,7 +36,8 @@
 #include "tls_fixture.h"
 
 enum { P_GOOD = TLS_GOOD, P_WRONG = TLS_WRONG, P_EXPIRED = TLS_EXPIRED, P_ROGUE = TLS_ROGUE,
-       P_CLOSE = TLS_CLOSE, P_IP = TLS_IP, P_OTHERIP = TLS_OTHERIP, P_CNONLY = TLS_CNONLY };
+       P_CLOSE = TLS_CLOSE, P_SMALL = TLS_SMALL, P_IP = TLS_IP, P_OTHERIP = TLS_OTHERIP,
+       P_CNONLY = TLS_CNONLY };
 
 static struct harness H;
 
@@ -73,7 +75,10 @@ static int track_tagged(int thread, int from, int n)
     int ok = 0;
     for (int i = from; i < from + n; i++) {
         segops_prop p[] = {SEGOPS_I64("thread", thread), SEGOPS_I64("seq", i)};
-        ok += segops_track(H.c, &(segops_event){"user-1", "page_viewed", NULL, p, 2}) == 0;
+        ok += segops_track(H.c, &(segops_event){.user_id = "user-1",
+                                                .event_type = "page_viewed",
+                                                .payload = p,
+                                                .payload_len = 2}) == 0;
     }
     return ok;
 }
@@ -134,7 +139,7 @@ static void access_log(uint16_t port, int expect, int *lines, int *reused, int *
  * flushed and delivered; *s gets the client's counters. */
 static void send_batches(int p, int batches, int per, segops_counters *s)
 {
-    segops_options o = {0};
+    segops_options o = SEGOPS_OPTIONS_INIT;
     cr_assert_eq(setup(p, 1000, &o), 0);
     for (int b = 0; b < batches; b++) {
         cr_assert_eq(track_tagged(0, b * per, per), per);
@@ -145,7 +150,7 @@ static void send_batches(int p, int batches, int per, segops_counters *s)
 
 Test(tls, delivers_over_a_verified_chain_and_reuses_the_connection)
 {
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     send_batches(P_GOOD, 5, 20, &s);
     cr_expect_eq(s.delivered, 100);
     cr_expect_eq(s.tls_handshakes, 1, "keep-alive: one handshake for five batches");
@@ -164,9 +169,33 @@ Test(tls, delivers_over_a_verified_chain_and_reuses_the_connection)
               "negotiated %s, expected ECDHE with %s", cipher, want);
 }
 
+/* nginx refuses bodies over client_max_body_size with 413 (before reading
+ * them): the client splits the batch in halves until each fits, and every
+ * event reaches the sink exactly once. */
+Test(tls, a_413_from_nginx_splits_the_batch_until_it_fits)
+{
+    segops_options o = h_opts();
+    o.batch_size = 400;
+    cr_assert_eq(setup(P_SMALL, 400, &o), 0);
+    cr_assert_eq(track_tagged(0, 0, 400), 400); /* ~90 bytes each: ~36 KB */
+    cr_expect_eq(segops_flush(H.c, 30000), 0);
+    segops_counters s = SEGOPS_COUNTERS_INIT;
+    segops_stats(H.c, &s);
+    cr_expect_eq(s.delivered, 400);
+    cr_expect_eq(s.failed, 0);
+    cr_expect_eq(h_wait_queued(&H, 400, 5000), 400);
+    pthread_mutex_lock(&H.mu);
+    cr_expect_eq(H.tagged, 400);
+    cr_expect_eq(H.dup_tagged, 0);
+    pthread_mutex_unlock(&H.mu);
+    int lines, reused, conns;
+    access_log_cipher(tls_ports[P_SMALL], 4, &lines, &reused, &conns, NULL);
+    cr_expect_geq(lines, 4, "nginx logged %d requests: no 413 and split?", lines);
+}
+
 Test(tls, resumes_the_session_after_the_server_drops_the_connection)
 {
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     send_batches(P_CLOSE, 4, 10, &s);
     cr_expect_eq(s.delivered, 40);
     cr_expect_eq(s.tls_handshakes, 4);
@@ -183,7 +212,7 @@ Test(tls, resumes_the_session_after_the_server_drops_the_connection)
  * one's session and resumes it; both requests are in flight at once. */
 Test(tls, a_second_connection_of_the_pool_resumes_the_first_ones_session)
 {
-    segops_options o = {0};
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.max_connections = 4;
     cr_assert_eq(setup(P_GOOD, 100, &o), 0);
     sink_hold(H.sink, 1);
@@ -199,7 +228,7 @@ Test(tls, a_second_connection_of_the_pool_resumes_the_first_ones_session)
         cr_assert_eq(k.in_progress, b + 1, "%llu requests in flight over TLS",
                      (unsigned long long)b + 1);
     }
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(H.c, &s);
     cr_expect_eq(s.requests_in_flight, 3);
     cr_expect_eq(s.tls_handshakes, 3);
@@ -221,12 +250,12 @@ Test(tls, a_second_connection_of_the_pool_resumes_the_first_ones_session)
  * every event is accounted for. */
 static void expect_refused_at(const char *host, int p, const char *reason)
 {
-    segops_options o = {0};
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.max_retries = 3;
     cr_assert_eq(setup_host(host, p, 0, &o), 0);
     cr_assert_eq(track_tagged(0, 0, 5), 5);
     cr_expect_eq(segops_flush(H.c, 10000), SEGOPS_ETLS);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(H.c, &s);
     cr_expect_eq(s.failed, 5);
     cr_expect_eq(s.delivered, 0);
@@ -266,11 +295,11 @@ Test(tls, refuses_a_certificate_for_another_host)
  * SNI sent for an address (RFC 6066 §3): nginx logs $ssl_server_name "-". */
 Test(tls, accepts_an_ip_address_san_for_an_ipv4_literal_and_sends_no_sni)
 {
-    segops_options o = {0};
+    segops_options o = SEGOPS_OPTIONS_INIT;
     cr_assert_eq(setup_host("127.0.0.1", P_IP, 100, &o), 0);
     cr_assert_eq(track_tagged(0, 0, 10), 10);
     cr_expect_eq(segops_flush(H.c, 10000), 0, "%s", H.log);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(H.c, &s);
     cr_expect_eq(s.delivered, 10);
     cr_expect_eq(s.tls_handshakes, 1);
@@ -283,7 +312,7 @@ Test(tls, accepts_an_ip_address_san_for_an_ipv4_literal_and_sends_no_sni)
 
 Test(tls, accepts_an_ip_address_san_for_an_ipv6_literal)
 {
-    segops_options o = {0};
+    segops_options o = SEGOPS_OPTIONS_INIT;
     h_start_sink(&H, NULL, 100);
     tls_nginx_start(H.port);
     if (!tls_have_ipv6) {
@@ -337,7 +366,7 @@ static void expect_alert(const char *const *args, const char *alert, const char 
     static char url[64], ca[96];
     snprintf(url, sizeof(url), "https://localhost:%u", (unsigned)port);
     snprintf(ca, sizeof(ca), "%s/ca.pem", tls_dir);
-    segops_options o = {0};
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.api_url = url;
     o.ca_file = ca;
     o.max_retries = 1;
@@ -383,7 +412,7 @@ Test(tls, refuses_an_expired_certificate)
 
 Test(tls, refuses_the_server_when_trusting_only_the_system_bundle)
 {
-    segops_options o = {0};
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.max_retries = SEGOPS_RETRIES_NONE;
     cr_assert_eq(setup(P_GOOD, 0, &o), 0);
     segops_shutdown(H.c, 1000, NULL);
@@ -401,16 +430,32 @@ Test(tls, refuses_the_server_when_trusting_only_the_system_bundle)
     cr_expect(strstr(H.log, "not trusted") != NULL, "%s", H.log);
 }
 
-Test(tls, creation_fails_on_an_unreadable_or_empty_ca_file)
+static char creation_log[1024];
+
+static void log_creation(void *user, int level, const char *line)
 {
-    segops_options o = {0};
+    (void)user;
+    cr_expect_eq(level, SEGOPS_LOG_ERROR);
+    snprintf(creation_log, sizeof(creation_log), "%s", line);
+}
+
+/* The logger, on the creating thread, says which file and why. */
+Test(tls, creation_fails_on_an_unreadable_or_empty_ca_file_and_logs_why)
+{
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.api_url = "https://localhost:1";
     o.api_key = "sk_test";
+    o.logger = log_creation;
     o.ca_file = "/nonexistent/ca.pem";
     segops_client *c;
     cr_expect_eq(segops_client_new(&o, &c), SEGOPS_ETLS);
+    cr_expect(strstr(creation_log, "/nonexistent/ca.pem") &&
+                  strstr(creation_log, "No such file or directory") &&
+                  strstr(creation_log, "ca_file"),
+              "%s", creation_log);
     o.ca_file = "/dev/null";
     cr_expect_eq(segops_client_new(&o, &c), SEGOPS_ETLS);
+    cr_expect(strstr(creation_log, "\"/dev/null\" is empty"), "%s", creation_log);
 }
 
 Test(tls, eight_threads_deliver_every_event_exactly_once_over_tls, .timeout = 180)
@@ -420,7 +465,7 @@ Test(tls, eight_threads_deliver_every_event_exactly_once_over_tls, .timeout = 18
 #else
     enum { T = 8, N = 50000 };
 #endif
-    segops_options o = {0};
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.max_producers = T;
     cr_assert_eq(setup(P_GOOD, N, &o), 0);
     h_exactly_once(&H, T, N, 120000);

@@ -41,8 +41,9 @@ Test(tls_alloc, steady_state_over_tls_allocates_nothing, .fini = teardown, .time
     snprintf(ca, sizeof(ca), "%s/ca.pem", tls_dir);
     segops_client *c = counted_client(url, ca);
     segops_prop props[] = {SEGOPS_STR("order_id", "ord-456"), SEGOPS_F64("total", 89.95)};
-    segops_event ev = {"user-123", "order_placed", NULL, props, 2};
-    segops_counters s;
+    segops_event ev = {
+        .user_id = "user-123", .event_type = "order_placed", .payload = props, .payload_len = 2};
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     unsigned long long n = steady_state_allocs(c, &ev, 20, 1000, &s);
     cr_expect_eq(s.delivered, 20100);
     /* one handshake per connection of the pool, none to replace one */

@@ -56,7 +56,9 @@ static int ipv6_loopback(void)
     return ok;
 }
 
-static void server_block(FILE *f, uint16_t port, const char *cert, int keepalive, int v6)
+/* v6: listen on [::1] too, same port */
+static void server_block(FILE *f, uint16_t port, const char *cert, int keepalive,
+                         const char *max_body, int v6)
 {
     if (v6)
         fprintf(f, "  server {\n    listen [::1]:%u ssl;\n", (unsigned)port);
@@ -67,6 +69,7 @@ static void server_block(FILE *f, uint16_t port, const char *cert, int keepalive
             "    server_name localhost;\n"
             "    ssl_certificate %s/%s.pem;\n"
             "    ssl_certificate_key %s/%s.key;\n"
+            "    client_max_body_size %s;\n"
             "    keepalive_timeout %s;\n"
             "    location / {\n"
             "      proxy_pass http://sink;\n"
@@ -74,7 +77,7 @@ static void server_block(FILE *f, uint16_t port, const char *cert, int keepalive
             "      proxy_set_header Connection \"\";\n"
             "    }\n"
             "  }\n",
-            (unsigned)port, tls_dir, cert, tls_dir, cert, keepalive ? "60s" : "0");
+            (unsigned)port, tls_dir, cert, tls_dir, cert, max_body, keepalive ? "60s" : "0");
 }
 
 void tls_nginx_start(uint16_t sink_port)
@@ -116,14 +119,15 @@ void tls_nginx_start(uint16_t sink_port)
             geteuid() == 0 ? "user root;\n" : "", tls_dir, tls_dir, tls_dir, tls_dir, tls_dir, tls_dir, tls_dir, tls_dir,
             (unsigned)sink_port);
     tls_have_ipv6 = ipv6_loopback();
-    server_block(f, tls_ports[TLS_GOOD], "server", 1, 0);
-    server_block(f, tls_ports[TLS_WRONG], "wronghost", 1, 0);
-    server_block(f, tls_ports[TLS_EXPIRED], "expired", 1, 0);
-    server_block(f, tls_ports[TLS_ROGUE], "rogue", 1, 0);
-    server_block(f, tls_ports[TLS_CLOSE], "server", 0, 0);
-    server_block(f, tls_ports[TLS_IP], "ipsan", 1, tls_have_ipv6);
-    server_block(f, tls_ports[TLS_OTHERIP], "otherip", 1, 0);
-    server_block(f, tls_ports[TLS_CNONLY], "cnonly", 1, 0);
+    server_block(f, tls_ports[TLS_GOOD], "server", 1, "64m", 0);
+    server_block(f, tls_ports[TLS_WRONG], "wronghost", 1, "64m", 0);
+    server_block(f, tls_ports[TLS_EXPIRED], "expired", 1, "64m", 0);
+    server_block(f, tls_ports[TLS_ROGUE], "rogue", 1, "64m", 0);
+    server_block(f, tls_ports[TLS_CLOSE], "server", 0, "64m", 0);
+    server_block(f, tls_ports[TLS_SMALL], "server", 1, "16k", 0);
+    server_block(f, tls_ports[TLS_IP], "ipsan", 1, "64m", tls_have_ipv6);
+    server_block(f, tls_ports[TLS_OTHERIP], "otherip", 1, "64m", 0);
+    server_block(f, tls_ports[TLS_CNONLY], "cnonly", 1, "64m", 0);
     fprintf(f, "}\n");
     fclose(f);
 

@@ -309,10 +309,11 @@ static size_t build_injection(int action, char *out, size_t cap)
     size_t n = 0;
     switch (action) {
     case CHAOS_BIG_HEAD: {
-        n = (size_t)snprintf(out, cap, "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n");
-        /* 24 lines of ~900 bytes: each line within a 1 KiB line bound, the
-         * block well over 16 KiB */
-        for (int i = 0; i < 24 && n + 1000 < cap; i++) {
+        /* Malformed answers are 503s: a 2xx is never re-sent, however
+         * broken, so these stand for a broken answer the client retries.
+         * 80 lines of ~900 bytes: the block well over the 64 KiB head. */
+        n = (size_t)snprintf(out, cap, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n");
+        for (int i = 0; i < 80 && n + 1000 < cap; i++) {
             n += (size_t)snprintf(out + n, cap - n, "X-Pad-%02d: ", i);
             memset(out + n, 'a' + i % 26, 880);
             n += 880;
@@ -325,11 +326,11 @@ static size_t build_injection(int action, char *out, size_t cap)
     }
     case CHAOS_BIG_LENGTH:
         return (size_t)snprintf(out, cap,
-                                "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
+                                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                                 "Content-Length: 99999999999\r\n\r\n{\"queued\":1,");
     case CHAOS_BIG_CHUNK:
         return (size_t)snprintf(out, cap,
-                                "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
+                                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                                 "Transfer-Encoding: chunked\r\n\r\n"
                                 "FFFFFFFFFFFFFFFFFFFFFFFF\r\n{\"queued\":1,");
     case CHAOS_GARBAGE:
@@ -577,10 +578,12 @@ static void serve(struct pconn *pc)
             continue;
         }
         if (act >= CHAOS_BIG_HEAD && act <= CHAOS_GARBAGE) {
-            char inj[32768];
-            size_t n = build_injection(act, inj, sizeof(inj));
+            size_t cap = 96 * 1024;
+            char *inj = malloc(cap);
+            size_t n = inj ? build_injection(act, inj, cap) : 0;
             cadd(ch, C_INJECTED, 1);
             send_all(pc->cfd, inj, n);
+            free(inj);
             fin_close(pc->cfd);
             break;
         }

@@ -43,9 +43,12 @@ enum chaos_action {
     CHAOS_CUT_FIN,         /* relay half of the answer, then FIN */
     CHAOS_TINY,            /* relay the answer in 1-3 byte segments
                               (TCP_NODELAY, ~1 ms apart) */
-    CHAOS_BIG_HEAD,        /* answer (not forwarded) with a 20 KiB head */
-    CHAOS_BIG_LENGTH,      /* answer with Content-Length: 99999999999 */
-    CHAOS_BIG_CHUNK,       /* answer chunked with an absurd chunk size */
+    CHAOS_BIG_HEAD,        /* answer (not forwarded) a 503 with a 72 KiB
+                              head (over the client's 64 KiB); the
+                              malformed answers are 503s: a 2xx is never
+                              re-sent, however broken */
+    CHAOS_BIG_LENGTH,      /* answer a 503 with Content-Length: 99999999999 */
+    CHAOS_BIG_CHUNK,       /* answer a 503 chunked with an absurd chunk size */
     CHAOS_GARBAGE,         /* answer with a garbage status line */
     CHAOS_ANSWER_400,      /* answer (not forwarded) a well-formed 400 with
                               a JSON detail; the connection stays open */

@@ -27,6 +27,7 @@
 
 #define EXIT_USAGE 2
 #define MAX_PROPS 256
+#define SEND_SLOT_SIZE 8192 /* slot_size: the largest encoded event */
 
 static const char usage[] =
     "usage: segops-send [options] --user ID --type EVENT_TYPE [KEY=VALUE | KEY:=JSON ...]\n"
@@ -406,16 +407,21 @@ struct run {
 /* Sends one event; on a full queue, waits for the sender to drain it and
  * tries again, so that a long input is never dropped. */
 static int send_one(struct run *r, const char *user, const char *type, const char *at,
-                    const segops_prop *props, size_t n, const char *where)
+                    const segops_prop *props, size_t n, const char *where, size_t input_bytes)
 {
     r->given++;
     int rc;
     for (int tries = 0;; tries++) {
         if (r->identify) {
-            segops_context ctx = {user, at, props, n};
+            segops_context ctx = {
+                .user_id = user, .occurred_at = at, .traits = props, .traits_len = n};
             rc = segops_identify(r->c, &ctx);
         } else {
-            segops_event ev = {user, type, at, props, n};
+            segops_event ev = {.user_id = user,
+                               .event_type = type,
+                               .occurred_at = at,
+                               .payload = props,
+                               .payload_len = n};
             rc = segops_track(r->c, &ev);
         }
         if ((rc != SEGOPS_EFULL && rc != SEGOPS_ENOLANE) || tries == 3)
@@ -430,7 +436,15 @@ static int send_one(struct run *r, const char *user, const char *type, const cha
         r->dropped++;
     else
         r->rejected++;
-    fprintf(stderr, "segops-send: %s%s%s\n", where, where[0] ? ": " : "", segops_strerror(rc));
+    if (rc == SEGOPS_ETOOBIG)
+        fprintf(stderr,
+                "segops-send: %s%sSEGOPS_ETOOBIG: the event is too big: its input is %zu "
+                "bytes, and an encoded event must fit one %u-byte slot (fields, keys and values "
+                "with their lengths)\n",
+                where, where[0] ? ": " : "", input_bytes, (unsigned)SEND_SLOT_SIZE);
+    else
+        fprintf(stderr, "segops-send: %s%s%s\n", where, where[0] ? ": " : "",
+                segops_strerror(rc));
     return rc;
 }
 
@@ -520,7 +534,7 @@ static void send_line(struct run *r, char *line, size_t len, unsigned long linen
         fail(&j, r->identify ? "user_id missing" : "user_id or event_type missing");
         goto bad;
     }
-    send_one(r, user, type, at, props, nprops, where);
+    send_one(r, user, type, at, props, nprops, where, len);
     return;
 bad:
     r->given++;
@@ -529,21 +543,37 @@ bad:
 }
 
 /* One KEY=VALUE or KEY:=JSON argument as a property; the argument's bytes
- * are modified in place and referenced.  Returns 0 or -1 (usage). */
-static int arg_prop(char *arg, segops_prop *p)
+ * are modified in place and referenced.  Returns 0, or -1 (usage) with the
+ * reason in why. */
+static int arg_prop(char *arg, segops_prop *p, char *why, size_t cap)
 {
     char *eq = strchr(arg, '=');
-    if (!eq || eq == arg || (eq == arg + 1 && arg[0] == ':'))
+    if (!eq) {
+        snprintf(why, cap, "expected KEY=VALUE or KEY:=JSON");
         return -1;
+    }
+    if (eq == arg || (eq == arg + 1 && arg[0] == ':')) {
+        snprintf(why, cap, "the key is empty");
+        return -1;
+    }
     if (eq[-1] == ':') { /* KEY:=JSON */
         eq[-1] = 0;
         char *v = eq + 1;
         struct jr j = {v, v + strlen(v), NULL};
-        if (value_prop(&j, arg, p))
+        int bad = value_prop(&j, arg, p);
+        if (!bad) {
+            ws(&j);
+            if (j.p != j.end) {
+                fail(&j, "text after the value");
+                bad = 1;
+            }
+        }
+        if (bad) {
+            snprintf(why, cap, "the value after := is not valid JSON: %s at byte %zu of \"%s\"",
+                     j.err ? j.err : "bad value", (size_t)(j.p - v) + 1, eq + 1);
+            eq[-1] = ':';
             return -1;
-        ws(&j);
-        if (j.p != j.end)
-            return -1;
+        }
         return 0;
     }
     *eq = 0;
@@ -578,7 +608,7 @@ int main(int argc, char **argv)
     int identify = 0, from_stdin = 0, quiet = 0;
     uint32_t timeout_ms = 10000;
     static segops_prop props[MAX_PROPS];
-    size_t nprops = 0;
+    size_t nprops = 0, input_bytes = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -620,11 +650,15 @@ int main(int argc, char **argv)
             fprintf(stderr, "segops-send: unknown option %s (see --help)\n", a);
             return EXIT_USAGE;
         } else {
-            if (nprops == MAX_PROPS || arg_prop(argv[i], &props[nprops])) {
-                fprintf(stderr, "segops-send: bad property \"%s\": expected KEY=VALUE or KEY:=JSON\n",
-                        a);
+            char why[256] = "more than 256 properties";
+            char shown[128];
+            snprintf(shown, sizeof(shown), "%s", a); /* arg_prop() edits the argument */
+            size_t alen = strlen(a);
+            if (nprops == MAX_PROPS || arg_prop(argv[i], &props[nprops], why, sizeof(why))) {
+                fprintf(stderr, "segops-send: bad property \"%s\": %s\n", shown, why);
                 return EXIT_USAGE;
             }
+            input_bytes += alen;
             nprops++;
         }
     }
@@ -643,15 +677,14 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    segops_options o;
-    memset(&o, 0, sizeof(o));
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.api_url = url; /* NULL: $SEGOPS_API_URL, else the default */
     o.api_key = key; /* NULL: $SEGOPS_API_KEY */
     o.ca_file = ca;  /* NULL: the system bundle */
     o.max_producers = 1;
     o.shared_lanes = 1;
     o.queue_capacity = 1024;
-    o.slot_size = 8192; /* room for sizeable payloads */
+    o.slot_size = SEND_SLOT_SIZE; /* room for sizeable payloads */
     o.batch_size = 100;
     o.flush_interval_ms = 200;
     o.on_delivery = on_delivery;
@@ -675,12 +708,15 @@ int main(int argc, char **argv)
         }
         free(line);
     } else {
-        send_one(&r, user, type, at, props, nprops, "");
+        input_bytes += strlen(user) + (type ? strlen(type) : 0) + (at ? strlen(at) : 0);
+        send_one(&r, user, type, at, props, nprops, "", input_bytes);
     }
 
-    uint64_t undelivered = 0;
     int frc = segops_flush(r.c, timeout_ms);
-    rc = segops_shutdown(r.c, frc == SEGOPS_ETIMEDOUT ? 1000 : timeout_ms, &undelivered);
+    /* the final counters cover the whole run, failures before the end too */
+    segops_counters fin = SEGOPS_COUNTERS_INIT;
+    rc = segops_shutdown_stats(r.c, frc == SEGOPS_ETIMEDOUT ? 1000 : timeout_ms, &fin);
+    uint64_t undelivered = fin.accepted - fin.delivered;
     uint64_t delivered = atomic_load(&n_delivered), skipped = atomic_load(&n_skipped);
     uint64_t failed = atomic_load(&n_failed);
     /* accepted but never reported by a batch: left behind at the deadline */
@@ -690,8 +726,8 @@ int main(int argc, char **argv)
     if (!quiet)
         printf("segops-send: %" PRIu64 " given, %" PRIu64 " accepted, %" PRIu64
                " delivered, %" PRIu64 " skipped, %" PRIu64 " failed, %" PRIu64
-               " rejected, %" PRIu64 " dropped, %" PRIu64 " unresolved (shutdown: %s, %" PRIu64
-               " undelivered)\n",
+               " rejected, %" PRIu64 " dropped, %" PRIu64 " unresolved (shutdown: %s; %" PRIu64
+               " of the accepted events undelivered over the run)\n",
                r.given, r.accepted, delivered, skipped, failed, r.rejected, r.dropped,
                unresolved, segops_strerror(rc), undelivered);
     int all = delivered == r.given && rc == 0;

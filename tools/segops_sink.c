@@ -196,6 +196,17 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (o.jsonl_path) {
+        /* the sink opens it the same way; a failure there would read as
+         * "cannot listen", so name the file first */
+        FILE *f = fopen(o.jsonl_path, "w");
+        if (!f) {
+            fprintf(stderr, "segops-sink: --jsonl %s: cannot open for writing: %s\n",
+                    o.jsonl_path, strerror(errno));
+            return 1;
+        }
+        fclose(f);
+    }
     s = sink_start(&o, &port);
     if (!s) {
         fprintf(stderr, "segops-sink: cannot listen on %s:%u: %s\n",

@@ -79,7 +79,7 @@
 enum {
     CTR_CONNECTIONS, CTR_REQUESTS, CTR_BATCH_REQUESTS, CTR_EVENTS,
     CTR_QUEUED, CTR_SKIPPED, CTR_FAILED, CTR_DROPPED, CTR_AUTH,
-    CTR_BAD, CTR_REPEATED, CTR_BYTES, CTR_IDLE_408, CTR_N
+    CTR_BAD, CTR_REPEATED, CTR_BYTES, CTR_IDLE_408, CTR_VIA, CTR_N
 };
 
 /* One Idempotency-Key seen.  h == 0: empty slot.  kind: what the latest
@@ -888,6 +888,7 @@ struct req {
     size_t auth, auth_len;
     size_t idem, idem_len;
     int has_auth, has_idem;
+    int via;                     /* a Via header: came through a proxy */
     int http10;
     int close;                   /* client asked to close */
     int chunked;
@@ -1008,6 +1009,8 @@ static int parse_head(const char *b, size_t hlen, struct req *r)
             r->auth_len = vl;
         } else if (ci_eq(name, nl, "expect")) {
             if (ci_eq(v, vl, "100-continue")) r->expect_continue = 1;
+        } else if (ci_eq(name, nl, "via")) {
+            r->via = 1;
         } else if (ci_eq(name, nl, "idempotency-key")) {
             r->has_idem = 1;
             r->idem = (size_t)(v - b);
@@ -1313,6 +1316,7 @@ static int handle_ingest(struct conn *c, struct req *r, int batch)
     num = atomic_fetch_add_explicit(&s->ctr[CTR_REQUESTS], 1,
                                     memory_order_relaxed) + 1;
     if (batch) ctr_add(s, CTR_BATCH_REQUESTS, 1);
+    if (r->via) ctr_add(s, CTR_VIA, 1);
     if (s->o.conn_close || r->close) flags |= ANS_CLOSE_HDR;
 
     if (r->has_idem) {
@@ -2046,6 +2050,7 @@ void sink_get_counts(struct sink *s, struct sink_counts *k)
     k->repeated_keys = v[CTR_REPEATED];
     k->bytes = v[CTR_BYTES];
     k->idle_408s = v[CTR_IDLE_408];
+    k->via_requests = v[CTR_VIA];
     {
         uint64_t g = atomic_load(&s->gauge);   /* both halves at once */
         k->in_progress = g & SINK_GAUGE_CUR;

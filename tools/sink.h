@@ -85,6 +85,8 @@ struct sink_counts {
     uint64_t in_progress;
     uint64_t max_in_progress;/* high-water mark of in_progress; read
                                 together with it, so never below it */
+    uint64_t via_requests;   /* ingestion requests with a Via header:
+                                forwarded by a proxy (RFC 9110 7.6.3) */
 };
 
 /* One ingestion request, as kept by the request log. */

@@ -22,8 +22,7 @@ int main(void)
     int live = url && url[0];
     printf("libsegops %s: %s\n", SEGOPS_VERSION_STRING, segops_strerror(SEGOPS_EFULL));
 
-    segops_options o;
-    memset(&o, 0, sizeof(o));
+    segops_options o = SEGOPS_OPTIONS_INIT;
     o.api_url = live ? NULL : "http://127.0.0.1:9"; /* discard port: refused */
     o.api_key = live ? NULL : "sk_consumer";
     o.max_retries = live ? 0 : SEGOPS_RETRIES_NONE;
@@ -35,18 +34,21 @@ int main(void)
         return 1;
     }
     segops_prop props[] = {SEGOPS_STR("lang", "c11"), SEGOPS_I64("n", 1), SEGOPS_BOOL("ok", 1)};
-    segops_event ev = {"consumer-c", "consumer_built", NULL, props, 3};
+    segops_event ev = {.user_id = "consumer-c",
+                       .event_type = "consumer_built",
+                       .payload = props,
+                       .payload_len = 3};
     if ((rc = segops_track(c, &ev)) != 0) {
         fprintf(stderr, "segops_track: %s\n", segops_strerror(rc));
         return 1;
     }
-    segops_context ctx = {"consumer-c", NULL, props, 1};
+    segops_context ctx = {.user_id = "consumer-c", .traits = props, .traits_len = 1};
     if ((rc = segops_identify(c, &ctx)) != 0) {
         fprintf(stderr, "segops_identify: %s\n", segops_strerror(rc));
         return 1;
     }
     rc = segops_flush(c, 5000);
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(c, &s);
     char text[SEGOPS_PROMETHEUS_MAX];
     size_t len = 0;

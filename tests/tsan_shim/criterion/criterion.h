@@ -51,6 +51,8 @@ void crs_skip(const char *file, int line, const char *fmt, ...) __attribute__((n
 
 #define cr_assert(c, ...) crs_check((c), 1, __VA_ARGS__)
 #define cr_expect(c, ...) crs_check((c), 0, __VA_ARGS__)
+#define cr_assert_not(c, ...) crs_check(!(c), 1, __VA_ARGS__)
+#define cr_expect_not(c, ...) crs_check(!(c), 0, __VA_ARGS__)
 #define cr_assert_eq(a, b, ...) crs_check((a) == (b), 1, __VA_ARGS__)
 #define cr_expect_eq(a, b, ...) crs_check((a) == (b), 0, __VA_ARGS__)
 #define cr_assert_neq(a, b, ...) crs_check((a) != (b), 1, __VA_ARGS__)

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * segops_v0_1.h -- FROZEN copy of <segops.h> as released in 0.1.0, for
+ * tests/test_abi.c only: the shape a 0.1.0 binary was built with.  Never
+ * edit it; never install it.
+ *
+ * segops.h -- the C client for the SegOps ingestion API.
+ *
+ * Library-wide rules
+ * ------------------
+ * Errors.     Every function that can fail returns 0 on success or a
+ *             negative SEGOPS_E* code; segops_strerror() names each code.
+ *             An error code names one cause.
+ *
+ * Memory.     segops_client_new() allocates everything the client will ever
+ *             need: slots, lanes, the JSON arena, I/O buffers.  After it
+ *             returns, segops_track() and segops_identify() never allocate,
+ *             and the sender thread allocates nothing per event or per batch
+ *             while its connection is up.  segops_shutdown() frees every
+ *             byte.  The caller owns every buffer it passes in; the library
+ *             copies what it keeps and never holds a caller pointer after a
+ *             call returns.
+ *
+ * Threads.    segops_track(), segops_identify(), segops_flush() and
+ *             segops_stats() may be called from any number of threads at
+ *             once.  Each producer thread gets its own lane (a wait-free
+ *             single-producer ring) on its first call, so no producer ever
+ *             waits for another; the lane is given back when the thread
+ *             exits.  A thread may call segops_track() from its own
+ *             thread-exit destructors, also after the library's has run
+ *             (the call then goes through a shared lane), and threads may
+ *             exit while the client shuts down.  A thread holds owned lanes
+ *             of at most 8 clients at once; beyond, it uses shared lanes.
+ *             segops_shutdown() must be called once, after which the client
+ *             pointer is invalid; no other call may race with the moment it
+ *             returns.
+ *
+ * Hot path.   segops_track() validates, copies the event into a fixed-size
+ *             slot and publishes it: no lock, no system call, no allocation,
+ *             no logging, never blocks.  When the lane is full the event is
+ *             dropped, counted, and SEGOPS_EFULL is returned.
+ *
+ * NULL.       A NULL client, event or options pointer is SEGOPS_EINVAL; it
+ *             never crashes.
+ *
+ * fork().     A client belongs to the process that created it.  In a child
+ *             made by fork(), its sender thread does not exist, so the
+ *             client refuses every event with SEGOPS_EFORKED (never a queue
+ *             that silently swallows events) and never sends the parent's
+ *             queued events again; segops_shutdown() in the child only
+ *             frees the child's copy.  A child that wants to send events
+ *             creates a client of its own.  The parent is unaffected.
+ *
+ * Strings.    Every `const char *` is NUL-terminated unless a length is given
+ *             alongside it.  Strings may hold any bytes: they are escaped on
+ *             the wire, and invalid UTF-8 becomes U+FFFD.
+ */
+#ifndef SEGOPS_V0_1_H
+#define SEGOPS_V0_1_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SEGOPS_BUILDING) && defined(__GNUC__)
+#define SEGOPS_API __attribute__((visibility("default")))
+#else
+#define SEGOPS_API
+#endif
+
+#define SEGOPS_VERSION_MAJOR 0
+#define SEGOPS_VERSION_MINOR 1
+#define SEGOPS_VERSION_PATCH 0
+#define SEGOPS_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+/* Error codes.  All are negative; 0 is success. */
+enum segops_error {
+    SEGOPS_OK = 0,
+    SEGOPS_EINVAL = -1,      /* NULL client/event/options or bad argument */
+    SEGOPS_ENOMEM = -2,      /* segops_client_new() could not allocate */
+    SEGOPS_EUSERID = -3,     /* user_id NULL or empty */
+    SEGOPS_EEVENTTYPE = -4,  /* event_type NULL, empty or not [a-z][a-z0-9_]* */
+    SEGOPS_ETIMESTAMP = -5,  /* occurred_at given but not RFC 3339 */
+    SEGOPS_ENUMBER = -6,     /* a double property is NaN or infinite */
+    SEGOPS_ERAWJSON = -7,    /* raw JSON not a valid JSON object or array */
+    SEGOPS_EPROP = -8,       /* property key NULL/empty, string NULL, or bad type */
+    SEGOPS_ETOOBIG = -9,     /* the encoded event does not fit one slot */
+    SEGOPS_EFULL = -10,      /* lane full: event dropped and counted */
+    SEGOPS_ENOLANE = -11,    /* no lane free for this thread: dropped, counted */
+    SEGOPS_ESHUTDOWN = -12,  /* shutdown has begun: event refused */
+    SEGOPS_ETIMEDOUT = -13,  /* flush/shutdown deadline passed */
+    SEGOPS_EURL = -14,       /* api_url malformed or has control characters */
+    SEGOPS_EAPIKEY = -15,    /* api_key missing or has control characters */
+    SEGOPS_EOPTION = -16,    /* an option is out of range */
+    SEGOPS_EIO = -17,        /* neither io_uring nor poll() could be set up */
+    SEGOPS_ETHREAD = -18,    /* the sender thread could not be started */
+    SEGOPS_ECONNECT = -19,   /* batch failed: could not connect / resolve */
+    SEGOPS_EPROTOCOL = -20,  /* batch failed: malformed or oversized answer */
+    SEGOPS_EREJECTED = -21,  /* batch failed: non-retryable 4xx from server */
+    SEGOPS_ERETRIES = -22,   /* batch failed: transient errors, retries spent */
+    SEGOPS_ETLS = -23,       /* batch failed: TLS handshake or verification */
+    SEGOPS_EABANDONED = -24, /* batch failed: shutdown deadline passed */
+    SEGOPS_EFORKED = -25     /* called in a child process after fork() */
+};
+
+/* The name and meaning of an error code, e.g. "SEGOPS_EFULL: queue full,
+ * event dropped".  Never NULL; unknown codes give a generic string. */
+SEGOPS_API const char *segops_strerror(int err);
+
+/* ------------------------------------------------------------- payloads */
+
+/* Property value types. */
+enum segops_type {
+    SEGOPS_T_STR = 1,  /* str/len: any bytes */
+    SEGOPS_T_I64 = 2,  /* i64 */
+    SEGOPS_T_F64 = 3,  /* f64: must be finite */
+    SEGOPS_T_BOOL = 4, /* i64: 0 false, else true */
+    SEGOPS_T_NULL = 5, /* no value */
+    SEGOPS_T_JSON = 6  /* str/len: a JSON object or array, as text; validated */
+};
+
+/* `len` value meaning "str is NUL-terminated". */
+#define SEGOPS_NTS ((size_t)-1)
+
+/* One key -> value property of an event payload or of identify traits.
+ * Build them with the macros below; the struct is plain so that the macros
+ * are positional initialisers valid in both C and C++. */
+typedef struct segops_prop {
+    const char *key; /* MUST be non-NULL and non-empty; any bytes */
+    int type;        /* an enum segops_type */
+    const char *str; /* STR, JSON: the bytes (MUST be non-NULL) */
+    size_t len;      /* STR, JSON: byte length, or SEGOPS_NTS */
+    int64_t i64;     /* I64, BOOL */
+    double f64;      /* F64 */
+} segops_prop;
+
+#define SEGOPS_STR(k, s) {(k), SEGOPS_T_STR, (s), SEGOPS_NTS, 0, 0.0}
+#define SEGOPS_STRN(k, s, n) {(k), SEGOPS_T_STR, (s), (size_t)(n), 0, 0.0}
+#define SEGOPS_I64(k, v) {(k), SEGOPS_T_I64, 0, 0, (int64_t)(v), 0.0}
+#define SEGOPS_F64(k, v) {(k), SEGOPS_T_F64, 0, 0, 0, (double)(v)}
+#define SEGOPS_BOOL(k, v) {(k), SEGOPS_T_BOOL, 0, 0, (v) ? 1 : 0, 0.0}
+#define SEGOPS_NULL(k) {(k), SEGOPS_T_NULL, 0, 0, 0, 0.0}
+#define SEGOPS_JSON(k, j) {(k), SEGOPS_T_JSON, (j), SEGOPS_NTS, 0, 0.0}
+
+/* One behavioural event.  Nothing is kept after segops_track() returns. */
+typedef struct segops_event {
+    const char *user_id;        /* required, non-empty */
+    const char *event_type;     /* required, snake_case: [a-z][a-z0-9_]* */
+    const char *occurred_at;    /* optional RFC 3339; NULL: time of the call */
+    const segops_prop *payload; /* may be NULL when payload_len is 0 */
+    size_t payload_len;
+} segops_event;
+
+/* identify(): an event of type "context_identified" whose payload is the
+ * user's traits. */
+typedef struct segops_context {
+    const char *user_id;       /* required, non-empty */
+    const char *occurred_at;   /* optional RFC 3339; NULL: time of the call */
+    const segops_prop *traits; /* may be NULL when traits_len is 0 */
+    size_t traits_len;
+} segops_context;
+
+/* -------------------------------------------------------------- options */
+
+/* Log levels passed to the logger. */
+enum segops_log_level { SEGOPS_LOG_ERROR = 0, SEGOPS_LOG_WARN = 1, SEGOPS_LOG_INFO = 2 };
+
+/* Logger: one line, no trailing newline.  Called on the sender thread only
+ * (never from segops_track()).  The API key never appears in a line. */
+typedef void (*segops_log_fn)(void *user, int level, const char *line);
+
+/* The default logger: writes "[SegOps] <line>\n" to stderr. */
+SEGOPS_API void segops_log_stderr(void *user, int level, const char *line);
+/* A logger that discards every line. */
+SEGOPS_API void segops_log_discard(void *user, int level, const char *line);
+
+/* The outcome of one batch, passed to the delivery callback on the sender
+ * thread.  Pointers are valid only during the call. */
+typedef struct segops_delivery {
+    int result;               /* 0 delivered, or a negative SEGOPS_E* code */
+    int status;               /* last HTTP status, 0 if none was received */
+    uint32_t events;          /* events in the batch */
+    uint32_t skipped;         /* events the server skipped (validation) */
+    uint32_t attempts;        /* tries (1 + retries), connected or not */
+    const char *idempotency_key;
+    const char *detail;       /* the server's "detail" or our reason; "" if none */
+} segops_delivery;
+
+typedef void (*segops_delivery_fn)(void *user, const segops_delivery *d);
+
+/* I/O driver of the sender. */
+enum segops_io_mode {
+    SEGOPS_IO_AUTO = 0,  /* io_uring, falling back to poll() if unavailable */
+    SEGOPS_IO_URING = 1, /* io_uring only: client creation fails without it */
+    SEGOPS_IO_POLL = 2   /* non-blocking sockets and poll() */
+};
+
+/* max_retries value meaning "never retry" (0 means the default, 3). */
+#define SEGOPS_RETRIES_NONE (-1)
+
+/* Client options.  Zero-initialise and set what you need: every zero field
+ * takes the default shown. */
+typedef struct segops_options {
+    const char *api_url;         /* NULL: $SEGOPS_API_URL, else
+                                    "https://api.segops.ai" */
+    const char *api_key;         /* NULL: $SEGOPS_API_KEY; required */
+    uint32_t batch_size;         /* 20: a batch starts once this many queue */
+    uint32_t flush_interval_ms;  /* 5000: periodic flush */
+    int max_retries;             /* 3; SEGOPS_RETRIES_NONE for none */
+    uint32_t queue_capacity;     /* 8192: events each lane can hold */
+    uint32_t max_producers;      /* 16: lanes owned by producer threads */
+    uint32_t shared_lanes;       /* 2: lanes shared by threads beyond those */
+    uint32_t slot_size;          /* 512: bytes per encoded event (128..65536) */
+    uint32_t max_batch_bytes;    /* 1 MiB: body cap of one request */
+    uint32_t request_timeout_ms; /* 10000: send + answer of one request */
+    uint32_t connect_timeout_ms; /* 5000 */
+    uint32_t max_backoff_ms;     /* 30000: cap of back-off and Retry-After */
+    uint32_t idle_poll_us;       /* 1000: longest sleep of an idle sender */
+    const char *ca_file;         /* https: PEM bundle; NULL: system bundle */
+    int io_mode;                 /* SEGOPS_IO_AUTO; $SEGOPS_IO=poll|uring */
+    int pin_sender;              /* non-zero: pin the sender to sender_cpu */
+    int sender_cpu;
+    segops_log_fn logger;        /* NULL: segops_log_stderr */
+    void *logger_user;
+    segops_delivery_fn on_delivery; /* NULL: none */
+    void *delivery_user;
+    uint32_t max_connections;    /* 16: keep-alive connections to the
+                                    server, each carrying one request at a
+                                    time (so: requests in flight); 1..128 */
+    uint32_t dns_refresh_ms;     /* 60000: a connection opened this long
+                                    after the last name resolution resolves
+                                    the host again (a failed connect always
+                                    does) */
+} segops_options;
+
+/* ---------------------------------------------------------------- client */
+
+typedef struct segops_client segops_client;
+
+/* Creates a client and starts its sender thread.  Validates every option,
+ * parses the URL, refuses an api_key or api_url holding control characters
+ * (header injection), allocates all memory.  Does no network I/O: the host
+ * is resolved and connected by the sender thread.  On error *out is NULL. */
+SEGOPS_API int segops_client_new(const segops_options *opts, segops_client **out);
+
+/* Validates ev and queues a copy of it.  Never blocks, allocates, logs or
+ * makes a system call.  Returns 0 (accepted: it will be delivered, skipped
+ * by the server, or counted as failed), or a validation error (nothing
+ * queued, counted as rejected), SEGOPS_EFULL / SEGOPS_ENOLANE (dropped,
+ * counted), SEGOPS_ESHUTDOWN. */
+SEGOPS_API int segops_track(segops_client *c, const segops_event *ev);
+
+/* segops_track() of a "context_identified" event carrying ctx's traits. */
+SEGOPS_API int segops_identify(segops_client *c, const segops_context *ctx);
+
+/* Blocks until every event accepted before the call is delivered or has
+ * failed, or timeout_ms passes (SEGOPS_ETIMEDOUT).  Returns 0, or the code
+ * of the last batch failure since the previous flush. */
+SEGOPS_API int segops_flush(segops_client *c, uint32_t timeout_ms);
+
+/* Refuses new events, delivers everything queued (retries included) within
+ * timeout_ms, closes the connection, joins the sender and frees the client.
+ * *undelivered (may be NULL) gets the number of events that failed during
+ * shutdown or were abandoned at the deadline.  Returns 0 when everything
+ * was delivered, SEGOPS_ETIMEDOUT when the deadline cut delivery short, or
+ * the last batch failure. */
+SEGOPS_API int segops_shutdown(segops_client *c, uint32_t timeout_ms,
+                               uint64_t *undelivered);
+
+/* Monotonic counters.  accepted = delivered + skipped + failed + pending
+ * holds in every snapshot. */
+typedef struct segops_counters {
+    uint64_t accepted;         /* track/identify returned 0 */
+    uint64_t rejected_invalid; /* refused by validation (incl. ETOOBIG) */
+    uint64_t dropped_full;     /* SEGOPS_EFULL */
+    uint64_t dropped_no_lane;  /* SEGOPS_ENOLANE */
+    uint64_t delivered;        /* queued by the server */
+    uint64_t skipped;          /* dropped by the server's validation */
+    uint64_t failed;           /* in batches that failed */
+    uint64_t pending;          /* accepted, not yet resolved */
+    uint64_t retries;          /* requests re-sent after a transient error */
+    uint64_t batches;          /* batches resolved (delivered or failed) */
+    uint64_t requests;         /* HTTP requests written */
+    uint64_t bytes_sent;       /* request bytes written */
+    uint64_t reconnects;       /* connections opened to replace one that
+                                  closed (growth of the pool not counted) */
+    uint64_t queue_depth;      /* events in lanes now */
+    uint64_t queue_high_water; /* largest queue_depth seen by the sender */
+    uint32_t lanes_in_use;     /* lanes owned by live producer threads */
+    int io_mode;               /* SEGOPS_IO_URING or SEGOPS_IO_POLL */
+    uint64_t tls_handshakes;   /* https: full or resumed handshakes done */
+    uint64_t tls_resumed;      /* https: of which resumed a session */
+    uint64_t requests_in_flight; /* requests written or being written whose
+                                    answer has not arrived yet (gauge) */
+    uint64_t connections_open; /* connections established or being opened
+                                  (gauge) */
+} segops_counters;
+
+SEGOPS_API int segops_stats(segops_client *c, segops_counters *out);
+
+/* ------------------------------------------------------- observability */
+
+/* The default logger.  When options.logger is NULL (or segops_log_stderr),
+ * the client filters lines before they reach stderr:
+ *   - $SEGOPS_LOG_LEVEL = error | warn | info | off sets the most verbose
+ *     level written (default info: every line);
+ *   - each kind of message (one call site in the library) writes at most 10
+ *     lines per 10 s, process-wide; the rest are counted, and once the
+ *     10 s window has ended the next line written is preceded by one
+ *     "... N similar lines suppressed (last: ...)" summary.
+ * So a server that stays down costs a few lines a minute, not one per
+ * batch.  A custom logger receives every line unfiltered. */
+
+/* A buffer of this many bytes always holds the text of
+ * segops_stats_prometheus(). */
+#define SEGOPS_PROMETHEUS_MAX 8192
+
+/* Formats a segops_stats() snapshot as Prometheus text exposition format
+ * 0.0.4 (Content-Type "text/plain; version=0.0.4"), ready to serve on a
+ * /metrics endpoint: for each metric one "# HELP" line, one "# TYPE" line,
+ * then its sample; '\n' line ends; NUL-terminated.  Metrics (all without
+ * labels unless shown):
+ *
+ *   counter segops_events_accepted_total          accepted
+ *   counter segops_events_rejected_invalid_total  rejected_invalid
+ *   counter segops_events_dropped_full_total      dropped_full
+ *   counter segops_events_dropped_no_lane_total   dropped_no_lane
+ *   counter segops_events_delivered_total         delivered
+ *   counter segops_events_skipped_total           skipped
+ *   counter segops_events_failed_total            failed
+ *   gauge   segops_events_pending                 pending
+ *   counter segops_retries_total                  retries
+ *   counter segops_batches_total                  batches
+ *   counter segops_requests_total                 requests
+ *   counter segops_sent_bytes_total               bytes_sent
+ *   counter segops_reconnects_total               reconnects
+ *   gauge   segops_requests_in_flight             requests_in_flight
+ *   gauge   segops_connections_open               connections_open
+ *   gauge   segops_queue_depth                    queue_depth
+ *   gauge   segops_queue_high_water               queue_high_water
+ *   gauge   segops_lanes_in_use                   lanes_in_use
+ *   gauge   segops_io_driver{driver="io_uring"|"poll"}  1 (io_mode;
+ *                                                "none" before the sender
+ *                                                has chosen)
+ *   gauge   segops_build_info{version="X.Y.Z"}    1
+ *
+ * The text is cap bytes at most, NUL included.  *len (may be NULL) gets
+ * the length of the whole text, NUL not counted, whether or not it fitted,
+ * so a buffer of *len + 1 bytes (or SEGOPS_PROMETHEUS_MAX) suffices.
+ * Returns 0; SEGOPS_EINVAL for a NULL client, or a NULL buf with cap > 0;
+ * SEGOPS_ETOOBIG when cap is too small (buf then holds "" if cap > 0).
+ * Any thread; reads the same atomics as segops_stats(), no allocation. */
+SEGOPS_API int segops_stats_prometheus(segops_client *c, char *buf, size_t cap, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SEGOPS_H */
