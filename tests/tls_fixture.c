@@ -87,8 +87,21 @@ void tls_nginx_start(uint16_t sink_port)
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "%s/tls/mkcerts.sh %s", SEGOPS_TESTS_DIR, tls_dir);
     cr_assert_eq(system(cmd), 0, "making certificates failed");
+    /* every port from a socket still bound while the next is picked: one
+     * port at a time (bind, close, bind...) can return the same port twice,
+     * and nginx then serves both blocks' names from the first certificate */
+    int held[TLS_NPORTS];
+    for (int i = 0; i < TLS_NPORTS; i++) {
+        held[i] = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        cr_assert_eq(bind(held[i], (struct sockaddr *)&a, sizeof(a)), 0);
+        socklen_t l = sizeof(a);
+        getsockname(held[i], (struct sockaddr *)&a, &l);
+        tls_ports[i] = ntohs(a.sin_port);
+    }
     for (int i = 0; i < TLS_NPORTS; i++)
-        tls_ports[i] = tls_free_port();
+        close(held[i]);
     char path[128];
     snprintf(path, sizeof(path), "%s/nginx.conf", tls_dir);
     FILE *f = fopen(path, "w");
