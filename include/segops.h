@@ -283,7 +283,11 @@ enum segops_io_mode {
 typedef struct segops_options {
     size_t size;                 /* set by SEGOPS_OPTIONS_INIT */
     const char *api_url;         /* NULL: $SEGOPS_API_URL, else
-                                    "https://api.segops.ai" */
+                                    "https://api.segops.ai".  http[s]://
+                                    host[:port][/prefix]; host: a DNS name
+                                    ('_' and a trailing dot allowed), a
+                                    dotted-quad IPv4 or [IPv6] address
+                                    (README "URLs") */
     const char *api_key;         /* NULL: $SEGOPS_API_KEY; required */
     uint32_t batch_size;         /* 20: a batch starts once this many queue */
     uint32_t flush_interval_ms;  /* 5000: periodic flush */
@@ -369,7 +373,8 @@ typedef struct segops_client segops_client;
 
 /* Creates a client and starts its sender thread.  Validates every option,
  * parses the URL, refuses an api_key or api_url holding control characters
- * (header injection), allocates all memory.  Does no network I/O: the host
+ * (header injection), allocates all memory.  A refused api_url returns
+ * SEGOPS_EURL and logs its reason through opts' logger, on this thread.  Does no network I/O: the host
  * is resolved and connected by the sender thread.  On error *out is NULL. */
 SEGOPS_API int segops_client_new(const segops_options *opts, segops_client **out);
 

@@ -53,7 +53,7 @@ SEGOPS_API const char *segops_strerror(int err)
     case SEGOPS_ENOLANE: return "SEGOPS_ENOLANE: no lane free for this thread, event dropped";
     case SEGOPS_ESHUTDOWN: return "SEGOPS_ESHUTDOWN: client is shutting down";
     case SEGOPS_ETIMEDOUT: return "SEGOPS_ETIMEDOUT: deadline passed";
-    case SEGOPS_EURL: return "SEGOPS_EURL: API URL malformed or unsupported";
+    case SEGOPS_EURL: return "SEGOPS_EURL: API URL malformed or unsupported (the log line says why)";
     case SEGOPS_EAPIKEY: return "SEGOPS_EAPIKEY: API key missing or malformed";
     case SEGOPS_EOPTION: return "SEGOPS_EOPTION: option out of range";
     case SEGOPS_EIO: return "SEGOPS_EIO: I/O driver could not be set up";
