@@ -4,7 +4,8 @@
  * the first byte picks the host (a name, a wildcard-able name, an IPv4 or
  * an IPv6 literal), the rest is the end-entity certificate.  No crash, no
  * read outside the input (ASan), a known result, the SAN text
- * NUL-terminated inside its buffer, and the same answer twice.
+ * NUL-terminated inside its buffer, and the same answer twice; the
+ * validity reader on the same bytes gives 14 digits or nothing.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,6 +36,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (sg_x509_check_name(der, size - 1, names[mode], ip, iplen, NULL, 0) != r)
         abort();
+    char nb[15], na[15];
+    if (sg_x509_validity(der, size - 1, nb, na) == 0) {
+        for (int i = 0; i < 14; i++)
+            if (nb[i] < '0' || nb[i] > '9' || na[i] < '0' || na[i] > '9')
+                abort();
+        if (nb[14] || na[14])
+            abort();
+        char t[80];
+        sg_x509_dates_text(nb, na, "20261201000000", t, sizeof(t));
+    }
     free(der);
     return 0;
 }

@@ -539,6 +539,16 @@ void sg_tls_describe(const struct sg_tls *t, char *buf, size_t cap)
                  w->seen[0] ? "; it names " : "", w->seen, err);
         return;
     }
+    if (err == BR_ERR_X509_EXPIRED) {
+        /* which date, when it is the server's own certificate's */
+        const char *d = t->xw.dates;
+        snprintf(buf, cap, "%s%s; not retried: fix the server's certificate or this machine's "
+                 "clock (BearSSL error %d)",
+                 d[0] ? "the server's certificate " : "a CA certificate of the server's "
+                                                      "chain expired or is not yet valid",
+                 d, err);
+        return;
+    }
     snprintf(buf, cap, "%s%s (BearSSL error %d)", sg_tls_reason(err),
              sg_tls_permanent(err) ? "; not retried: fix the server's certificate or ca_file"
                                    : "",

@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------------------------------------------------------- DER reader */
 
@@ -177,6 +178,78 @@ int sg_x509_check_name(const unsigned char *der, size_t len, const char *name,
     return iplen ? SG_X509_IP_MISMATCH : SG_X509_NAME_MISMATCH;
 }
 
+/* One Time (UTCTime or GeneralizedTime, DER: seconds and 'Z' present)
+ * as 14 digits. */
+static int der_time(const struct tlv *t, char out[15])
+{
+    size_t digits = t->tag == 0x17 ? 12 : t->tag == 0x18 ? 14 : 0;
+    if (digits == 0 || t->len != digits + 1 || t->val[digits] != 'Z')
+        return -1;
+    for (size_t i = 0; i < digits; i++)
+        if (t->val[i] < '0' || t->val[i] > '9')
+            return -1;
+    if (digits == 12) {
+        /* RFC 5280 4.1.2.5.1: YY >= 50 is 19YY, else 20YY */
+        int yy = (t->val[0] - '0') * 10 + (t->val[1] - '0');
+        memcpy(out, yy >= 50 ? "19" : "20", 2);
+        memcpy(out + 2, t->val, 12);
+    } else {
+        memcpy(out, t->val, 14);
+    }
+    out[14] = 0;
+    return 0;
+}
+
+int sg_x509_validity(const unsigned char *der, size_t len, char not_before[15],
+                     char not_after[15])
+{
+    struct tlv cert, tbs, f, nb, na;
+    const unsigned char *end = der + len, *p;
+    if (read_tlv(der, end, &cert) || cert.tag != 0x30)
+        return -1;
+    if (read_tlv(cert.val, cert.next, &tbs) || tbs.tag != 0x30)
+        return -1;
+    /* [0] version (optional), serial, signature, issuer, validity */
+    p = tbs.val;
+    if (read_tlv(p, tbs.next, &f))
+        return -1;
+    if (f.tag == 0xa0)
+        p = f.next;
+    for (int i = 0; i < 4; i++) {
+        if (p >= tbs.next || read_tlv(p, tbs.next, &f))
+            return -1;
+        p = f.next;
+    }
+    if (f.tag != 0x30 || read_tlv(f.val, f.next, &nb) || read_tlv(nb.next, f.next, &na) ||
+        na.next != f.next)
+        return -1;
+    return der_time(&nb, not_before) || der_time(&na, not_after) ? -1 : 0;
+}
+
+/* "YYYYMMDDHHMMSS" as "YYYY-MM-DD HH:MM:SS UTC" */
+static void fmt_time(const char *t, char out[24])
+{
+    snprintf(out, 24, "%.4s-%.2s-%.2s %.2s:%.2s:%.2s UTC", t, t + 4, t + 6, t + 8, t + 10,
+             t + 12);
+}
+
+void sg_x509_dates_text(const char *not_before, const char *not_after, const char *now,
+                        char *buf, size_t cap)
+{
+    char t[24];
+    if (cap == 0)
+        return;
+    buf[0] = 0;
+    /* 14-digit times compare as strings */
+    if (strcmp(now, not_after) > 0) {
+        fmt_time(not_after, t);
+        snprintf(buf, cap, "expired on %s", t);
+    } else if (strcmp(now, not_before) < 0) {
+        fmt_time(not_before, t);
+        snprintf(buf, cap, "not valid before %s", t);
+    }
+}
+
 const char *sg_x509_why_text(int why)
 {
     switch (why) {
@@ -208,6 +281,7 @@ static void w_start_chain(const br_x509_class **ctx, const char *server_name)
     w->ee_over = 0;
     w->why = SG_X509_OK;
     w->seen[0] = 0;
+    w->dates[0] = 0;
     w->inner->vtable->start_chain(&w->inner->vtable, NULL);
 }
 
@@ -244,6 +318,16 @@ static unsigned w_end_chain(const br_x509_class **ctx)
 {
     struct sg_x509 *w = self(ctx);
     unsigned r = w->inner->vtable->end_chain(&w->inner->vtable);
+    if (r == BR_ERR_X509_EXPIRED && !w->ee_over) {
+        /* say which date of the server's own certificate, if it is one of
+         * its; BearSSL checks against time() too */
+        char nb[15], na[15], now[15];
+        time_t tt = time(NULL);
+        struct tm tm;
+        if (sg_x509_validity(w->ee, w->ee_len, nb, na) == 0 && gmtime_r(&tt, &tm) &&
+            strftime(now, sizeof(now), "%Y%m%d%H%M%S", &tm) == 14)
+            sg_x509_dates_text(nb, na, now, w->dates, sizeof(w->dates));
+    }
     if (r != 0)
         return r; /* the chain failed: that is the reason to report */
     if (w->ee_over)

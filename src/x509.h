@@ -61,6 +61,11 @@ struct sg_x509 {
     int why;                         /* enum sg_x509_why of the last chain */
     char seen[160];                  /* the certificate's SAN entries, for a
                                         message ("" when none) */
+    char dates[80];                  /* the chain failed its dates: which
+                                        date of the server's certificate
+                                        ("expired on 2020-02-01 00:00:00
+                                        UTC"), or "" when its own are valid
+                                        (then a CA certificate's are not) */
 };
 
 /* Sets w up around inner (already initialised, e.g. by
@@ -81,6 +86,20 @@ int sg_x509_is_ip(const struct sg_x509 *w);
  * is SG_X509_BAD_DER. */
 int sg_x509_check_name(const unsigned char *der, size_t len, const char *name,
                        const unsigned char *ip, size_t iplen, char *seen, size_t cap);
+
+/* The validity of a DER certificate as two 14-digit UTC times
+ * "YYYYMMDDHHMMSS" (UTCTime years 50..99 are 19xx, as RFC 5280 §4.1.2.5.1
+ * says).  0, or -1 when the certificate or its dates are malformed.
+ * Bounded like sg_x509_check_name(). */
+int sg_x509_validity(const unsigned char *der, size_t len, char not_before[15],
+                     char not_after[15]);
+
+/* What is wrong with the dates of a certificate valid from not_before to
+ * not_after (sg_x509_validity()) at `now` (same form): "expired on
+ * 2020-02-01 00:00:00 UTC", "not valid before 2030-01-01 00:00:00 UTC", or
+ * "" when now is inside.  Writes at most cap bytes. */
+void sg_x509_dates_text(const char *not_before, const char *not_after, const char *now,
+                        char *buf, size_t cap);
 
 /* A phrase for an enum sg_x509_why ("the certificate has no
  * subjectAltName ..."). */

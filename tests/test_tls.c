@@ -407,7 +407,8 @@ Test(tls, names_the_alert_when_no_cipher_suite_is_in_common)
 
 Test(tls, refuses_an_expired_certificate)
 {
-    expect_refused(P_EXPIRED, "expired");
+    /* mkcerts.sh: valid from 2020-01-01 to 2020-02-01 */
+    expect_refused(P_EXPIRED, "the server's certificate expired on 2020-02-01 00:00:00 UTC");
 }
 
 Test(tls, refuses_the_server_when_trusting_only_the_system_bundle)

@@ -44,6 +44,10 @@ static void wrap(struct buf *o, unsigned tag, const struct buf *in)
     tlv(o, tag, in->b, in->n);
 }
 
+/* The validity the next cert() writes: DER of the two Times (n == 0: an
+ * empty SEQUENCE). */
+static struct buf validity;
+
 /* A certificate whose tbsCertificate holds a few ordinary fields and the
  * given extensions (DER of the Extension SEQUENCEs, concatenated; NULL: no
  * extensions field at all). */
@@ -58,7 +62,7 @@ static void cert(struct buf *out, const struct buf *exts)
     tlv(&tbs, 0x02, serial, sizeof(serial));
     tlv(&tbs, 0x30, "", 0);         /* signature algorithm (empty here) */
     tlv(&tbs, 0x30, cn, sizeof(cn)); /* issuer */
-    tlv(&tbs, 0x30, "", 0);         /* validity */
+    tlv(&tbs, 0x30, validity.b, validity.n); /* validity */
     tlv(&tbs, 0x30, cn, sizeof(cn)); /* subject: CN=localhost */
     tlv(&tbs, 0x30, "", 0);         /* subjectPublicKeyInfo */
     if (exts) {
@@ -285,4 +289,55 @@ Test(x509, the_reasons_have_words)
     for (int w = SG_X509_OK; w <= SG_X509_TOO_BIG; w++)
         cr_expect(sg_x509_why_text(w)[0] != 0);
     cr_expect(strstr(sg_x509_why_text(SG_X509_NO_SAN), "no subjectAltName") != NULL);
+}
+
+static void dates(unsigned nb_tag, const char *nb, unsigned na_tag, const char *na)
+{
+    validity.n = 0;
+    tlv(&validity, nb_tag, nb, strlen(nb));
+    tlv(&validity, na_tag, na, strlen(na));
+}
+
+Test(x509, reads_the_validity_dates)
+{
+    struct buf c;
+    char nb[15], na[15];
+    dates(0x17, "200101000000Z", 0x17, "200201000000Z");
+    cert(&c, NULL);
+    cr_assert_eq(sg_x509_validity(c.b, c.n, nb, na), 0);
+    cr_expect_str_eq(nb, "20200101000000");
+    cr_expect_str_eq(na, "20200201000000");
+    /* UTCTime 50..99 is 19xx; GeneralizedTime as written */
+    dates(0x17, "991231235959Z", 0x18, "20500101000000Z");
+    cert(&c, NULL);
+    cr_assert_eq(sg_x509_validity(c.b, c.n, nb, na), 0);
+    cr_expect_str_eq(nb, "19991231235959");
+    cr_expect_str_eq(na, "20500101000000");
+    /* malformed: no Z, a letter, wrong length, wrong tag, one Time */
+    static const char *const bad[] = {"2001010000000", "20010100000xZ", "2001010000Z",
+                                      "200101000000+0100"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        dates(0x17, bad[i], 0x17, "200201000000Z");
+        cert(&c, NULL);
+        cr_expect_eq(sg_x509_validity(c.b, c.n, nb, na), -1, "%s", bad[i]);
+    }
+    dates(0x04, "200101000000Z", 0x17, "200201000000Z");
+    cert(&c, NULL);
+    cr_expect_eq(sg_x509_validity(c.b, c.n, nb, na), -1);
+    validity.n = 0;
+    tlv(&validity, 0x17, "200101000000Z", 13);
+    cert(&c, NULL);
+    cr_expect_eq(sg_x509_validity(c.b, c.n, nb, na), -1);
+    validity.n = 0;
+}
+
+Test(x509, says_which_date_is_wrong)
+{
+    char t[80];
+    sg_x509_dates_text("20200101000000", "20200201000000", "20261201183000", t, sizeof(t));
+    cr_expect_str_eq(t, "expired on 2020-02-01 00:00:00 UTC");
+    sg_x509_dates_text("20300101120000", "20310101000000", "20261201183000", t, sizeof(t));
+    cr_expect_str_eq(t, "not valid before 2030-01-01 12:00:00 UTC");
+    sg_x509_dates_text("20200101000000", "20310101000000", "20261201183000", t, sizeof(t));
+    cr_expect_str_eq(t, "", "valid now: nothing to say");
 }
