@@ -33,6 +33,7 @@
 #include "harness.h"
 #include "queue.h" /* SG_TSAN */
 #include "tls.h"
+#include "netfix.h"
 #include "tls_fixture.h"
 
 enum { P_GOOD = TLS_GOOD, P_WRONG = TLS_WRONG, P_EXPIRED = TLS_EXPIRED, P_ROGUE = TLS_ROGUE,
@@ -87,8 +88,8 @@ static int track_tagged(int thread, int from, int n)
  * distinct connections, and the cipher of the last line (cipher may be
  * NULL).  nginx writes a line after answering, so wait (up to 2 s) for the
  * expected number of lines. */
-static void access_log_full(uint16_t port, int expect, int *lines, int *reused, int *conns,
-                            char cipher[64], char sni[64])
+static void access_log_host(uint16_t port, int expect, int *lines, int *reused, int *conns,
+                            char cipher[64], char sni[64], char host[64])
 {
     char path[128], line[256];
     snprintf(path, sizeof(path), "%s/access.log", tls_dir);
@@ -101,14 +102,17 @@ static void access_log_full(uint16_t port, int expect, int *lines, int *reused, 
         if (f) {
             while (fgets(line, sizeof(line), f)) {
                 unsigned p;
-                char r[8], c[64], name[64] = "";
+                char r[8], c[64], name[64] = "", hh[64] = "";
                 long conn;
                 int status;
-                if (sscanf(line, "%u %7s %ld %d %63s %63s", &p, r, &conn, &status, c, name) < 5 ||
+                if (sscanf(line, "%u %7s %ld %d %63s %63s %63s", &p, r, &conn, &status, c, name,
+                           hh) < 5 ||
                     p != port)
                     continue;
                 if (sni)
                     memcpy(sni, name, sizeof(name));
+                if (host)
+                    memcpy(host, hh, sizeof(hh));
                 (*lines)++;
                 *reused += r[0] == 'r';
                 if (conn != last)
@@ -122,6 +126,12 @@ static void access_log_full(uint16_t port, int expect, int *lines, int *reused, 
         if (*lines < expect)
             h_sleep_ms(20);
     }
+}
+
+static void access_log_full(uint16_t port, int expect, int *lines, int *reused, int *conns,
+                            char cipher[64], char sni[64])
+{
+    access_log_host(port, expect, lines, reused, conns, cipher, sni, NULL);
 }
 
 static void access_log_cipher(uint16_t port, int expect, int *lines, int *reused, int *conns,
@@ -333,6 +343,29 @@ Test(tls, accepts_an_ip_address_san_for_an_ipv6_literal)
     access_log_full(tls_ports[P_IP], 1, &lines, &reused, &conns, NULL, sni);
     cr_expect_eq(lines, 1);
     cr_expect_str_eq(sni, "-", "the client sent SNI \"%s\" for an IP literal", sni);
+}
+
+/* An absolute name, https://localhost.:port: resolved as written (the
+ * private /etc/hosts knows only "localhost.", so the lookup must carry the
+ * dot), while SNI, the certificate check and the Host header use the name
+ * without it (nginx logs $ssl_server_name and $http_host). */
+Test(tls, an_absolute_name_is_resolved_with_its_dot_and_sent_without_it)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root (a private /etc/hosts in a mount namespace)");
+    if (netfix_private_etc("127.0.0.1 localhost.\n", NULL) != 0)
+        cr_skip_test("no private /etc here (%s)", strerror(errno));
+    segops_options o = SEGOPS_OPTIONS_INIT;
+    cr_assert_eq(setup_host("localhost.", P_GOOD, 100, &o), 0, "%s", H.log);
+    cr_assert_eq(track_tagged(0, 0, 5), 5);
+    cr_expect_eq(segops_flush(H.c, 10000), 0, "%s", H.log);
+    int lines, reused, conns;
+    char sni[64] = "", host[64] = "", want[64];
+    access_log_host(tls_ports[P_GOOD], 1, &lines, &reused, &conns, NULL, sni, host);
+    cr_expect_eq(lines, 1);
+    cr_expect_str_eq(sni, "localhost", "SNI without the trailing dot");
+    snprintf(want, sizeof(want), "localhost:%u", (unsigned)tls_ports[P_GOOD]);
+    cr_expect_str_eq(host, want, "Host header without the trailing dot");
 }
 
 Test(tls, refuses_a_certificate_for_another_address)

@@ -115,7 +115,7 @@ void tls_nginx_start(uint16_t sink_port)
             "events { worker_connections 256; }\n"
             "http {\n"
             "  log_format reuse '$server_port $ssl_session_reused $connection $status "
-            "$ssl_cipher $ssl_server_name';\n"
+            "$ssl_cipher $ssl_server_name $http_host';\n"
             "  access_log %s/access.log reuse;\n"
             "  client_body_temp_path %s/body;\n"
             "  proxy_temp_path %s/proxy;\n"

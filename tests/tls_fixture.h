@@ -14,8 +14,9 @@
  *   TLS_OTHERIP  IP:10.9.8.7 and DNS:example.invalid
  *   TLS_CNONLY   CN=localhost, no subjectAltName
  * nginx logs "$server_port $ssl_session_reused $connection $status
- * $ssl_cipher $ssl_server_name" per request to tls_dir/access.log
- * ($ssl_server_name is "-" when the client sent no SNI).  The CA is
+ * $ssl_cipher $ssl_server_name $http_host" per request to
+ * tls_dir/access.log ($ssl_server_name is "-" when the client sent no SNI;
+ * $http_host is the request's Host header).  The CA is
  * tls_dir/ca.pem.
  *
  * Beside nginx, tls_s_server_start() runs `openssl s_server` with the
