@@ -87,6 +87,13 @@ for s in $(sed -n 's/^SEGOPS_API [^(]*[ *]\(segops_[a-z0-9_]*\)(.*/\1/p' include
 done
 [ -z "$missing" ] || fail "public functions not exported:$missing"
 ok "exported symbols: $(printf '%s\n' "$exported" | wc -l), all segops_*, every SEGOPS_API function"
+# The static library too: its internal symbols are local (prelinked with
+# ld -r, hidden symbols localised), so a program's own sg_* cannot clash.
+globals=$(nm -g --defined-only "$libdir/libsegops.a" | awk 'NF == 3 {print $3}')
+stray=$(printf '%s\n' "$globals" | grep -v '^segops_' | grep -v '^$' || true)
+[ -z "$stray" ] || fail "libsegops.a defines globals without the segops_ prefix:
+$stray"
+ok "static library: $(printf '%s\n' "$globals" | grep -c .) global symbols, all segops_*"
 if grep -rq -e "$root" -e 'PkgConfig::' "$libdir/cmake/segops/"; then
     grep -rn -e "$root" -e 'PkgConfig::' "$libdir/cmake/segops/" >&2
     fail "the CMake package refers to the build tree"

@@ -6,6 +6,9 @@
  */
 #include "tls.h"
 
+#include <dirent.h>
+#include <limits.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -268,6 +271,52 @@ int sg_anchors_load(struct sg_anchors *a, const char *path, char *why, size_t ca
     return rc;
 }
 
+static int hashed_name(const char *n)
+{
+    int i = 0;
+    for (; i < 8; i++)
+        if (!((n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f')))
+            return 0;
+    if (n[i++] != '.' || n[i] < '0' || n[i] > '9')
+        return 0;
+    while (n[i] >= '0' && n[i] <= '9')
+        i++;
+    return n[i] == 0;
+}
+
+int sg_anchors_load_dirs(struct sg_anchors *a, const char *dirs, char *why, size_t cap)
+{
+    int files = 0;
+    char dir[PATH_MAX];
+    for (const char *p = dirs; *p;) {
+        size_t n = strcspn(p, ":");
+        if (n > 0 && n < sizeof(dir)) {
+            memcpy(dir, p, n);
+            dir[n] = 0;
+            DIR *d = opendir(dir);
+            if (!d)
+                return why_set(why, cap, "SSL_CERT_DIR: cannot read \"%s\": %s", dir,
+                               strerror(errno));
+            struct dirent *e;
+            while ((e = readdir(d)) != NULL) {
+                if (!hashed_name(e->d_name))
+                    continue;
+                char path[PATH_MAX + 260]; /* dir + "/" + a d_name of up to 255 */
+                snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+                size_t before = a->n;
+                /* a file that does not load is skipped, as OpenSSL does */
+                if (sg_anchors_load(a, path, NULL, 0) == 0 && a->n > before)
+                    files++;
+            }
+            closedir(d);
+        }
+        p += n;
+        if (*p == ':')
+            p++;
+    }
+    return files;
+}
+
 const char *const sg_tls_system_cas[] = {
     "/etc/ssl/certs/ca-certificates.crt",                /* Debian, Ubuntu, Arch, Alpine */
     "/etc/pki/tls/certs/ca-bundle.crt",                  /* Fedora, RHEL, CentOS */
@@ -350,6 +399,27 @@ int sg_tls_ctx_init(struct sg_tls_ctx *x, const char *ca_file, const char *host,
     snprintf(x->host, sizeof(x->host), "%s", host);
     const char *origin;
     const char *path = sg_tls_trust_file(ca_file, &origin);
+    const char *dirs = ca_file ? NULL : getenv("SSL_CERT_DIR");
+    if (dirs && dirs[0]) {
+        /* OpenSSL's rule: the directories add to the file; with them, a
+         * missing system bundle is no error */
+        char reason[SG_TLS_WHY_MAX - 64];
+        int n = sg_anchors_load_dirs(&x->anchors, dirs, reason, sizeof(reason));
+        if (n < 0) {
+            sg_anchors_free(&x->anchors);
+            why_set(why, cap, "TLS: trusted CAs: %s", reason);
+            return SEGOPS_ETLS;
+        }
+        if (!path || strcmp(origin, "system bundle") == 0) {
+            if (path)
+                (void)sg_anchors_load(&x->anchors, path, NULL, 0);
+            if (x->anchors.n > 0)
+                return 0;
+            why_set(why, cap, "TLS: trusted CAs: no certificate in SSL_CERT_DIR \"%s\"%s%s",
+                    dirs, path ? " nor in " : "", path ? path : "");
+            return SEGOPS_ETLS;
+        }
+    }
     if (!path) {
         why_set(why, cap,
                 "TLS: no system CA bundle found (tried %s, %s, %s, %s, %s): install "

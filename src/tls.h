@@ -77,6 +77,13 @@ extern const char *const sg_tls_system_cas[];
  * "SSL_CERT_FILE", "system bundle"). */
 const char *sg_tls_trust_file(const char *ca_file, const char **origin);
 
+/* Adds the certificates of every file named like OpenSSL's hashed links
+ * (8 hex digits, '.', a number: what c_rehash / update-ca-certificates
+ * make) in each directory of the colon-separated list `dirs`
+ * ($SSL_CERT_DIR).  Returns how many files gave at least one anchor, or -1
+ * with the reason in why when a directory cannot be read. */
+int sg_anchors_load_dirs(struct sg_anchors *a, const char *dirs, char *why, size_t cap);
+
 /* Room for the reason sg_tls_ctx_init() gives. */
 #define SG_TLS_WHY_MAX 640
 
@@ -108,7 +115,9 @@ struct sg_tls {
 };
 
 /* Loads the anchors for `host` from the file sg_tls_trust_file() picks
- * (ca_file, $SSL_CERT_FILE, the system bundle).  Returns 0, or SEGOPS_ETLS
+ * (ca_file, $SSL_CERT_FILE, the system bundle) -- and, without ca_file,
+ * from $SSL_CERT_DIR's hashed files when it is set (then the system
+ * bundle is not required: the directories alone may hold the anchors).  Returns 0, or SEGOPS_ETLS
  * with the reason in why (cap bytes, SG_TLS_WHY_MAX suffice; why may be
  * NULL): which file, from where, and what is wrong with it. */
 int sg_tls_ctx_init(struct sg_tls_ctx *x, const char *ca_file, const char *host, char *why,

@@ -56,7 +56,8 @@
 #include "tls_fixture.h"
 
 #define SHUTDOWN_MS 500
-#define SHUTDOWN_BOUND_MS 1500 /* generous: tests must hold on a busy machine */
+#define SHUTDOWN_BOUND_MS 5000 /* loose: tests must hold on a busy machine; the
+                                  waits it catches are 10 s or forever */
 
 static struct harness H;  /* the client's harness; sink A where there is one */
 static struct harness H2; /* sink B */
@@ -645,6 +646,9 @@ Test(deadlines, a_refresh_stuck_on_a_dead_name_server_falls_back_to_the_known_ad
     cr_assert_eq(track_n(H.c, 0, 10, 10), 10);
     int rc = segops_flush(H.c, 20000);
     cr_expect_eq(rc, 0, "%s", segops_strerror(rc));
+    /* the lookup was started before the grace period ran out; its query
+     * may leave the resolver thread later on a busy machine */
+    WAIT_UNTIL(netfix_dns_queries(DNS) > 0, 10000);
     cr_expect_gt(netfix_dns_queries(DNS), 0, "the refresh asked the name server");
     segops_counters s = expect_exact();
     cr_expect_eq(s.delivered, 20);

@@ -252,3 +252,56 @@ Test(pem, ssl_cert_file_replaces_the_system_bundle_and_ca_file_wins)
     unsetenv("SSL_CERT_FILE");
     cr_expect(strstr(why, "SSL_CERT_FILE") && strstr(why, "/nonexistent/env.pem"), "%s", why);
 }
+
+/* $SSL_CERT_DIR: the hashed files of each listed directory add to the
+ * anchors (other names are ignored, as OpenSSL's lookup ignores them); an
+ * unreadable directory is named. */
+Test(pem, ssl_cert_dir_adds_its_hashed_files)
+{
+    char dir[] = "/tmp/segops-certdir-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char p1[96], p2[96], p3[96];
+    snprintf(p1, sizeof(p1), "%s/0a1b2c3d.0", dir);
+    snprintf(p2, sizeof(p2), "%s/ca.pem", dir);        /* not a hashed name */
+    snprintf(p3, sizeof(p3), "%s/deadbeef.1", dir);    /* hashed, not a cert */
+    FILE *f = fopen(p1, "w");
+    fputs(CA, f);
+    fclose(f);
+    f = fopen(p2, "w");
+    fputs(CA, f);
+    fclose(f);
+    f = fopen(p3, "w");
+    fputs("garbage\n", f);
+    fclose(f);
+    struct sg_anchors a;
+    memset(&a, 0, sizeof(a));
+    char list[200];
+    snprintf(list, sizeof(list), "/nonexistent-is-not-listed-here:%s", dir);
+    cr_expect_eq(sg_anchors_load_dirs(&a, dir, NULL, 0), 1);
+    cr_expect_eq(a.n, 1, "only the hashed file loads");
+    sg_anchors_free(&a);
+    char why[SG_TLS_WHY_MAX];
+    cr_expect_eq(sg_anchors_load_dirs(&a, list, why, sizeof(why)), -1);
+    cr_expect(strstr(why, "/nonexistent-is-not-listed-here"), "%s", why);
+    sg_anchors_free(&a);
+    /* through the client's context: the directory's anchor is added */
+    struct sg_tls_ctx x;
+    unsetenv("SSL_CERT_FILE");
+    unsetenv("SSL_CERT_DIR");
+    int base_rc = sg_tls_ctx_init(&x, NULL, "example.com", why, sizeof(why));
+    size_t base = base_rc == 0 ? x.anchors.n : 0;
+    sg_tls_ctx_free(&x);
+    setenv("SSL_CERT_DIR", dir, 1);
+    cr_expect_eq(sg_tls_ctx_init(&x, NULL, "example.com", why, sizeof(why)), 0, "%s", why);
+    cr_expect_eq(x.anchors.n, base + 1);
+    sg_tls_ctx_free(&x);
+    /* ca_file given: the directory is not consulted */
+    cr_expect_eq(sg_tls_ctx_init(&x, p2, "example.com", why, sizeof(why)), 0, "%s", why);
+    cr_expect_eq(x.anchors.n, 1);
+    sg_tls_ctx_free(&x);
+    unsetenv("SSL_CERT_DIR");
+    unlink(p1);
+    unlink(p2);
+    unlink(p3);
+    rmdir(dir);
+}
