@@ -120,7 +120,8 @@ enum segops_error {
     SEGOPS_ENOLANE = -11,    /* no lane free for this thread: dropped, counted */
     SEGOPS_ESHUTDOWN = -12,  /* shutdown has begun: event refused */
     SEGOPS_ETIMEDOUT = -13,  /* flush/shutdown deadline passed */
-    SEGOPS_EURL = -14,       /* api_url malformed or has control characters */
+    SEGOPS_EURL = -14,       /* api_url malformed or has control characters
+                                (the reason is logged) */
     SEGOPS_EAPIKEY = -15,    /* api_key missing or has control characters */
     SEGOPS_EOPTION = -16,    /* an option is out of range */
     SEGOPS_EIO = -17,        /* neither io_uring nor poll() could be set up */
@@ -130,6 +131,10 @@ enum segops_error {
     SEGOPS_EREJECTED = -21,  /* batch failed: non-retryable 4xx from server */
     SEGOPS_ERETRIES = -22,   /* batch failed: transient errors, retries spent */
     SEGOPS_ETLS = -23,       /* batch failed: TLS handshake or verification;
+                                the certificate's trust, name or dates fail
+                                a batch at once (attempts 1), other TLS
+                                failures after the retries; the delivery
+                                detail and the log line name the cause;
                                 creation: the trusted CA file (logged) */
     SEGOPS_EABANDONED = -24, /* batch failed: shutdown deadline passed */
     SEGOPS_EFORKED = -25,    /* called in a child process after fork() */
@@ -229,7 +234,8 @@ enum segops_log_level { SEGOPS_LOG_ERROR = 0, SEGOPS_LOG_WARN = 1, SEGOPS_LOG_IN
  * never two calls at once, never from segops_track() -- and by
  * segops_client_new() on its caller's thread, before the sender exists, to
  * say why creation failed (the trusted CA file: which file, what is wrong;
- * a refused proxy setting).  The API key never appears in a line. */
+ * a refused api_url: the reason and the URL, user info and key hidden; a
+ * refused proxy setting).  The API key never appears in a line. */
 typedef void (*segops_log_fn)(void *user, int level, const char *line);
 
 /* The default logger: writes "[SegOps] <line>\n" to stderr. */
@@ -277,7 +283,11 @@ enum segops_io_mode {
 typedef struct segops_options {
     size_t size;                 /* set by SEGOPS_OPTIONS_INIT */
     const char *api_url;         /* NULL: $SEGOPS_API_URL, else
-                                    "https://api.segops.ai" */
+                                    "https://api.segops.ai".  http[s]://
+                                    host[:port][/prefix]; host: a DNS name
+                                    ('_' and a trailing dot allowed), a
+                                    dotted-quad IPv4 or [IPv6] address
+                                    (README "URLs") */
     const char *api_key;         /* NULL: $SEGOPS_API_KEY; required */
     uint32_t batch_size;         /* 20: a batch starts once this many queue */
     uint32_t flush_interval_ms;  /* 5000: periodic flush */
@@ -363,7 +373,8 @@ typedef struct segops_client segops_client;
 
 /* Creates a client and starts its sender thread.  Validates every option,
  * parses the URL, refuses an api_key or api_url holding control characters
- * (header injection), allocates all memory.  Does no network I/O: the host
+ * (header injection), allocates all memory.  A refused api_url returns
+ * SEGOPS_EURL and logs its reason through opts' logger, on this thread.  Does no network I/O: the host
  * is resolved and connected by the sender thread.  On error *out is NULL. */
 SEGOPS_API int segops_client_new(const segops_options *opts, segops_client **out);
 

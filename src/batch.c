@@ -5,8 +5,11 @@
  */
 #include "batch.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "event.h"
 #include "segops.h"
@@ -28,6 +31,38 @@ void sg_batch_reset(struct sg_batch *b, size_t cap)
     b->saved_at = 0;
     b->skipped = b->failed = 0;
     b->range_result = 0;
+}
+
+/* SplitMix64's finaliser: a bijection of 64-bit integers (xor-shifts and
+ * multiplications by odd constants are each invertible). */
+static uint64_t perm64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+void sg_key_seeds(uint64_t seed[2])
+{
+    if (getrandom(seed, 2 * sizeof(seed[0]), GRND_NONBLOCK) != (ssize_t)(2 * sizeof(seed[0]))) {
+        /* no entropy yet (early boot): the clock and the address of the
+         * seeds, mixed; still distinct per client in practice */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed[0] = perm64((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+        seed[1] = perm64(seed[0] ^ (uint64_t)(uintptr_t)seed);
+    }
+    /* equal seeds would make equal halves (see batch.h) */
+    if (seed[1] == seed[0])
+        seed[1] = ~seed[0];
+}
+
+void sg_batch_key(char key[33], const uint64_t seed[2], uint64_t seq)
+{
+    snprintf(key, 33, "%016" PRIx64 "%016" PRIx64, perm64(seed[0] + seq), perm64(seed[1] + seq));
 }
 
 void sg_batch_fill(struct sg_batch *b, struct sg_queue *q, const struct sg_clock *ck,

@@ -95,6 +95,19 @@ void sg_batch_reset(struct sg_batch *b, size_t cap);
 void sg_batch_fill(struct sg_batch *b, struct sg_queue *q, const struct sg_clock *ck,
                    uint32_t want, uint32_t *rr);
 
+/* Idempotency-Keys.  A client draws two 64-bit seeds once, at creation
+ * (sg_key_seeds); batch number `seq` (1, 2, ...) of that client gets the
+ * key hex(P(seed[0] + seq)) || hex(P(seed[1] + seq)), 32 hex digits, where
+ * P is a bijection of 64-bit integers (a 64-bit finaliser).  Hence, for
+ * one client: two batches never share a half (P is a bijection and seq
+ * differs), and the two halves of a key never equal each other as long as
+ * seed[0] != seed[1], which sg_key_seeds guarantees.  Across clients, keys
+ * differ unless 128 random bits repeat.  The keys are unique, not secret:
+ * one key reveals the seeds to whoever inverts P (only the server sees
+ * them, over the connection that carries the API key). */
+void sg_key_seeds(uint64_t seed[2]);
+void sg_batch_key(char key[33], const uint64_t seed[2], uint64_t seq);
+
 /* Closes the JSON body and writes the request head before it (the range
  * is every event). */
 void sg_batch_seal(struct sg_batch *b, const struct sg_url *url, const char *api_key,

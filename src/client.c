@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "barrier.h"
@@ -54,7 +53,7 @@ SEGOPS_API const char *segops_strerror(int err)
     case SEGOPS_ENOLANE: return "SEGOPS_ENOLANE: no lane free for this thread, event dropped";
     case SEGOPS_ESHUTDOWN: return "SEGOPS_ESHUTDOWN: client is shutting down";
     case SEGOPS_ETIMEDOUT: return "SEGOPS_ETIMEDOUT: deadline passed";
-    case SEGOPS_EURL: return "SEGOPS_EURL: API URL malformed or unsupported";
+    case SEGOPS_EURL: return "SEGOPS_EURL: API URL malformed or unsupported (the log line says why)";
     case SEGOPS_EAPIKEY: return "SEGOPS_EAPIKEY: API key missing or malformed";
     case SEGOPS_EOPTION: return "SEGOPS_EOPTION: option out of range";
     case SEGOPS_EIO: return "SEGOPS_EIO: I/O driver could not be set up";
@@ -197,6 +196,45 @@ static int has_ctl(const char *s)
     return 0;
 }
 
+/* The URL as a log line may show it: printable ASCII, '"' and '\\' and
+ * every other byte as \xNN, user info ("user:password@") and any
+ * occurrence of the API key replaced, at most ~160 bytes. */
+static void url_for_log(char *out, size_t cap, const char *url, const char *key)
+{
+    size_t o = 0, n = strlen(url), klen = strlen(key);
+    const char *auth = strstr(url, "://");
+    const char *at = NULL;
+    if (auth) {
+        auth += 3;
+        size_t alen = strcspn(auth, "/");
+        for (size_t i = 0; i < alen; i++)
+            if (auth[i] == '@')
+                at = auth + i;
+    }
+    for (size_t i = 0; i < n && o + 16 < cap;) {
+        if (at && url + i == auth) {
+            o += (size_t)snprintf(out + o, cap - o, "[user info]@");
+            i = (size_t)(at - url) + 1;
+            continue;
+        }
+        if (klen >= 4 && strncmp(url + i, key, klen) == 0) {
+            o += (size_t)snprintf(out + o, cap - o, "[api key]");
+            i += klen;
+            continue;
+        }
+        if (o >= 160) {
+            o += (size_t)snprintf(out + o, cap - o, "...");
+            break;
+        }
+        unsigned char c = (unsigned char)url[i++];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            o += (size_t)snprintf(out + o, cap - o, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o < cap ? o : cap - 1] = 0;
+}
+
 static const char *env_get(const char *name)
 {
     return getenv(name);
@@ -281,7 +319,13 @@ SEGOPS_API int segops_client_new(const segops_options *given, segops_client **ou
     int rc = load_config(o, c);
     if (rc)
         goto fail_free;
-    if (sg_url_parse(url, &c->url) != 0) {
+    const char *why;
+    if (sg_url_parse_why(url, &c->url, &why) != 0) {
+        char shown[200];
+        url_for_log(shown, sizeof(shown), url, key);
+        /* on the caller's thread: the sender does not exist yet */
+        sg_log(c, SEGOPS_LOG_ERROR, "api_url%s refused: %s: \"%s\"",
+               o->api_url ? "" : " (from $SEGOPS_API_URL)", why, shown);
         rc = SEGOPS_EURL;
         goto fail_free;
     }
@@ -300,7 +344,7 @@ SEGOPS_API int segops_client_new(const segops_options *given, segops_client **ou
     if (c->url.tls) {
         /* anchors decoded once, here; the sender never reads the bundle */
         char why[SG_TLS_WHY_MAX];
-        rc = sg_tls_ctx_init(&c->tls, o->ca_file, c->url.host, why, sizeof(why));
+        rc = sg_tls_ctx_init(&c->tls, o->ca_file, c->url.name, why, sizeof(why));
         if (rc) {
             sg_log(c, SEGOPS_LOG_ERROR, "%s", why); /* on the caller's thread */
             goto fail_free;
@@ -327,9 +371,8 @@ SEGOPS_API int segops_client_new(const segops_options *given, segops_client **ou
     rc = sg_sender_alloc(c);
     if (rc)
         goto fail_queue;
-    if (getrandom(&c->key_seed, sizeof(c->key_seed), GRND_NONBLOCK) != sizeof(c->key_seed))
-        c->key_seed = (uint64_t)sg_realtime_ns() ^ (uint64_t)(uintptr_t)c;
-    c->jitter_state = ~c->key_seed;
+    sg_key_seeds(c->key_seed);
+    c->jitter_state = c->key_seed[0] ^ (c->key_seed[1] << 1);
     sg_clock_init(&c->ck);
 
     init_sync(c);

@@ -93,7 +93,7 @@ struct segops_client {
     uint32_t claims_seen;
     int io_stuck;               /* operations outlived close_down(): keep
                                    every buffer they may still touch */
-    uint64_t key_seed;          /* Idempotency-Keys: mix(seed, batch seq) */
+    uint64_t key_seed[2];       /* Idempotency-Keys (sg_batch_key) */
     uint64_t jitter_state;      /* back-off jitter (sender only) */
     uint64_t keys_made;         /* Idempotency-Keys made (batches built and
                                    groups abandoned unsent) */

@@ -219,12 +219,19 @@ static void fail(struct sg_pool *p, struct sg_conn *k, int rc, int64_t now)
         p->outcome(p->user, b, &o, now);
 }
 
+/* A TLS failure: the reason in words (sg_tls_describe); a certificate
+ * problem is SG_ETLSCERT, which the policy does not retry. */
 static void fail_tls(struct sg_pool *p, struct sg_conn *k, int rc, int64_t now)
 {
-    if (rc == SG_ETLS)
-        why(p, "TLS: %s (BearSSL error %d)", sg_tls_reason(k->tls.last_err), k->tls.last_err);
-    else
+    if (rc == SG_ETLS) {
+        char text[sizeof(p->why) - 8];
+        sg_tls_describe(&k->tls, text, sizeof(text));
+        why(p, "TLS: %s", text);
+        if (sg_tls_permanent(k->tls.last_err))
+            rc = SG_ETLSCERT;
+    } else {
         why(p, "TLS handshake: %s", errstr(rc));
+    }
     fail(p, k, rc, now);
 }
 

@@ -46,7 +46,7 @@ struct sg_batch;
 #define SG_EEOF (-100000)      /* peer closed before answering */
 #define SG_EPROTO (-100001)    /* malformed or oversized answer */
 #define SG_ERESOLVE (-100002)  /* host name did not resolve */
-/* SG_ETLS (-100003) is in tls.h */
+/* SG_ETLS (-100003) and SG_ETLSCERT (-100005) are in tls.h */
 #define SG_EPROXY (-100004)    /* the proxy refused CONNECT (status in
                                   sg_outcome.proxy_status) */
 

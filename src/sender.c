@@ -35,6 +35,8 @@
  *   408 on a reused connection, or EOF/reset before any answer byte on one:
  *                               READY again at once, no retry spent (once
  *                               per try): the server closed it while idle
+ *   a TLS certificate failure (not trusted, wrong name, dates: SG_ETLSCERT)
+ *                               DONE, failed (ETLS), not retried
  *   408, 429, 5xx, transport errors
  *                               retry: BACKOFF for 0 ms, 500 ms, 1 s, ...
  *                               (Retry-After on 429/503 sets a floor and
@@ -86,9 +88,7 @@ static uint64_t mix64(uint64_t x)
 
 static void make_key(struct segops_client *c, struct sg_batch *b)
 {
-    uint64_t seq = ++c->keys_made;
-    snprintf(b->key, sizeof(b->key), "%016" PRIx64 "%016" PRIx64,
-             mix64(c->key_seed ^ seq), mix64(seq + c->key_seed));
+    sg_batch_key(b->key, c->key_seed, ++c->keys_made);
 }
 
 /* ------------------------------------------------------------ batches */
@@ -486,6 +486,12 @@ static void on_outcome(void *user, struct sg_batch *b, const struct sg_outcome *
     }
     b->status = r ? r->status : 0;
     snprintf(b->detail, sizeof(b->detail), "%s", o->why ? o->why : "");
+    if (o->rc == SG_ETLSCERT) {
+        /* the certificate is not trusted, not for this host or out of
+         * date: a configuration problem no retry cures */
+        range_done(c, b, 0, b->hi - b->lo, SEGOPS_ETLS);
+        return;
+    }
     if (o->rc == SG_EPROXY) {
         /* the proxy refused the tunnel: 407 and other 4xx are its policy
          * (not retried); 408, 429 and 5xx (it could not reach the server)

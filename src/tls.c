@@ -447,9 +447,18 @@ int sg_tls_init(struct sg_tls *t, const struct sg_tls_ctx *x)
 {
     memset(t, 0, sizeof(*t));
     t->iobuf = malloc(BR_SSL_BUFSIZE_BIDI);
-    if (!t->iobuf)
+    t->ee = malloc(SG_X509_EE_MAX);
+    if (!t->iobuf || !t->ee) {
+        free(t->iobuf);
+        free(t->ee);
+        t->iobuf = t->ee = NULL;
         return SEGOPS_ENOMEM;
+    }
     br_ssl_client_init_full(&t->cc, &t->xc, x->anchors.ta, x->anchors.n);
+    /* the engine talks to the wrapper, which passes everything on to xc
+     * and checks the name itself (x509.h) */
+    sg_x509_init(&t->xw, &t->xc, t->ee, SG_X509_EE_MAX, x->host);
+    br_ssl_engine_set_x509(&t->cc.eng, &t->xw.vtable);
     br_ssl_engine_set_versions(&t->cc.eng, BR_TLS12, BR_TLS12);
     if (sg_tls_aes_hw())
         br_ssl_engine_set_suites(&t->cc.eng, suites_aes_first,
@@ -464,6 +473,7 @@ int sg_tls_init(struct sg_tls *t, const struct sg_tls_ctx *x)
 void sg_tls_free(struct sg_tls *t)
 {
     free(t->iobuf);
+    free(t->ee);
     memset(t, 0, sizeof(*t));
 }
 
@@ -477,7 +487,11 @@ int sg_tls_start(struct sg_tls *t, const struct sg_tls_ctx *x)
         t->offered_len = x->session.session_id_len;
         memcpy(t->offered, x->session.session_id, t->offered_len);
     }
-    if (!br_ssl_client_reset(&t->cc, x->host, x->have_session)) {
+    /* SNI carries host names only: none for an IP literal (RFC 6066 §3).
+     * BearSSL hands this name to the X.509 engine too; the wrapper ignores
+     * it and checks its own (the same host, or the address). */
+    const char *sni = sg_x509_is_ip(&t->xw) ? NULL : x->host;
+    if (!br_ssl_client_reset(&t->cc, sni, x->have_session)) {
         t->last_err = br_ssl_engine_last_error(&t->cc.eng);
         return SG_ETLS;
     }
@@ -502,29 +516,167 @@ int sg_tls_closed(struct sg_tls *t)
     return t->last_err == BR_ERR_OK ? 0 : SG_ETLS;
 }
 
+/* TLS alerts, RFC 8446 §6 and, for those TLS 1.3 dropped, RFC 5246 §7.2. */
+const char *sg_tls_alert_name(int a)
+{
+    switch (a) {
+    case 0: return "close_notify";
+    case 10: return "unexpected_message";
+    case 20: return "bad_record_mac";
+    case 21: return "decryption_failed";
+    case 22: return "record_overflow";
+    case 30: return "decompression_failure";
+    case 40: return "handshake_failure";
+    case 41: return "no_certificate";
+    case 42: return "bad_certificate";
+    case 43: return "unsupported_certificate";
+    case 44: return "certificate_revoked";
+    case 45: return "certificate_expired";
+    case 46: return "certificate_unknown";
+    case 47: return "illegal_parameter";
+    case 48: return "unknown_ca";
+    case 49: return "access_denied";
+    case 50: return "decode_error";
+    case 51: return "decrypt_error";
+    case 60: return "export_restriction";
+    case 70: return "protocol_version";
+    case 71: return "insufficient_security";
+    case 80: return "internal_error";
+    case 86: return "inappropriate_fallback";
+    case 90: return "user_canceled";
+    case 100: return "no_renegotiation";
+    case 109: return "missing_extension";
+    case 110: return "unsupported_extension";
+    case 112: return "unrecognized_name";
+    case 113: return "bad_certificate_status_response";
+    case 115: return "unknown_psk_identity";
+    case 116: return "certificate_required";
+    case 120: return "no_application_protocol";
+    default: return NULL;
+    }
+}
+
+/* What the client offers, for hints: BearSSL's limits and tls.c's suites. */
+#define SG_OFFER "the client offers TLS 1.2 only, ECDHE with AES-GCM, ChaCha20 or AES-CBC"
+
+/* A hint for an alert the server sent, or "". */
+static const char *alert_hint(int a)
+{
+    switch (a) {
+    case 70:
+        return "the server does not accept TLS 1.2 (" SG_OFFER "): allow TLS 1.2 on the server";
+    case 40:
+        return "no protocol version, cipher suite or curve in common (" SG_OFFER ")";
+    case 71: return "the server wants stronger parameters than offered (" SG_OFFER ")";
+    case 112: return "the server does not know the host name sent in SNI";
+    case 116: return "the server asks for a client certificate, which the client does not have";
+    default: return "";
+    }
+}
+
+int sg_tls_permanent(int err)
+{
+    switch (err) {
+    case BR_ERR_X509_NOT_TRUSTED:
+    case BR_ERR_X509_DN_MISMATCH:
+    case BR_ERR_X509_NOT_CA:
+    case BR_ERR_X509_BAD_SERVER_NAME:
+    case BR_ERR_X509_EXPIRED:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+void sg_tls_describe(const struct sg_tls *t, char *buf, size_t cap)
+{
+    int err = t->last_err;
+    if (err >= BR_ERR_RECV_FATAL_ALERT && err < BR_ERR_SEND_FATAL_ALERT + 256) {
+        int sent = err >= BR_ERR_SEND_FATAL_ALERT;
+        int a = err - (sent ? BR_ERR_SEND_FATAL_ALERT : BR_ERR_RECV_FATAL_ALERT);
+        const char *name = sg_tls_alert_name(a);
+        const char *hint = sent ? "" : alert_hint(a);
+        snprintf(buf, cap, "%s fatal alert %s (%d)%s%s (BearSSL error %d)",
+                 sent ? "the client sent" : "the server sent", name ? name : "unknown", a,
+                 hint[0] ? ": " : "", hint, err);
+        return;
+    }
+    if (err == BR_ERR_X509_BAD_SERVER_NAME && t->xw.why != SG_X509_OK) {
+        /* the wrapper's own check: say what it looked for and found */
+        const struct sg_x509 *w = &t->xw;
+        snprintf(buf, cap, "certificate does not match the %s %s: %s%s%s (BearSSL error %d)",
+                 w->iplen ? "address" : "host name", w->name, sg_x509_why_text(w->why),
+                 w->seen[0] ? "; it names " : "", w->seen, err);
+        return;
+    }
+    if (err == BR_ERR_X509_EXPIRED) {
+        /* which date, when it is the server's own certificate's */
+        const char *d = t->xw.dates;
+        snprintf(buf, cap, "%s%s; not retried: fix the server's certificate or this machine's "
+                 "clock (BearSSL error %d)",
+                 d[0] ? "the server's certificate " : "a CA certificate of the server's "
+                                                      "chain expired or is not yet valid",
+                 d, err);
+        return;
+    }
+    snprintf(buf, cap, "%s%s (BearSSL error %d)", sg_tls_reason(err),
+             sg_tls_permanent(err) ? "; not retried: fix the server's certificate or ca_file"
+                                   : "",
+             err);
+}
+
 const char *sg_tls_reason(int err)
 {
     switch (err) {
     case BR_ERR_X509_NOT_TRUSTED:
-        return "certificate not trusted (no chain to a trusted CA)";
+        return "certificate not trusted (no chain to a trusted CA: unknown CA, or an "
+               "intermediate certificate missing on the server)";
     case BR_ERR_X509_BAD_SERVER_NAME:
         return "certificate does not match the host name";
     case BR_ERR_X509_EXPIRED:
-        return "certificate expired or not yet valid";
+        return "certificate expired or not yet valid (check the server's certificate and "
+               "this machine's clock)";
+    case BR_ERR_X509_DN_MISMATCH:
+        return "certificate chain broken (an issuer does not match the next certificate)";
+    case BR_ERR_X509_NOT_CA:
+        return "certificate chain invalid (an issuer is not a CA, or a path length limit "
+               "is exceeded)";
+    case BR_ERR_X509_BAD_SIGNATURE:
+        return "certificate chain has a bad signature";
+    case BR_ERR_X509_FORBIDDEN_KEY_USAGE:
+        return "certificate's key usage forbids TLS server authentication";
+    case BR_ERR_X509_WEAK_PUBLIC_KEY:
+        return "certificate's public key is too small";
+    case BR_ERR_X509_CRITICAL_EXTENSION:
+        return "certificate has an unknown critical extension";
+    case BR_ERR_X509_EMPTY_CHAIN:
+        return "the server sent no certificate";
+    case BR_ERR_X509_TIME_UNKNOWN:
+        return "the current time is unknown: certificate dates cannot be checked";
     case BR_ERR_BAD_VERSION:
     case BR_ERR_UNSUPPORTED_VERSION:
-        return "server does not speak TLS 1.2";
+        return "the server chose a protocol version other than TLS 1.2 (" SG_OFFER ")";
     case BR_ERR_BAD_CIPHER_SUITE:
-        return "no cipher suite in common";
+        return "the server chose a cipher suite that was not offered (" SG_OFFER ")";
+    case BR_ERR_INVALID_ALGORITHM:
+        return "the server chose an unsupported curve or signature algorithm";
+    case BR_ERR_BAD_SIGNATURE:
+        return "the server's key exchange signature is invalid";
+    case BR_ERR_WRONG_KEY_USAGE:
+        return "the server's certificate key does not fit the chosen cipher suite";
+    case BR_ERR_BAD_MAC:
+        return "a record failed its integrity check (data corrupted in transit)";
+    case BR_ERR_BAD_FINISHED:
+        return "the handshake's Finished message did not verify";
     case BR_ERR_IO:
         return "I/O error or unexpected data during TLS";
-    case BR_ERR_SEND_FATAL_ALERT:
-        return "client aborted the handshake";
     default:
-        if (err >= BR_ERR_RECV_FATAL_ALERT && err < BR_ERR_SEND_FATAL_ALERT)
-            return "server sent a fatal alert";
+        if (err >= BR_ERR_SEND_FATAL_ALERT)
+            return "the client sent a fatal alert";
+        if (err >= BR_ERR_RECV_FATAL_ALERT)
+            return "the server sent a fatal alert";
         if (err >= 32 && err < 64)
-            return "certificate chain invalid";
+            return "certificate malformed or unsupported";
         return "TLS protocol error";
     }
 }

@@ -11,14 +11,18 @@
  *    (SENDAPP, RECVAPP); the connection code (conn.c) moves those bytes
  *    with whichever driver runs, io_uring or poll().
  *
- * Verification is always on: chain to an anchor, host name (also sent as
- * SNI), validity dates against the real clock.  TLS 1.2 only (BearSSL's
+ * Verification is always on: chain to an anchor and validity dates
+ * against the real clock (BearSSL's minimal X.509 engine), and the host
+ * name or IP address against the certificate's subjectAltName (x509.c,
+ * wrapped around it).  A host name is sent as SNI, an IP literal is not
+ * (RFC 6066 §3).  TLS 1.2 only (BearSSL's
  * highest).  The last session is kept in the client-wide context and
  * offered by every new connection, so a reconnect or an extra connection of
  * the pool resumes it when the server agrees.
  *
- * Memory: engine, X.509 context and the 33 KiB record buffer live in the
- * struct, allocated with the client; nothing is allocated per connection or
+ * Memory: engine, X.509 context, the 33 KiB record buffer and the 16 KiB
+ * copy of the server's certificate live in the struct, allocated with the
+ * client; nothing is allocated per connection or
  * per batch.
  */
 #ifndef SG_TLS_H
@@ -30,6 +34,8 @@
 
 #include <bearssl.h>
 
+#include "x509.h"
+
 
 /* The first place the system bundle is looked for (Debian's); see
  * sg_tls_system_cas for the others. */
@@ -38,6 +44,9 @@
 
 /* TLS failure; the BearSSL error code is in sg_tls.last_err. */
 #define SG_ETLS (-100003)
+/* TLS failure that retrying cannot cure: the certificate is not trusted,
+ * not for this host, or out of its validity dates (sg_tls_permanent()). */
+#define SG_ETLSCERT (-100005)
 
 struct sg_anchors {
     br_x509_trust_anchor *ta;
@@ -95,8 +104,10 @@ struct sg_tls_ctx {
  * batch. */
 struct sg_tls {
     br_ssl_client_context cc;
-    br_x509_minimal_context xc;
+    br_x509_minimal_context xc; /* chain validation, inside xw */
+    struct sg_x509 xw;         /* the engine's X.509 engine: xc + name check */
     unsigned char *iobuf;      /* BR_SSL_BUFSIZE_BIDI */
+    unsigned char *ee;         /* SG_X509_EE_MAX: the server's certificate */
     int last_err;              /* BearSSL error of the last failure */
     int resumed;               /* the last handshake resumed a session */
     unsigned char offered[32]; /* session id offered by sg_tls_start() */
@@ -113,8 +124,8 @@ int sg_tls_ctx_init(struct sg_tls_ctx *x, const char *ca_file, const char *host,
                     size_t cap);
 void sg_tls_ctx_free(struct sg_tls_ctx *x);
 
-/* Sets up one connection's engine against the context's anchors.
- * Returns 0 or SEGOPS_ENOMEM. */
+/* Sets up one connection's engine against the context's anchors and the
+ * context's host.  Returns 0 or SEGOPS_ENOMEM. */
 int sg_tls_init(struct sg_tls *t, const struct sg_tls_ctx *x);
 void sg_tls_free(struct sg_tls *t);
 
@@ -145,8 +156,25 @@ static inline br_ssl_engine_context *sg_tls_engine(struct sg_tls *t)
     return &t->cc.eng;
 }
 
-/* A short reason for a BearSSL error code ("certificate not trusted",
- * "wrong host name", "certificate expired or not yet valid", ...). */
+/* A short reason for a BearSSL error code ("certificate not trusted
+ * (...)", "server sent fatal alert protocol_version (70)" without its
+ * number, "no cipher suite in common", ...). */
 const char *sg_tls_reason(int br_err);
+
+/* The name of a TLS alert as RFC 8446 §6 (and RFC 5246 §7.2 for the older
+ * ones) writes it ("handshake_failure"), or NULL for an unknown number. */
+const char *sg_tls_alert_name(int alert);
+
+/* The whole reason for the connection's last failure (t->last_err), for a
+ * log line and the delivery report: the cause in words, the alert's name
+ * and number, what the name check found, a hint where one helps, and the
+ * BearSSL code.  Writes at most cap bytes, NUL-terminated. */
+void sg_tls_describe(const struct sg_tls *t, char *buf, size_t cap);
+
+/* 1 when the failure is the certificate's -- not trusted (no chain to an
+ * anchor, a broken chain, an issuer that is not a CA), not for this host,
+ * expired or not yet valid: a configuration problem that a retry cannot
+ * cure. */
+int sg_tls_permanent(int br_err);
 
 #endif

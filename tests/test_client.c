@@ -761,3 +761,70 @@ Test(client, sender_commits_the_next_lane_after_a_claim)
     cr_expect_eq(segops_flush(H.c, 5000), 0);
     h_expect_invariant(H.c);
 }
+
+/* Idempotency-Keys on the wire: 32 hex digits whose halves differ, one
+ * per batch, and none shared between two clients (each draws its own 128
+ * random bits). */
+Test(client, every_batch_of_every_client_has_its_own_idempotency_key)
+{
+    enum { B = 40 };
+    h_start_sink(&H, NULL, 1000);
+    segops_options o = h_opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    segops_options o2 = h_opts();
+    o2.api_url = H.url;
+    o2.api_key = "sk_test";
+    o2.logger = segops_log_discard;
+    segops_client *c2;
+    cr_assert_eq(segops_client_new(&o2, &c2), 0);
+    for (int b = 0; b < B; b++) {
+        cr_assert_eq(track_n(H.c, 0, b, 1), 1);
+        cr_assert_eq(segops_flush(H.c, 10000), 0);
+        cr_assert_eq(track_n(c2, 1, b, 1), 1);
+        cr_assert_eq(segops_flush(c2, 10000), 0);
+    }
+    cr_assert_eq(segops_shutdown(c2, 5000, NULL), 0);
+    pthread_mutex_lock(&H.mu);
+    cr_expect_eq(H.nkeys, 2 * B, "%u distinct keys for %d batches", H.nkeys, 2 * B);
+    for (uint32_t i = 0; i < H.nkeys; i++) {
+        const char *k = H.keys[i].key;
+        cr_expect_eq(strlen(k), 32, "%s", k);
+        cr_expect_eq(strspn(k, "0123456789abcdef"), 32, "%s", k);
+        cr_expect_neq(memcmp(k, k + 16, 16), 0, "halves equal: %s", k);
+        cr_expect_eq(H.keys[i].events, 1, "key %s carried %u events", k, H.keys[i].events);
+    }
+    pthread_mutex_unlock(&H.mu);
+}
+
+/* A refused api_url: SEGOPS_EURL, and one log line through the options'
+ * logger, on the creating thread, naming the reason -- never the key or a
+ * password in the URL. */
+Test(client, a_refused_url_is_logged_with_its_reason)
+{
+    static const struct {
+        const char *url, *why;
+    } t[] = {
+        {"https://0x7f.0.0.1:8080", "ambiguous IPv4 address"},
+        {"https://127.1", "ambiguous IPv4 address"},
+        {"http://h:99999", "port must be a number from 1 to 65535"},
+        {"https://user:hunter2@api.example", "user info"},
+        {"https://api.example/?key=sk_secret_123", "query"},
+        {"https://h\r\nX-Evil: 1", "control character"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        memset(&H, 0, sizeof(H));
+        pthread_mutex_init(&H.mu, NULL);
+        segops_options o = h_opts();
+        o.api_url = t[i].url;
+        o.api_key = "sk_secret_123";
+        cr_assert_eq(h_client(&H, &o), SEGOPS_EURL, "%s", t[i].url);
+        cr_assert_null(H.c);
+        cr_expect_eq(H.log_lines, 1, "%s: %u lines: %s", t[i].url, H.log_lines, H.log);
+        cr_expect(strstr(H.log, "api_url refused") && strstr(H.log, t[i].why),
+                  "%s: log lacks \"%s\": %s", t[i].url, t[i].why, H.log);
+        cr_expect(!strstr(H.log, "sk_secret") && !strstr(H.log, "hunter2"),
+                  "secret logged: %s", H.log);
+        cr_expect(!strchr(H.log, '\r'), "control character logged raw: %s", H.log);
+        pthread_mutex_destroy(&H.mu);
+    }
+}

@@ -10,9 +10,14 @@
  *   close     like good, but closes the connection after every answer (so
  *             every batch reconnects and can resume the TLS session)
  *   small     like good, with client_max_body_size 16k: 413 above
- * nginx logs "$server_port $ssl_session_reused $connection $status $ssl_cipher" per
- * request, which is how resumption and connection reuse are checked from
- * the server's side.  Runs under both I/O drivers (SEGOPS_IO).
+ *   ip        IP:127.0.0.1 and IP:::1 only, for https://127.0.0.1 / [::1]
+ *   otherip   IP:10.9.8.7 and DNS:example.invalid
+ *   cnonly    CN=localhost, no subjectAltName
+ * nginx logs "$server_port $ssl_session_reused $connection $status
+ * $ssl_cipher $ssl_server_name" per request, which is how resumption,
+ * connection reuse and SNI are checked from the server's side.  Servers
+ * nginx cannot be (TLS 1.3 only, TLS 1.1 only, no common suite) are
+ * `openssl s_server`.  Runs under both I/O drivers (SEGOPS_IO).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -28,10 +33,12 @@
 #include "harness.h"
 #include "queue.h" /* SG_TSAN */
 #include "tls.h"
+#include "netfix.h"
 #include "tls_fixture.h"
 
 enum { P_GOOD = TLS_GOOD, P_WRONG = TLS_WRONG, P_EXPIRED = TLS_EXPIRED, P_ROGUE = TLS_ROGUE,
-       P_CLOSE = TLS_CLOSE, P_SMALL = TLS_SMALL };
+       P_CLOSE = TLS_CLOSE, P_SMALL = TLS_SMALL, P_IP = TLS_IP, P_OTHERIP = TLS_OTHERIP,
+       P_CNONLY = TLS_CNONLY };
 
 static struct harness H;
 
@@ -43,18 +50,25 @@ static void stop_all(void)
 
 TestSuite(tls, .fini = stop_all, .timeout = 120);
 
-/* Sink + nginx + a client for port p trusting the test CA. */
-static int setup(int p, uint32_t per, segops_options *o)
+/* Sink + nginx + a client for https://host:port-of-p trusting the test
+ * CA (host NULL: localhost; an IPv6 literal in brackets). */
+static int setup_host(const char *host, int p, uint32_t per, segops_options *o)
 {
     h_start_sink(&H, NULL, per);
     tls_nginx_start(H.port);
     static char url[64], ca[96];
-    snprintf(url, sizeof(url), "https://localhost:%u", (unsigned)tls_ports[p]);
+    snprintf(url, sizeof(url), "https://%s:%u", host ? host : "localhost",
+             (unsigned)tls_ports[p]);
     snprintf(ca, sizeof(ca), "%s/ca.pem", tls_dir);
     o->api_url = url;
     o->ca_file = ca;
     o->flush_interval_ms = 60000;
     return h_client(&H, o);
+}
+
+static int setup(int p, uint32_t per, segops_options *o)
+{
+    return setup_host(NULL, p, per, o);
 }
 
 static int track_tagged(int thread, int from, int n)
@@ -74,8 +88,8 @@ static int track_tagged(int thread, int from, int n)
  * distinct connections, and the cipher of the last line (cipher may be
  * NULL).  nginx writes a line after answering, so wait (up to 2 s) for the
  * expected number of lines. */
-static void access_log_cipher(uint16_t port, int expect, int *lines, int *reused, int *conns,
-                              char cipher[64])
+static void access_log_host(uint16_t port, int expect, int *lines, int *reused, int *conns,
+                            char cipher[64], char sni[64], char host[64])
 {
     char path[128], line[256];
     snprintf(path, sizeof(path), "%s/access.log", tls_dir);
@@ -88,12 +102,17 @@ static void access_log_cipher(uint16_t port, int expect, int *lines, int *reused
         if (f) {
             while (fgets(line, sizeof(line), f)) {
                 unsigned p;
-                char r[8], c[64];
+                char r[8], c[64], name[64] = "", hh[64] = "";
                 long conn;
                 int status;
-                if (sscanf(line, "%u %7s %ld %d %63s", &p, r, &conn, &status, c) != 5 ||
+                if (sscanf(line, "%u %7s %ld %d %63s %63s %63s", &p, r, &conn, &status, c, name,
+                           hh) < 5 ||
                     p != port)
                     continue;
+                if (sni)
+                    memcpy(sni, name, sizeof(name));
+                if (host)
+                    memcpy(host, hh, sizeof(hh));
                 (*lines)++;
                 *reused += r[0] == 'r';
                 if (conn != last)
@@ -107,6 +126,18 @@ static void access_log_cipher(uint16_t port, int expect, int *lines, int *reused
         if (*lines < expect)
             h_sleep_ms(20);
     }
+}
+
+static void access_log_full(uint16_t port, int expect, int *lines, int *reused, int *conns,
+                            char cipher[64], char sni[64])
+{
+    access_log_host(port, expect, lines, reused, conns, cipher, sni, NULL);
+}
+
+static void access_log_cipher(uint16_t port, int expect, int *lines, int *reused, int *conns,
+                              char cipher[64])
+{
+    access_log_full(port, expect, lines, reused, conns, cipher, NULL);
 }
 
 static void access_log(uint16_t port, int expect, int *lines, int *reused, int *conns)
@@ -136,9 +167,10 @@ Test(tls, delivers_over_a_verified_chain_and_reuses_the_connection)
     cr_expect_eq(H.tagged, 100);
     cr_expect_eq(H.dup_tagged, 0);
     int lines, reused, conns;
-    char cipher[64] = "";
-    access_log_cipher(tls_ports[P_GOOD], 5, &lines, &reused, &conns, cipher);
+    char cipher[64] = "", sni[64] = "";
+    access_log_full(tls_ports[P_GOOD], 5, &lines, &reused, &conns, cipher, sni);
     cr_expect_eq(lines, 5);
+    cr_expect_str_eq(sni, "localhost", "a host name is sent as SNI");
     cr_expect_eq(conns, 1, "nginx saw %d connections", conns);
     /* the client's order decides (nginx's default): AES-GCM first where the
      * CPU accelerates it, ChaCha20-Poly1305 first elsewhere */
@@ -222,28 +254,39 @@ Test(tls, a_second_connection_of_the_pool_resumes_the_first_ones_session)
     cr_expect_eq(reused, 2, "nginx's $ssl_session_reused said %d of %d", reused, lines);
 }
 
-/* A refused certificate: the batch fails with SEGOPS_ETLS after the retry
- * policy, the reason is logged, every event is accounted for. */
-static void expect_refused(int p, const char *reason)
+/* A refused certificate: a configuration problem no retry cures, so the
+ * batch fails with SEGOPS_ETLS after exactly one attempt (max_retries 3
+ * would allow four), the reason is logged and in the delivery report,
+ * every event is accounted for. */
+static void expect_refused_at(const char *host, int p, const char *reason)
 {
     segops_options o = SEGOPS_OPTIONS_INIT;
-    o.max_retries = 1;
-    cr_assert_eq(setup(p, 0, &o), 0);
+    o.max_retries = 3;
+    cr_assert_eq(setup_host(host, p, 0, &o), 0);
     cr_assert_eq(track_tagged(0, 0, 5), 5);
     cr_expect_eq(segops_flush(H.c, 10000), SEGOPS_ETLS);
     segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(H.c, &s);
     cr_expect_eq(s.failed, 5);
     cr_expect_eq(s.delivered, 0);
-    cr_expect_eq(s.retries, 1);
+    cr_expect_eq(s.retries, 0, "a certificate failure was retried %llu times",
+                 (unsigned long long)s.retries);
+    cr_expect_eq(H.last.attempts, 1);
     cr_expect_eq(s.tls_handshakes, 0);
     h_expect_invariant(H.c);
     cr_expect_eq(H.last.result, SEGOPS_ETLS);
     cr_expect(strstr(H.log, reason) != NULL, "log lacks \"%s\": %s", reason, H.log);
+    cr_expect(strstr(H.last_detail, reason) != NULL, "delivery detail lacks \"%s\": %s",
+              reason, H.last_detail);
     cr_expect(strstr(H.log, "sk_test") == NULL);
     struct sink_counts k;
     h_counts(&H, &k);
     cr_expect_eq(k.requests, 0, "a refused server must never see the request");
+}
+
+static void expect_refused(int p, const char *reason)
+{
+    expect_refused_at(NULL, p, reason);
 }
 
 Test(tls, refuses_a_certificate_from_another_ca)
@@ -253,12 +296,152 @@ Test(tls, refuses_a_certificate_from_another_ca)
 
 Test(tls, refuses_a_certificate_for_another_host)
 {
-    expect_refused(P_WRONG, "does not match the host name");
+    expect_refused(P_WRONG, "does not match the host name localhost");
+    cr_expect(strstr(H.log, "it names other.invalid") != NULL, "%s", H.log);
+}
+
+/* https://127.0.0.1 against a certificate with IP:127.0.0.1 (and no DNS
+ * name): accepted -- BearSSL's own engine checks DNS names only -- and no
+ * SNI sent for an address (RFC 6066 §3): nginx logs $ssl_server_name "-". */
+Test(tls, accepts_an_ip_address_san_for_an_ipv4_literal_and_sends_no_sni)
+{
+    segops_options o = SEGOPS_OPTIONS_INIT;
+    cr_assert_eq(setup_host("127.0.0.1", P_IP, 100, &o), 0);
+    cr_assert_eq(track_tagged(0, 0, 10), 10);
+    cr_expect_eq(segops_flush(H.c, 10000), 0, "%s", H.log);
+    segops_counters s = SEGOPS_COUNTERS_INIT;
+    segops_stats(H.c, &s);
+    cr_expect_eq(s.delivered, 10);
+    cr_expect_eq(s.tls_handshakes, 1);
+    int lines, reused, conns;
+    char sni[64] = "";
+    access_log_full(tls_ports[P_IP], 1, &lines, &reused, &conns, NULL, sni);
+    cr_expect_eq(lines, 1);
+    cr_expect_str_eq(sni, "-", "the client sent SNI \"%s\" for an IP literal", sni);
+}
+
+Test(tls, accepts_an_ip_address_san_for_an_ipv6_literal)
+{
+    segops_options o = SEGOPS_OPTIONS_INIT;
+    h_start_sink(&H, NULL, 100);
+    tls_nginx_start(H.port);
+    if (!tls_have_ipv6) {
+        cr_log_info("no IPv6 loopback: skipped");
+        return;
+    }
+    static char url[64], ca[96];
+    snprintf(url, sizeof(url), "https://[::1]:%u", (unsigned)tls_ports[P_IP]);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", tls_dir);
+    o.api_url = url;
+    o.ca_file = ca;
+    o.flush_interval_ms = 60000;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_tagged(0, 0, 10), 10);
+    cr_expect_eq(segops_flush(H.c, 10000), 0, "%s", H.log);
+    int lines, reused, conns;
+    char sni[64] = "";
+    access_log_full(tls_ports[P_IP], 1, &lines, &reused, &conns, NULL, sni);
+    cr_expect_eq(lines, 1);
+    cr_expect_str_eq(sni, "-", "the client sent SNI \"%s\" for an IP literal", sni);
+}
+
+/* An absolute name, https://localhost.:port: resolved as written (the
+ * private /etc/hosts knows only "localhost.", so the lookup must carry the
+ * dot), while SNI, the certificate check and the Host header use the name
+ * without it (nginx logs $ssl_server_name and $http_host). */
+Test(tls, an_absolute_name_is_resolved_with_its_dot_and_sent_without_it)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root (a private /etc/hosts in a mount namespace)");
+    if (netfix_private_etc("127.0.0.1 localhost.\n", NULL) != 0)
+        cr_skip_test("no private /etc here (%s)", strerror(errno));
+    segops_options o = SEGOPS_OPTIONS_INIT;
+    cr_assert_eq(setup_host("localhost.", P_GOOD, 100, &o), 0, "%s", H.log);
+    cr_assert_eq(track_tagged(0, 0, 5), 5);
+    cr_expect_eq(segops_flush(H.c, 10000), 0, "%s", H.log);
+    int lines, reused, conns;
+    char sni[64] = "", host[64] = "", want[64];
+    access_log_host(tls_ports[P_GOOD], 1, &lines, &reused, &conns, NULL, sni, host);
+    cr_expect_eq(lines, 1);
+    cr_expect_str_eq(sni, "localhost", "SNI without the trailing dot");
+    snprintf(want, sizeof(want), "localhost:%u", (unsigned)tls_ports[P_GOOD]);
+    cr_expect_str_eq(host, want, "Host header without the trailing dot");
+}
+
+Test(tls, refuses_a_certificate_for_another_address)
+{
+    expect_refused_at("127.0.0.1", P_OTHERIP, "does not match the address 127.0.0.1");
+    cr_expect(strstr(H.log, "it names 10.9.8.7") != NULL, "%s", H.log);
+}
+
+/* An address is matched against iPAddress entries only: a certificate
+ * naming localhost (and the address only in its CN) does not do. */
+Test(tls, refuses_a_dns_only_certificate_for_an_address)
+{
+    expect_refused_at("127.0.0.1", P_GOOD, "no IP address of the certificate matches");
+}
+
+/* A name only in the subject's CN, no subjectAltName: refused, as Go,
+ * Chrome and Firefox refuse it (BearSSL alone accepts it). */
+Test(tls, refuses_a_certificate_without_subject_alt_name)
+{
+    expect_refused(P_CNONLY, "no subjectAltName");
+}
+
+/* A handshake that fails for a server's protocol settings: the alert named
+ * as RFC 8446 names it, with a hint, and retried as any transient failure
+ * (max_retries 1: two attempts). */
+static void expect_alert(const char *const *args, const char *alert, const char *hint)
+{
+    h_start_sink(&H, NULL, 0);
+    tls_nginx_start(H.port); /* the PKI */
+    uint16_t port = tls_s_server_start("server", args);
+    static char url[64], ca[96];
+    snprintf(url, sizeof(url), "https://localhost:%u", (unsigned)port);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", tls_dir);
+    segops_options o = SEGOPS_OPTIONS_INIT;
+    o.api_url = url;
+    o.ca_file = ca;
+    o.max_retries = 1;
+    o.flush_interval_ms = 60000;
+    cr_assert_eq(h_client(&H, &o), 0);
+    cr_assert_eq(track_tagged(0, 0, 3), 3);
+    cr_expect_eq(segops_flush(H.c, 20000), SEGOPS_ETLS);
+    cr_expect_eq(H.last.result, SEGOPS_ETLS);
+    cr_expect_eq(H.last.attempts, 2, "a protocol failure is retried");
+    cr_expect(strstr(H.log, alert) != NULL, "log lacks \"%s\": %s", alert, H.log);
+    cr_expect(strstr(H.log, hint) != NULL, "log lacks \"%s\": %s", hint, H.log);
+    cr_expect(strstr(H.last_detail, alert) != NULL, "detail lacks \"%s\": %s", alert,
+              H.last_detail);
+    h_expect_invariant(H.c);
+}
+
+Test(tls, names_the_protocol_version_alert_of_a_tls13_only_server)
+{
+    static const char *const args[] = {"-tls1_3", NULL};
+    expect_alert(args, "server sent fatal alert protocol_version (70)",
+                 "does not accept TLS 1.2");
+}
+
+Test(tls, names_the_alert_of_a_tls11_only_server)
+{
+    /* OpenSSL 3 needs security level 0 for TLS 1.1; it answers a TLS 1.2
+     * ClientHello with handshake_failure */
+    static const char *const args[] = {"-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0", NULL};
+    expect_alert(args, "server sent fatal alert handshake_failure (40)", "TLS 1.2 only");
+}
+
+Test(tls, names_the_alert_when_no_cipher_suite_is_in_common)
+{
+    static const char *const args[] = {"-tls1_2", "-cipher", "AES128-SHA", NULL};
+    expect_alert(args, "server sent fatal alert handshake_failure (40)",
+                 "no protocol version, cipher suite or curve in common");
 }
 
 Test(tls, refuses_an_expired_certificate)
 {
-    expect_refused(P_EXPIRED, "expired");
+    /* mkcerts.sh: valid from 2020-01-01 to 2020-02-01 */
+    expect_refused(P_EXPIRED, "the server's certificate expired on 2020-02-01 00:00:00 UTC");
 }
 
 Test(tls, refuses_the_server_when_trusting_only_the_system_bundle)

@@ -161,13 +161,15 @@ Test(url, refuses_malformed_and_dangerous_urls)
         "https://h:+80", "https://h:8080x", "https://h:99999999999999999999",
         "https://[::1]:", "https://[::1]:0", "https://h:80:80",
         /* hosts */
-        "https://:443", "https://.h", "https://h.", "https://a..b", "https://-h",
-        "https://h-", "https://a.-b", "https://h_x", "https://h%41", "https://[::1",
+        "https://:443", "https://.h", "https://.", "https://h..", "https://a..b", "https://-h",
+        "https://h-", "https://h-.", "https://a.-b", "https://h%41", "https://h*", "https://[::1",
         "https://::1", "https://[]", "https://[1:2:3:4:5:6:7:8:9]",
         "https://[1:2:3:4:5:6:7]", "https://[1::2::3]", "https://[12345::]",
         "https://[::g]", "https://[::1%25eth0]", "https://[:1]", "https://[1:]",
         "https://[::1]x", "https://[::1.2.3.4.5]", "https://[1.2.3.4]",
         "https://256.1.1.1", "https://1.2.3", "https://01.2.3.4", "https://1.2.3.4.5",
+        "https://0x7f.0.0.1", "https://0177.0.0.1", "https://127.1", "https://2130706433",
+        "https://1.2.3.4.", "https://a.0x10", "https://a.b.0X", "https://host.123",
         /* path */
         "https://h/a%", "https://h/a%2", "https://h/a%zz", "https://h/a\"b",
         "https://h/a<b>", "https://h/a\\b", "https://h/a{b}", "https://h//",
@@ -179,7 +181,89 @@ Test(url, refuses_malformed_and_dangerous_urls)
         memset(&u, 0x41, sizeof u);
         cr_assert_eq(sg_url_parse(bad[i], &u), -1, "should refuse: %s", bad[i]);
         cr_assert_eq(u.host[0], '\0', "output not cleared on failure");
+        const char *why = NULL;
+        cr_assert_eq(sg_url_parse_why(bad[i], &u, &why), -1);
+        cr_assert(why != NULL && why[0], "no reason for refusing %s", bad[i]);
     }
+}
+
+/* The reason names the cause, in words a user can act on. */
+Test(url, says_why_it_refuses)
+{
+    static const struct {
+        const char *in, *why;
+    } t[] = {
+        {"https://0x7f.0.0.1", "ambiguous IPv4 address"},
+        {"https://0177.0.0.1", "ambiguous IPv4 address"},
+        {"https://127.1", "ambiguous IPv4 address"},
+        {"https://2130706433:8080", "ambiguous IPv4 address"},
+        {"https://a.0x10", "ambiguous IPv4 address"},
+        {"https://256.1.1.1", "ambiguous IPv4 address"},
+        {"https://1.2.3.4.", "must not end with '.'"},
+        {"https://h:0", "port must be a number from 1 to 65535"},
+        {"https://h:80:80", "port must be a number from 1 to 65535"},
+        {"https://h:8x", "port must be a number from 1 to 65535"},
+        {"ftp://h", "must start with http:// or https://"},
+        {"https://user:pw@h/", "user info"},
+        {"https://h?x=1", "query"},
+        {"https://h#f", "fragment"},
+        {"https://h\r\nX: y", "control character"},
+        {"https://a..b", "empty label"},
+        {"https://-h", "starts with '-'"},
+        {"https://h-", "ends with '-'"},
+        {"https://h*", "only letters, digits, '-', '_' and '.'"},
+        {"https://[::1", "closing ']'"},
+        {"https://[::1%25eth0]", "zone ids"},
+        {"https://[1::2::3]", "not a valid IPv6 address"},
+        {"https://[::1]x", "after the host"},
+        {"https://h/a%zz", "two hex digits"},
+        {"https://h/a b", "space"},
+        {"https://h/a<b>", "must be %-encoded"},
+        {"https://h/a//", "ends with \"//\""},
+        {"", "empty"},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        struct sg_url u;
+        const char *why = NULL;
+        cr_assert_eq(sg_url_parse_why(t[i].in, &u, &why), -1, "should refuse: %s", t[i].in);
+        cr_assert(why && strstr(why, t[i].why), "%s: reason \"%s\" lacks \"%s\"", t[i].in,
+                  why ? why : "(none)", t[i].why);
+    }
+    const char *why = "x";
+    struct sg_url u;
+    cr_expect_eq(sg_url_parse_why("https://h", &u, &why), 0);
+    cr_expect_null(why, "no reason on success");
+}
+
+/* Host names as resolvers take them: '_' (Docker Compose service names),
+ * an absolute name's trailing dot (kept for resolving, dropped from the
+ * Host header and the TLS name). */
+Test(url, accepts_underscores_and_a_trailing_dot)
+{
+    static const struct want t[] = {
+        { "http://segops_sink:8080", 0, "segops_sink", 0, 8080, 1, "", "segops_sink:8080" },
+        { "http://_svc._tcp.example", 0, "_svc._tcp.example", 0, 80, 0, "", "_svc._tcp.example" },
+        { "http://a_-b", 0, "a_-b", 0, 80, 0, "", "a_-b" },
+        { "http://localhost.:8080", 0, "localhost.", 0, 8080, 1, "", "localhost:8080" },
+        { "https://API.SegOps.AI./x/", 1, "api.segops.ai.", 0, 443, 0, "/x", "api.segops.ai" },
+        { "http://123.example", 0, "123.example", 0, 80, 0, "", "123.example" },
+        { "http://0x7f.example", 0, "0x7f.example", 0, 80, 0, "", "0x7f.example" },
+        { "http://1e100.net", 0, "1e100.net", 0, 80, 0, "", "1e100.net" },
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        check(&t[i]);
+    struct sg_url u;
+    cr_assert_eq(sg_url_parse("https://localhost.:9", &u), 0);
+    cr_expect_str_eq(u.name, "localhost", "the TLS name has no trailing dot");
+    cr_assert_eq(sg_url_parse("https://segops_sink", &u), 0);
+    cr_expect_str_eq(u.name, "segops_sink");
+    cr_expect_eq(u.host_is_ipv4, 0);
+    cr_assert_eq(sg_url_parse("https://127.0.0.1:9", &u), 0);
+    cr_expect_eq(u.host_is_ipv4, 1);
+    cr_expect_str_eq(u.name, "127.0.0.1");
+    cr_assert_eq(sg_url_parse("https://[::1]:9", &u), 0);
+    cr_expect_eq(u.host_is_ipv4, 0);
+    cr_expect_str_eq(u.name, "::1");
 }
 
 Test(url, refuses_overlong_path)

@@ -6,6 +6,9 @@
 #   wronghost.{pem,key} other.invalid, signed by the CA      -> wrong host name
 #   expired.{pem,key} localhost, signed by the CA, expired   -> expired
 #   rogue.{pem,key}   localhost, signed by another CA        -> not trusted
+#   ipsan.{pem,key}   IP:127.0.0.1 and IP:::1 only           -> https://127.0.0.1, https://[::1]
+#   otherip.{pem,key} IP:10.9.8.7, DNS:example.invalid       -> address does not match
+#   cnonly.{pem,key}  CN=localhost and no subjectAltName     -> refused (no SAN)
 # EC P-256 keys: quick to make.
 set -euo pipefail
 dir=$1
@@ -35,6 +38,20 @@ basicConstraints = CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
 subjectAltName = DNS:other.invalid
+[ipsan]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, IP:::1
+[otherip]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:10.9.8.7, DNS:example.invalid
+[cnonly]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
 CNF
 
 leaf() { # name cn ca section
@@ -46,6 +63,9 @@ leaf() { # name cn ca section
 leaf server localhost ca leaf
 leaf wronghost other.invalid ca wrong
 leaf rogue localhost rogueca leaf
+leaf ipsan 127.0.0.1 ca ipsan
+leaf otherip 127.0.0.1 ca otherip
+leaf cnonly localhost ca cnonly
 
 # expired: `openssl ca` is the tool that takes explicit validity dates
 mkdir -p cadb
@@ -77,3 +97,4 @@ ossl req -new -key expired.key -subj "/CN=localhost" -out expired.csr
 ossl ca -batch -notext -config ca.cnf -startdate 20200101000000Z -enddate 20200201000000Z \
     -in expired.csr -out expired.pem
 test -s server.pem && test -s wronghost.pem && test -s rogue.pem && test -s expired.pem
+test -s ipsan.pem && test -s otherip.pem && test -s cnonly.pem
