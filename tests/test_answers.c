@@ -22,7 +22,7 @@
 static struct scr *S;
 static uint16_t PORT;
 static segops_client *C;
-static int MODE;
+static _Atomic int MODE; /* set by the test, read by server threads */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static char LOG[65536];
@@ -93,18 +93,19 @@ enum {
     M_LIST_DETAIL,
 };
 
-static char BIG[40000];
 
 static size_t script(void *u, const struct scr_req *rq, char *out, size_t cap, int *how)
 {
     (void)u;
     char h[40100];
     switch (MODE) {
-    case M_LONG_COOKIE:
-        memset(BIG, 'c', 1536);
-        BIG[1536] = 0;
-        snprintf(h, sizeof(h), "Set-Cookie: lb=%s; Path=/\r\n", BIG);
+    case M_LONG_COOKIE: {
+        char cookie[1537];
+        memset(cookie, 'c', 1536);
+        cookie[1536] = 0;
+        snprintf(h, sizeof(h), "Set-Cookie: lb=%s; Path=/\r\n", cookie);
         return accepted(rq, out, cap, h);
+    }
     case M_FOLDED:
         return accepted(rq, out, cap, "X-Note: first\r\n  folded\r\n\tmore\r\n");
     case M_BIG_HEAD: {
@@ -144,8 +145,11 @@ static size_t script(void *u, const struct scr_req *rq, char *out, size_t cap, i
             /* "seq":K of every event, each must come once */
             for (const char *p = rq->body; (p = strstr(p, "\"seq\":")) != NULL; p += 6) {
                 int k = atoi(p + 6);
-                if (k >= 0 && k < (int)sizeof(SEEN))
+                if (k >= 0 && k < (int)sizeof(SEEN)) {
+                    pthread_mutex_lock(&mu);
                     SEEN[k]++;
+                    pthread_mutex_unlock(&mu);
+                }
             }
         }
         return accepted(rq, out, cap, "");
@@ -335,8 +339,12 @@ Test(answers, a_413_splits_the_batch_until_every_event_is_delivered_once)
     stats(&s);
     cr_expect_eq(s.delivered, 200);
     cr_expect_eq(s.failed, 0);
-    for (int i = 0; i < 200; i++)
-        cr_expect_eq(SEEN[i], 1, "event %d arrived %d times", i, SEEN[i]);
+    for (int i = 0; i < 200; i++) {
+        pthread_mutex_lock(&mu);
+        int seen_i = SEEN[i];
+        pthread_mutex_unlock(&mu);
+        cr_expect_eq(seen_i, 1, "event %d arrived %d times", i, seen_i);
+    }
     struct scr_counts k;
     scr_counts(S, &k);
     cr_expect_gt(k.requests, 8, "split requests: %u", k.requests);

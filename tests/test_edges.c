@@ -27,7 +27,7 @@
 static struct scr *S;
 static uint16_t PORT;
 static segops_client *C;
-static int MODE;
+static _Atomic int MODE; /* set by the test, read by server threads */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static char LOG[65536];
@@ -141,8 +141,11 @@ static size_t script(void *u, const struct scr_req *rq, char *out, size_t cap, i
             atomic_fetch_add(&BADBODY, 1);
         for (const char *q = rq->body; (q = strstr(q, "\"seq\":")) != NULL; q += 6) {
             int k = atoi(q + 6);
-            if (k >= 0 && k < (int)sizeof(SEEN))
+            if (k >= 0 && k < (int)sizeof(SEEN)) {
+                pthread_mutex_lock(&mu);
                 SEEN[k]++;
+                pthread_mutex_unlock(&mu);
+            }
         }
         return accepted(rq, out, cap);
     case M_OVERCOVER:
@@ -417,7 +420,9 @@ Test(edges, shutdown_mid_split_counts_each_event_once)
 Test(edges, early_413_on_a_body_still_being_sent_splits_cleanly)
 {
     MODE = M_413_BIG;
+    pthread_mutex_lock(&mu);
     memset(SEEN, 0, sizeof(SEEN));
+    pthread_mutex_unlock(&mu);
     static char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)PORT);
     segops_options o = h_opts();
@@ -445,8 +450,12 @@ Test(edges, early_413_on_a_body_still_being_sent_splits_cleanly)
     cr_expect_eq(s.delivered, 500, "delivered %llu failed %llu", (unsigned long long)s.delivered,
                  (unsigned long long)s.failed);
     cr_expect_eq(atomic_load(&BADBODY), 0, "malformed bodies");
-    for (int i = 0; i < 500; i++)
-        cr_expect_eq(SEEN[i], 1, "event %d arrived %d times", i, SEEN[i]);
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&mu);
+        int seen_i = SEEN[i];
+        pthread_mutex_unlock(&mu);
+        cr_expect_eq(seen_i, 1, "event %d arrived %d times", i, seen_i);
+    }
 }
 
 /* SPEC: "queued + skipped is checked against the number of events sent".

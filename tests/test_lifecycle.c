@@ -330,6 +330,11 @@ static void *hold_tracker(void *arg)
 
 Test(lifecycle, shutdown_waits_for_a_call_interrupted_anywhere_inside)
 {
+#ifdef SG_TSAN
+    /* TSan delivers signals only at its interceptors, never inside a
+     * call (track makes none): the handler would never catch one. */
+    cr_skip_test("signals are deferred under TSan");
+#endif
     h_start_sink(&H, NULL, 1u << 30);
     segops_options o = h_opts();
     cr_assert_eq(h_client(&H, &o), 0);

@@ -324,7 +324,7 @@ Test(proxy_client, https_through_a_connect_tunnel_delivers_everything)
     char want[64];
     snprintf(want, sizeof(want), "CONNECT localhost:%u ", (unsigned)tls_ports[TLS_GOOD]);
     cr_expect_gt(tp_log_count(want), 0, "the tunnel went through the proxy");
-    segops_counters s;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
     segops_stats(H.c, &s);
     cr_expect_gt(s.tls_handshakes, 0, "TLS with the server inside the tunnel");
 }
