@@ -35,7 +35,7 @@ void sg_batch_reset(struct sg_batch *b, size_t cap)
 
 /* SplitMix64's finaliser: a bijection of 64-bit integers (xor-shifts and
  * multiplications by odd constants are each invertible). */
-static uint64_t perm64(uint64_t x)
+uint64_t sg_perm64(uint64_t x)
 {
     x ^= x >> 30;
     x *= 0xbf58476d1ce4e5b9ull;
@@ -52,8 +52,8 @@ void sg_key_seeds(uint64_t seed[2])
          * seeds, mixed; still distinct per client in practice */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        seed[0] = perm64((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
-        seed[1] = perm64(seed[0] ^ (uint64_t)(uintptr_t)seed);
+        seed[0] = sg_perm64((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+        seed[1] = sg_perm64(seed[0] ^ (uint64_t)(uintptr_t)seed);
     }
     /* equal seeds would make equal halves (see batch.h) */
     if (seed[1] == seed[0])
@@ -62,7 +62,7 @@ void sg_key_seeds(uint64_t seed[2])
 
 void sg_batch_key(char key[33], const uint64_t seed[2], uint64_t seq)
 {
-    snprintf(key, 33, "%016" PRIx64 "%016" PRIx64, perm64(seed[0] + seq), perm64(seed[1] + seq));
+    snprintf(key, 33, "%016" PRIx64 "%016" PRIx64, sg_perm64(seed[0] + seq), sg_perm64(seed[1] + seq));
 }
 
 void sg_batch_fill(struct sg_batch *b, struct sg_queue *q, const struct sg_clock *ck,

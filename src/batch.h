@@ -85,6 +85,9 @@ struct sg_batch {
     struct sg_batch *next;      /* READY queue, DONE list */
 };
 
+/* SplitMix64's finaliser: a bijection of 64-bit integers (keys, jitter). */
+uint64_t sg_perm64(uint64_t x);
+
 /* Empties b for a new batch of at most cap body bytes. */
 void sg_batch_reset(struct sg_batch *b, size_t cap);
 

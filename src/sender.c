@@ -76,16 +76,6 @@ static int stopping(struct segops_client *c)
     return atomic_load_explicit(&c->stop_pub, memory_order_acquire);
 }
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
 static void make_key(struct segops_client *c, struct sg_batch *b)
 {
     sg_batch_key(b->key, c->key_seed, ++c->keys_made);
@@ -290,7 +280,7 @@ static void retry(struct segops_client *c, struct sg_batch *b, int rc, int64_t r
     /* jitter from its own stream: the key seed must stay fixed so that
      * keys stay distinct */
     c->jitter_state += 0x9e3779b97f4a7c15ull;
-    int64_t delay = sg_backoff_ms(b->retries, c->cfg.max_backoff_ms, mix64(c->jitter_state));
+    int64_t delay = sg_backoff_ms(b->retries, c->cfg.max_backoff_ms, sg_perm64(c->jitter_state));
     if (ra_ms >= 0) {
         if (delay < ra_ms)
             delay = ra_ms;

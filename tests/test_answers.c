@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "capture.h"
 #include "scripted.h"
 #include "segops.h"
 
@@ -24,50 +25,8 @@ static uint16_t PORT;
 static segops_client *C;
 static _Atomic int MODE; /* set by the test, read by server threads */
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static char LOG[65536];
-static size_t LOGN;
-static segops_delivery LAST;
-static char LAST_DETAIL[512];
-static uint32_t NREP;
-static uint64_t REP_FAILED;
 /* 413 mode: events seen per seq, to check each arrives exactly once */
 static uint8_t SEEN[4096];
-
-static void on_log(void *u, int level, const char *line)
-{
-    (void)u;
-    (void)level;
-    pthread_mutex_lock(&mu);
-    size_t n = strlen(line);
-    if (LOGN + n + 2 < sizeof(LOG)) {
-        memcpy(LOG + LOGN, line, n);
-        LOGN += n;
-        LOG[LOGN++] = '\n';
-        LOG[LOGN] = 0;
-    }
-    pthread_mutex_unlock(&mu);
-}
-
-static void on_delivery(void *u, const segops_delivery *d)
-{
-    (void)u;
-    pthread_mutex_lock(&mu);
-    LAST = *d;
-    snprintf(LAST_DETAIL, sizeof(LAST_DETAIL), "%s", d->detail);
-    LAST.detail = LAST_DETAIL;
-    LAST.idempotency_key = NULL;
-    NREP++;
-    REP_FAILED += d->failed;
-    pthread_mutex_unlock(&mu);
-}
-
-static size_t answer(char *out, size_t cap, const char *status, const char *headers,
-                     const char *body)
-{
-    return (size_t)snprintf(out, cap, "HTTP/1.1 %s\r\n%sContent-Length: %zu\r\n\r\n%s", status,
-                            headers, strlen(body), body);
-}
 
 static size_t accepted(const struct scr_req *rq, char *out, size_t cap, const char *headers)
 {
@@ -98,7 +57,7 @@ static size_t script(void *u, const struct scr_req *rq, char *out, size_t cap, i
 {
     (void)u;
     char h[40100];
-    switch (MODE) {
+    switch (atomic_load(&MODE)) {
     case M_LONG_COOKIE: {
         char cookie[1537];
         memset(cookie, 'c', 1536);
@@ -182,11 +141,7 @@ static size_t script(void *u, const struct scr_req *rq, char *out, size_t cap, i
 static void setup(void)
 {
     memset(SEEN, 0, sizeof(SEEN));
-    LOGN = 0;
-    LOG[0] = 0;
-    NREP = 0;
-    REP_FAILED = 0;
-    memset(&LAST, 0, sizeof(LAST));
+    capture_reset();
     S = scr_start(script, NULL, &PORT);
     cr_assert_not_null(S);
 }

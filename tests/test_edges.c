@@ -21,6 +21,7 @@
 #include "harness.h"
 #include "http.h"
 #include "queue.h"
+#include "capture.h"
 #include "scripted.h"
 #include "segops.h"
 
@@ -29,47 +30,7 @@ static uint16_t PORT;
 static segops_client *C;
 static _Atomic int MODE; /* set by the test, read by server threads */
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static char LOG[65536];
-static size_t LOGN;
-static segops_delivery LAST;
-static char LAST_DETAIL[512];
-static uint32_t NREP;
 static atomic_int N503;
-
-static void on_log(void *u, int level, const char *line)
-{
-    (void)u;
-    (void)level;
-    pthread_mutex_lock(&mu);
-    size_t n = strlen(line);
-    if (LOGN + n + 2 < sizeof(LOG)) {
-        memcpy(LOG + LOGN, line, n);
-        LOGN += n;
-        LOG[LOGN++] = '\n';
-        LOG[LOGN] = 0;
-    }
-    pthread_mutex_unlock(&mu);
-}
-
-static void on_delivery(void *u, const segops_delivery *d)
-{
-    (void)u;
-    pthread_mutex_lock(&mu);
-    LAST = *d;
-    snprintf(LAST_DETAIL, sizeof(LAST_DETAIL), "%s", d->detail);
-    LAST.detail = LAST_DETAIL;
-    LAST.idempotency_key = NULL;
-    NREP++;
-    pthread_mutex_unlock(&mu);
-}
-
-static size_t answer(char *out, size_t cap, const char *status, const char *headers,
-                     const char *body)
-{
-    return (size_t)snprintf(out, cap, "HTTP/1.1 %s\r\n%sContent-Length: %zu\r\n\r\n%s", status,
-                            headers, strlen(body), body);
-}
 
 static size_t accepted(const struct scr_req *rq, char *out, size_t cap)
 {
@@ -85,7 +46,7 @@ static atomic_int BADBODY;
 static size_t script(void *u, const struct scr_req *rq, char *out, size_t cap, int *how)
 {
     (void)u;
-    switch (MODE) {
+    switch (atomic_load(&MODE)) {
     case M_SPLIT_400_503:
         /* 4 events: 413; the left half (seq 0, 1): 400; the right half:
          * 503 once, then 202 */
@@ -165,11 +126,8 @@ static size_t script(void *u, const struct scr_req *rq, char *out, size_t cap, i
 
 static void setup(void)
 {
-    LOGN = 0;
-    LOG[0] = 0;
-    NREP = 0;
+    capture_reset();
     atomic_store(&N503, 0);
-    memset(&LAST, 0, sizeof(LAST));
     S = scr_start(script, NULL, &PORT);
     cr_assert_not_null(S);
 }
