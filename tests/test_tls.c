@@ -203,6 +203,40 @@ Test(tls, a_413_from_nginx_splits_the_batch_until_it_fits)
     cr_expect_geq(lines, 4, "nginx logged %d requests: no 413 and split?", lines);
 }
 
+/* The same, but nginx closes at once after its 413 (lingering_close off):
+ * the client is still writing its 3 MB of records and gets a reset.  The
+ * 413 that arrived first is the answer: the batch is split, not retried
+ * whole after "connection reset by peer". */
+Test(tls, an_early_413_before_a_reset_is_the_answer)
+{
+    segops_options o = h_opts();
+    o.batch_size = 500;
+    o.slot_size = 8192;
+    o.max_batch_bytes = 4 << 20;
+    o.max_retries = SEGOPS_RETRIES_NONE; /* a reset taken for the answer fails at once */
+    cr_assert_eq(setup(TLS_EARLY, 500, &o), 0);
+    static char big[6000];
+    memset(big, 'b', sizeof(big) - 1);
+    int ok = 0;
+    for (int i = 0; i < 500; i++) {
+        segops_prop p[] = {SEGOPS_I64("thread", 0), SEGOPS_I64("seq", i), SEGOPS_STR("pad", big)};
+        ok += segops_track(H.c, &(segops_event){.user_id = "user-1",
+                                                .event_type = "page_viewed",
+                                                .payload = p,
+                                                .payload_len = 3}) == 0;
+    }
+    cr_assert_eq(ok, 500);
+    int rc = segops_flush(H.c, 60000);
+    segops_counters s = SEGOPS_COUNTERS_INIT;
+    segops_stats(H.c, &s);
+    /* 6 KB events: halves of two fit under 16k; all delivered, nothing
+     * retried (a reset taken for the answer would have failed the batch) */
+    cr_expect_eq(rc, 0, "%s", segops_strerror(rc));
+    cr_expect_eq(s.delivered, 500);
+    cr_expect_eq(s.failed, 0);
+    cr_expect_eq(s.retries, 0);
+}
+
 Test(tls, resumes_the_session_after_the_server_drops_the_connection)
 {
     segops_counters s = SEGOPS_COUNTERS_INIT;

@@ -57,8 +57,8 @@ static int ipv6_loopback(void)
 }
 
 /* v6: listen on [::1] too, same port */
-static void server_block(FILE *f, uint16_t port, const char *cert, int keepalive,
-                         const char *max_body, int v6)
+static void server_block_x(FILE *f, uint16_t port, const char *cert, int keepalive,
+                           const char *max_body, int v6, const char *extra)
 {
     if (v6)
         fprintf(f, "  server {\n    listen [::1]:%u ssl;\n", (unsigned)port);
@@ -70,6 +70,7 @@ static void server_block(FILE *f, uint16_t port, const char *cert, int keepalive
             "    ssl_certificate %s/%s.pem;\n"
             "    ssl_certificate_key %s/%s.key;\n"
             "    client_max_body_size %s;\n"
+            "%s"
             "    keepalive_timeout %s;\n"
             "    location / {\n"
             "      proxy_pass http://sink;\n"
@@ -77,7 +78,13 @@ static void server_block(FILE *f, uint16_t port, const char *cert, int keepalive
             "      proxy_set_header Connection \"\";\n"
             "    }\n"
             "  }\n",
-            (unsigned)port, tls_dir, cert, tls_dir, cert, max_body, keepalive ? "60s" : "0");
+            (unsigned)port, tls_dir, cert, tls_dir, cert, max_body, extra, keepalive ? "60s" : "0");
+}
+
+static void server_block(FILE *f, uint16_t port, const char *cert, int keepalive,
+                         const char *max_body, int v6)
+{
+    server_block_x(f, port, cert, keepalive, max_body, v6, "");
 }
 
 void tls_nginx_start(uint16_t sink_port)
@@ -141,6 +148,7 @@ void tls_nginx_start(uint16_t sink_port)
     server_block(f, tls_ports[TLS_IP], "ipsan", 1, "64m", tls_have_ipv6);
     server_block(f, tls_ports[TLS_OTHERIP], "otherip", 1, "64m", 0);
     server_block(f, tls_ports[TLS_CNONLY], "cnonly", 1, "64m", 0);
+    server_block_x(f, tls_ports[TLS_EARLY], "server", 1, "16k", 0, "    lingering_close off;\n");
     fprintf(f, "}\n");
     fclose(f);
 

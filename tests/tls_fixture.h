@@ -9,6 +9,9 @@
  *   TLS_ROGUE    localhost, signed by a CA the client does not trust
  *   TLS_CLOSE    like good, but closes the connection after every answer
  *   TLS_SMALL    like good, with client_max_body_size 16k (413 above)
+ *   TLS_EARLY    like small, and lingering_close off: nginx answers 413
+ *                and closes at once, so the client's further records get
+ *                a reset (the answer arrives before the write fails)
  *   TLS_IP       IP:127.0.0.1 and IP:::1 in the SAN, no DNS name; listens on
  *                [::1] too (same port) when the host has IPv6 loopback
  *   TLS_OTHERIP  IP:10.9.8.7 and DNS:example.invalid
@@ -30,7 +33,7 @@
 #include <sys/types.h>
 
 enum { TLS_GOOD, TLS_WRONG, TLS_EXPIRED, TLS_ROGUE, TLS_CLOSE, TLS_SMALL, TLS_IP, TLS_OTHERIP,
-       TLS_CNONLY, TLS_NPORTS };
+       TLS_CNONLY, TLS_EARLY, TLS_NPORTS };
 
 extern char tls_dir[64];
 extern uint16_t tls_ports[TLS_NPORTS];
