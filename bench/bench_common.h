@@ -15,6 +15,7 @@
 
 #include <dirent.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,48 @@
 #include <x86intrin.h>
 
 static double bench_ns_per_tick = 1.0;
+
+/* Strict number parsing for the benches' options: the whole argument must
+ * be a number in range, else the program says which argument and exits 2
+ * (atoi() read "notanumber" as 0). */
+static inline long bench_num_in(const char *v, long min, long max)
+{
+    char *end = NULL;
+    long x = v && *v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || x < min || x > max) {
+        fprintf(stderr, "bench: \"%s\" is not a whole number in %ld..%ld\n", v ? v : "(missing)",
+                min, max);
+        exit(2);
+    }
+    return x;
+}
+#define bench_num(v) bench_num_in((v), 0, LONG_MAX)
+
+static inline double bench_real(const char *v)
+{
+    char *end = NULL;
+    double x = v && *v ? strtod(v, &end) : 0;
+    if (!v || !*v || *end || !(x >= 0) || x > 1e9) {
+        fprintf(stderr, "bench: \"%s\" is not a number of seconds\n", v ? v : "(missing)");
+        exit(2);
+    }
+    return x;
+}
+
+/* One item of a comma-separated list ("1,4,8"): the number up to the next
+ * comma, strictly. */
+static inline long bench_list_item(const char *s)
+{
+    char buf[32];
+    size_t n = strcspn(s, ",");
+    if (n == 0 || n >= sizeof(buf)) {
+        fprintf(stderr, "bench: bad list item in \"%s\"\n", s);
+        exit(2);
+    }
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    return bench_num(buf);
+}
 
 static inline uint64_t tsc_begin(void)
 {

@@ -148,9 +148,9 @@ int main(int argc, char **argv)
     long events = 10000000, budget_s = 60;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--events") && i + 1 < argc)
-            events = atol(argv[++i]);
+            events = bench_num(argv[++i]);
         else if (!strcmp(argv[i], "--budget-s") && i + 1 < argc)
-            budget_s = atol(argv[++i]);
+            budget_s = bench_num(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--events N] [--budget-s S]\n", argv[0]);
             return 2;

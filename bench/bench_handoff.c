@@ -355,7 +355,7 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--producers") && v)
             prods = v, i++;
         else if (!strcmp(a, "--ms") && v)
-            ms = atol(v), i++;
+            ms = bench_num(v), i++;
         else if (!strcmp(a, "--design") && v)
             designs = v, i++;
         else {
@@ -387,7 +387,7 @@ int main(int argc, char **argv)
     printf("|--------------|------|--------|--------|----------|------------|------------|-------------|-----------|\n");
     int np[8], nn = 0;
     for (const char *s = prods; s && *s && nn < 8;) {
-        int v = atoi(s);
+        int v = (int)bench_list_item(s);
         if (v >= 1 && v <= MAXP)
             np[nn++] = v;
         s = strchr(s, ',');

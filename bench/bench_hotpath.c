@@ -326,7 +326,7 @@ int main(int argc, char **argv)
     const char *threads = "1,4";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--calls") && i + 1 < argc)
-            calls = atol(argv[++i]);
+            calls = bench_num(argv[++i]);
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = argv[++i];
         else {
@@ -353,7 +353,7 @@ int main(int argc, char **argv)
     printf("|----|----------|----------|---------|-------------|---------------|-------------|"
            "---------------|-----------|-------------------------|\n");
     for (const char *t = threads; t && *t;) {
-        int n = atoi(t);
+        int n = (int)bench_list_item(t);
         if (n >= 1 && n <= 64)
             run(port, n, calls);
         t = strchr(t, ',');

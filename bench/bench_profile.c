@@ -19,7 +19,7 @@ int main(int argc, char **argv)
     int empty = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--calls") && i + 1 < argc)
-            calls = atol(argv[++i]);
+            calls = bench_num(argv[++i]);
         else if (!strcmp(argv[i], "--empty-loop"))
             empty = 1;
         else {

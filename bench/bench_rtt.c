@@ -462,15 +462,15 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--max-conn"))
             nmc = parse_list(v, mcs, MAX_LIST);
         else if (!strcmp(a, "--producers"))
-            g.producers = (uint32_t)atoi(v);
+            g.producers = (uint32_t)(int)bench_num(v);
         else if (!strcmp(a, "--secs"))
-            g.secs = atof(v);
+            g.secs = bench_real(v);
         else if (!strcmp(a, "--batch"))
-            g.batch = (uint32_t)atoi(v);
+            g.batch = (uint32_t)(int)bench_num(v);
         else if (!strcmp(a, "--queue"))
-            g.queue = (uint32_t)atoi(v);
+            g.queue = (uint32_t)(int)bench_num(v);
         else if (!strcmp(a, "--sat-secs"))
-            g.sat_secs = atof(v);
+            g.sat_secs = bench_real(v);
         else
             usage(argv[0]);
         if ((!strcmp(a, "--rtt") && !nrtt) || (!strcmp(a, "--rate") && !nrate) ||

@@ -214,9 +214,9 @@ int main(int argc, char **argv)
     int trials = 1000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--secs") && i + 1 < argc)
-            secs = atof(argv[++i]);
+            secs = bench_real(argv[++i]);
         else if (!strcmp(argv[i], "--trials") && i + 1 < argc)
-            trials = atoi(argv[++i]);
+            trials = (int)bench_num(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--secs 3] [--trials 1000]\n", argv[0]);
             return 2;

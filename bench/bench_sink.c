@@ -13,6 +13,7 @@
  * Without --connect the sink runs in this process (on 127.0.0.1, an
  * ephemeral port); --jsonl then makes it write the events to FILE.
  */
+#include "bench_common.h"
 #include "sink.h"
 
 #include <arpa/inet.h>
@@ -194,8 +195,8 @@ int main(int argc, char **argv)
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--requests") && v) nreq = atol(v), i++;
-        else if (!strcmp(a, "--events") && v) nev = atoi(v), i++;
+        if (!strcmp(a, "--requests") && v) nreq = bench_num(v), i++;
+        else if (!strcmp(a, "--events") && v) nev = (int)bench_num(v), i++;
         else if (!strcmp(a, "--connect") && v) connect_to = v, i++;
         else if (!strcmp(a, "--key") && v) key = v, i++;
         else if (!strcmp(a, "--jsonl") && v) jsonl = v, i++;
@@ -219,7 +220,7 @@ int main(int argc, char **argv)
         }
         memcpy(host, connect_to, (size_t)(c - connect_to));
         host[c - connect_to] = '\0';
-        port = (uint16_t)atoi(c + 1);
+        port = (uint16_t)bench_num_in(c + 1, 1, 65535);
     } else {
         struct sink_opts o = {.api_key = key, .jsonl_path = jsonl};
         s = sink_start(&o, &port);

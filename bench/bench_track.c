@@ -280,7 +280,7 @@ static int parse_list(const char *s, int *out, int max)
 {
     int n = 0;
     while (*s && n < max) {
-        int v = atoi(s);
+        int v = (int)bench_list_item(s);
         if (v >= 1 && v <= MAXTH)
             out[n++] = v;
         s = strchr(s, ',');
@@ -305,15 +305,15 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--impl") && v)
             impl_arg = v, i++;
         else if (!strcmp(a, "--calls") && v)
-            calls = atol(v), i++;
+            calls = bench_num(v), i++;
         else if (!strcmp(a, "--budget-ms") && v)
-            budget_ms = atol(v), i++;
+            budget_ms = bench_num(v), i++;
         else if (!strcmp(a, "--capacity") && v)
-            opt_capacity = (uint32_t)atol(v), i++;
+            opt_capacity = (uint32_t)bench_num(v), i++;
         else if (!strcmp(a, "--slot") && v)
-            opt_slot = (uint32_t)atol(v), i++;
+            opt_slot = (uint32_t)bench_num(v), i++;
         else if (!strcmp(a, "--lanes") && v)
-            opt_lanes = (uint32_t)atol(v), i++;
+            opt_lanes = (uint32_t)bench_num(v), i++;
         else if (!strcmp(a, "--dat") && v)
             dat = v, i++;
         else {
