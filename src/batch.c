@@ -69,11 +69,16 @@ void sg_batch_fill(struct sg_batch *b, struct sg_queue *q, const struct sg_clock
                    uint32_t want, uint32_t *rr)
 {
     const size_t worst = SG_EVENT_RENDER_MAX(q->slot_size) + 1; /* + ',' */
+    /* only the lanes that may hold events (sg_queue_span_lane): with 256
+     * owned lanes and 4 producer threads, 6 lanes per pass, not 258 */
+    const uint32_t owned = sg_queue_scan_owned(q), n = owned + q->nshared;
+    if (n == 0)
+        return; /* no thread has claimed a lane and there are no shared lanes */
     int took;
     do {
         took = 0;
-        for (uint32_t k = 0; k < q->nlanes && b->n < want; k++) {
-            struct sg_lane *l = &q->lanes[(*rr + k) % q->nlanes];
+        for (uint32_t k = 0; k < n && b->n < want; k++) {
+            struct sg_lane *l = sg_queue_span_lane(q, owned, (*rr + k) % n);
             for (int j = 0; j < 64 && b->n < want; j++) {
                 if (b->len + worst + 2 > b->cap)
                     return;
@@ -89,7 +94,7 @@ void sg_batch_fill(struct sg_batch *b, struct sg_queue *q, const struct sg_clock
                 sg_lane_recycle(l, slot);
             }
         }
-        *rr = (*rr + 1) % q->nlanes;
+        *rr = (*rr + 1) % n; /* n only grows: *rr < n on the next call too */
     } while (took && b->n < want);
 }
 

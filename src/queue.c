@@ -203,8 +203,8 @@ static void lane_touch(struct sg_queue *q, struct sg_lane *l)
 {
     if (atomic_load_explicit(&l->touched, memory_order_relaxed))
         return;
-    size_t lane_bytes = (size_t)(q->capacity + 1) * q->slot_size;
-    char *base = q->slab + (size_t)(l - q->lanes) * lane_bytes;
+    size_t lane_bytes = (size_t)l->nslots * q->slot_size;
+    char *base = l->slots;
     /* one byte per 4 KiB step, and the last byte: a lane that does not
      * start on a page boundary ends in a page the steps may miss */
     for (size_t off = 0; off < lane_bytes; off += 4096)
@@ -216,19 +216,40 @@ static void lane_touch(struct sg_queue *q, struct sg_lane *l)
 int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
                   uint32_t capacity, uint32_t slot_size)
 {
+    return sg_queue_init_tiers(q, nowned, nshared, capacity, nowned, capacity, slot_size);
+}
+
+/* Lane i's capacity: shared lanes and the first nbig owned lanes hold
+ * q->capacity, the other owned lanes q->capacity_rest. */
+static uint32_t lane_capacity(const struct sg_queue *q, uint32_t i)
+{
+    return i < q->nbig || i >= q->nowned ? q->capacity : q->capacity_rest;
+}
+
+int sg_queue_init_tiers(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
+                        uint32_t capacity, uint32_t nbig, uint32_t capacity_rest,
+                        uint32_t slot_size)
+{
     memset(q, 0, sizeof(*q));
     if (nowned + nshared == 0 || capacity == 0 || capacity > (1u << 24) ||
-        slot_size < 64 || (slot_size & 7))
+        capacity_rest == 0 || capacity_rest > (1u << 24) || slot_size < 64 || (slot_size & 7))
         return SEGOPS_EOPTION;
     q->nowned = nowned;
     q->nshared = nshared;
     q->nlanes = nowned + nshared;
     q->capacity = capacity;
+    q->nbig = nbig < nowned ? nbig : nowned;
+    q->capacity_rest = capacity_rest;
     q->slot_size = slot_size;
-    q->ring_size = pow2_at_least(capacity + 1);
     q->gen = atomic_fetch_add(&queue_gen, 1);
 
-    size_t nslots = (size_t)q->nlanes * (capacity + 1);
+    /* the geometry: slots and ring entries of every lane, back to back */
+    size_t nslots = 0, nbufs = 0;
+    for (uint32_t i = 0; i < q->nlanes; i++) {
+        uint32_t cap = lane_capacity(q, i);
+        nslots += (size_t)cap + 1;
+        nbufs += 2 * (size_t)pow2_at_least(cap + 1) + SG_HOT_RING;
+    }
     q->lanes = aligned_alloc(SG_CACHELINE,
                              ((sizeof(struct sg_lane) * q->nlanes + SG_CACHELINE - 1) /
                               SG_CACHELINE) * SG_CACHELINE);
@@ -237,30 +258,35 @@ int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
     q->slab = mmap(NULL, q->slab_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (q->slab == MAP_FAILED)
         q->slab = NULL;
-    q->bufs = calloc((size_t)q->nlanes * (2 * q->ring_size + SG_HOT_RING),
-                     sizeof(struct ck_ring_buffer));
+    q->bufs = calloc(nbufs, sizeof(struct ck_ring_buffer));
     if (!q->lanes || !q->slab || !q->bufs) {
         sg_queue_destroy(q);
         return SEGOPS_ENOMEM;
     }
     memset(q->lanes, 0, sizeof(struct sg_lane) * q->nlanes);
 
+    char *slots = q->slab;
+    struct ck_ring_buffer *buf = q->bufs;
     for (uint32_t i = 0; i < q->nlanes; i++) {
         struct sg_lane *l = &q->lanes[i];
-        char *slots = q->slab + (size_t)i * (capacity + 1) * slot_size;
+        uint32_t cap = lane_capacity(q, i), ring = pow2_at_least(cap + 1);
         l->q = q;
-        l->filled_buf = q->bufs + (size_t)i * (2 * q->ring_size + SG_HOT_RING);
-        l->free_buf = l->filled_buf + q->ring_size;
-        l->hot_buf = l->free_buf + q->ring_size;
-        ck_ring_init(&l->filled, q->ring_size);
-        ck_ring_init(&l->free, q->ring_size);
+        l->slots = slots;
+        l->nslots = cap + 1;
+        l->filled_buf = buf;
+        l->free_buf = l->filled_buf + ring;
+        l->hot_buf = l->free_buf + ring;
+        ck_ring_init(&l->filled, ring);
+        ck_ring_init(&l->free, ring);
         ck_ring_init(&l->hot, SG_HOT_RING);
         l->cur = slots;
-        for (uint32_t k = 1; k <= capacity; k++) {
+        for (uint32_t k = 1; k <= cap; k++) {
             void *s = slots + (size_t)k * slot_size;
             SG_TSAN_RELEASE(s);
             ck_ring_enqueue_spsc(&l->free, l->free_buf, s);
         }
+        slots += (size_t)l->nslots * slot_size;
+        buf += 2 * (size_t)ring + SG_HOT_RING;
     }
     for (uint32_t i = q->nowned; i < q->nlanes; i++)
         lane_touch(q, &q->lanes[i]); /* any thread may take a shared lane */
@@ -408,6 +434,13 @@ static struct sg_lane *enter_slow(struct sg_queue *q)
                 l = NULL;
             }
             if (l) {
+                /* in the sender's span before its first publication */
+                uint32_t idx = (uint32_t)(l - q->lanes) + 1;
+                uint32_t sc = atomic_load_explicit(&q->scan, memory_order_relaxed);
+                while (sc < idx && !atomic_compare_exchange_weak_explicit(
+                                       &q->scan, &sc, idx, memory_order_release,
+                                       memory_order_relaxed))
+                    ;
                 t->held[t->n].gen = q->gen;
                 t->held[t->n].lane = l;
                 t->n++;
@@ -473,8 +506,9 @@ int sg_queue_prefault(struct sg_queue *q)
 uint64_t sg_queue_depth(struct sg_queue *q)
 {
     uint64_t d = 0;
-    for (uint32_t i = 0; i < q->nlanes; i++)
-        d += ck_ring_size(&q->lanes[i].filled);
+    uint32_t owned = sg_queue_scan_owned(q), n = owned + q->nshared;
+    for (uint32_t k = 0; k < n; k++)
+        d += ck_ring_size(&sg_queue_span_lane(q, owned, k)->filled);
     return d;
 }
 

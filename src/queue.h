@@ -140,6 +140,9 @@ struct sg_lane {
     struct ck_ring_buffer *filled_buf;
     struct ck_ring_buffer *free_buf;
     struct ck_ring_buffer *hot_buf;
+    char *slots;                /* this lane's nslots slots in the slab */
+    uint32_t nslots;            /* capacity + 1 (lanes may differ: see
+                                   sg_queue_init_tiers) */
     uint32_t nstash;            /* holder-private: free slots in stash */
     _Atomic uint32_t touched;   /* slot pages committed; written only by
                                    whoever holds `owned` (a claimer, or the
@@ -158,9 +161,11 @@ struct sg_lane {
 
 struct sg_queue {
     uint32_t nowned, nshared, nlanes;
-    uint32_t capacity;          /* events per lane */
+    uint32_t capacity;          /* events per lane: shared lanes and the
+                                   first nbig owned lanes */
+    uint32_t nbig;              /* owned lanes [0, nbig) hold `capacity` */
+    uint32_t capacity_rest;     /* events per owned lane from nbig on */
     uint32_t slot_size;
-    uint32_t ring_size;
     uint64_t gen;               /* unique per queue in the process */
     int asym;                   /* membarrier() serves the shutdown
                                    handshake: producers need no fence
@@ -181,13 +186,30 @@ struct sg_queue {
     _Atomic uint32_t lanes_in_use;
     _Atomic uint32_t claims;    /* owned-lane claims so far (sender: time
                                    to commit the next lane) */
+    _Atomic uint32_t scan;      /* owned lanes [0, scan) may have held an
+                                   event: 1 + the highest index ever
+                                   claimed, raised (release) by the claimer
+                                   before its first publication, never
+                                   lowered.  Owned lanes past it are empty,
+                                   so the sender skips them (sg_queue_span):
+                                   an idle, never-claimed lane costs no
+                                   sender cache-line reads per turn */
     _Alignas(SG_CACHELINE) _Atomic uint64_t dropped_no_lane;
 };
 
-/* Allocates and pre-touches everything.  Returns 0 or SEGOPS_ENOMEM /
- * SEGOPS_EOPTION. */
+/* Reserves every lane's slots (mmap; committed lane by lane, see
+ * sg_queue_prefault) and builds the rings.  Every lane holds `capacity`
+ * events.  Returns 0 or SEGOPS_ENOMEM / SEGOPS_EOPTION. */
 int sg_queue_init(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
                   uint32_t capacity, uint32_t slot_size);
+/* The same with two lane sizes: the shared lanes and owned lanes
+ * [0, nbig) hold `capacity` events, owned lanes from nbig on hold
+ * `capacity_rest`.  Threads claim the lowest free owned lane, so the first
+ * nbig concurrent producer threads get the large lanes (the client's
+ * default geometry: README "Options"). */
+int sg_queue_init_tiers(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
+                        uint32_t capacity, uint32_t nbig, uint32_t capacity_rest,
+                        uint32_t slot_size);
 void sg_queue_destroy(struct sg_queue *q);
 /* Takes the queue off the live-queue registry (destroy does it first):
  * thread-exit destructors stop giving its lanes back. */
@@ -394,9 +416,26 @@ static inline void sg_lane_recycle(struct sg_lane *l, void *slot)
         ck_ring_enqueue_spsc(&l->free, l->free_buf, slot);
 }
 
-/* Events published and not yet taken, over all lanes (from the filled
- * rings' indices: the sender never reads the holders' counter lines on its
- * hot loop). */
+/* The lanes the sender looks at: the owned lanes [0, owned) that may have
+ * held an event (owned = q->scan, read once by the caller with acquire)
+ * and every shared lane.  k in [0, owned + nshared) names one of them.
+ * A claimer raises `scan` before its first publication; a sender that read
+ * an older value finds the lane on a later turn, and after the shutdown
+ * handshake (sg_queue_close happens before the sender sees the stop) it
+ * reads the final value. */
+static inline uint32_t sg_queue_scan_owned(struct sg_queue *q)
+{
+    return atomic_load_explicit(&q->scan, memory_order_acquire);
+}
+
+static inline struct sg_lane *sg_queue_span_lane(struct sg_queue *q, uint32_t owned, uint32_t k)
+{
+    return k < owned ? &q->lanes[k] : &q->lanes[q->nowned + (k - owned)];
+}
+
+/* Events published and not yet taken, over the lanes in the sender's span
+ * (from the filled rings' indices: the sender never reads the holders'
+ * counter lines on its hot loop). */
 uint64_t sg_queue_depth(struct sg_queue *q);
 
 /* Sender side: keeps one committed owned lane ahead of the claims, so a

@@ -20,8 +20,8 @@
 static inline double lane_resident(const struct sg_queue *q, uint32_t i)
 {
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    size_t lane_bytes = (size_t)(q->capacity + 1) * q->slot_size;
-    uintptr_t lo = (uintptr_t)q->slab + i * lane_bytes, hi = lo + lane_bytes;
+    size_t lane_bytes = (size_t)q->lanes[i].nslots * q->slot_size;
+    uintptr_t lo = (uintptr_t)q->lanes[i].slots, hi = lo + lane_bytes;
     lo = (lo + pg - 1) / pg * pg + pg;
     hi = hi / pg * pg - pg;
     if (hi <= lo)

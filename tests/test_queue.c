@@ -474,3 +474,63 @@ Test(queue, close_handshake_with_the_migration_barrier_leaves_nothing_unpublishe
 {
     close_handshake_with(SG_BARRIER_MIGRATE);
 }
+
+struct tier_put {
+    struct sg_queue *q;
+    int ok, full;
+};
+
+static void *tier_producer(void *arg)
+{
+    struct tier_put *p = arg;
+    for (uint64_t i = 0; i < 11; i++) {
+        int rc = put(p->q, 1, i);
+        p->ok += rc == 0;
+        p->full += rc == SEGOPS_EFULL;
+    }
+    return NULL;
+}
+
+/* Two lane sizes (the client's default geometry): the shared lanes and the
+ * first nbig owned lanes hold `capacity`, the rest `capacity_rest`, each
+ * to the event; and the sender's span (depth, batch fill) covers exactly
+ * the owned lanes up to the highest ever claimed plus the shared ones, so
+ * never-claimed lanes cost it nothing, while every event stays counted. */
+Test(queue, tiers_size_the_lanes_and_the_span_covers_every_claimed_lane)
+{
+    struct sg_queue q;
+    cr_assert_eq(sg_queue_init_tiers(&q, 8, 1, 100, 2, 10, 64), 0);
+    for (uint32_t i = 0; i < q.nlanes; i++)
+        cr_expect_eq(q.lanes[i].nslots, i < 2 || i == 8 ? 101u : 11u, "lane %u", i);
+    for (uint32_t i = 1; i < q.nlanes; i++)
+        cr_expect(q.lanes[i].slots == q.lanes[i - 1].slots + (size_t)q.lanes[i - 1].nslots * 64,
+                  "lane %u follows lane %u in the slab", i, i - 1);
+    cr_expect_eq(q.slab_size, (size_t)(3 * 101 + 6 * 11) * 64);
+    cr_expect_eq(sg_queue_scan_owned(&q), 0, "no lane claimed: only the shared one is scanned");
+
+    /* this thread claims lane 0, a big one */
+    for (uint64_t i = 0; i < 100; i++)
+        cr_assert_eq(put(&q, 0, i), 0);
+    cr_expect_eq(put(&q, 0, 100), SEGOPS_EFULL);
+    cr_expect_eq(sg_queue_scan_owned(&q), 1);
+
+    /* lanes 1..4 held by other (pretend) threads: the next thread claims
+     * lane 5, a small one, and the span grows to it */
+    for (uint32_t i = 1; i <= 4; i++)
+        atomic_store(&q.lanes[i].owned, 1);
+    struct tier_put p = {&q, 0, 0};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, tier_producer, &p), 0);
+    pthread_join(th, NULL);
+    cr_expect_eq(p.ok, 10);
+    cr_expect_eq(p.full, 1);
+    cr_expect_eq(sg_queue_scan_owned(&q), 6, "span: owned lanes 0..5");
+    cr_expect_eq(ck_ring_size(&q.lanes[5].filled), 10);
+    cr_expect_eq(sg_queue_depth(&q), 110, "both lanes in the span");
+    cr_expect_eq(sg_queue_span_lane(&q, 6, 6), &q.lanes[8], "then the shared lane");
+    cr_expect_eq(atomic_load(&q.lanes[5].owned), 0, "given back at thread exit");
+    cr_expect_eq(sg_queue_scan_owned(&q), 6, "the span never shrinks");
+    for (uint32_t i = 1; i <= 4; i++)
+        atomic_store(&q.lanes[i].owned, 0);
+    sg_queue_destroy(&q);
+}
