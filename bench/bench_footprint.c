@@ -126,11 +126,15 @@ static void footprint_row(const struct optset *s)
     pthread_barrier_wait(&bar);
     for (uint32_t i = 0; i < nown; i++)
         pthread_join(th[i], NULL);
-    uint64_t lanes = (uint64_t)(s->producers ? s->producers : 16) + (s->shared ? s->shared : 2);
+    uint64_t owned = s->producers ? s->producers : 256, shared = s->shared ? s->shared : 2;
+    uint64_t lanes = owned + shared;
     uint64_t cap = s->capacity ? s->capacity : 8192, slot = s->slot ? s->slot : 512;
     uint64_t mbb = s->batch_bytes ? s->batch_bytes : (1u << 20);
-    uint64_t slots = lanes * (cap + 1) * slot;
-    uint64_t rings = lanes * 2 * pow2_at_least(cap + 1) * 8;
+    /* capacity 0: shared lanes and the first 16 owned lanes hold 8192,
+     * the other owned lanes 1024 (the reservation; see README "Options") */
+    uint64_t nsmall = s->capacity || owned <= 16 ? 0 : owned - 16;
+    uint64_t slots = (lanes - nsmall) * (cap + 1) * slot + nsmall * 1025 * slot;
+    uint64_t rings = (lanes - nsmall) * 2 * pow2_at_least(cap + 1) * 8 + nsmall * 2 * 2048 * 8;
     uint64_t formula = slots + rings + 4096 + mbb + 8 + 65536;
     printf("| %3" PRIu64 " (%u+%u) | %8" PRIu64 " | %5" PRIu64 " | %9.2f | %9.2f | %10.2f |"
            " %11.2f | %9.2f | %12.2f | %5.3f |\n",
@@ -168,7 +172,7 @@ int main(int argc, char **argv)
     printf("|--------------------|----------|-------|-----------|-----------|------------|"
            "-------------|-----------|-------------|-------|\n");
     struct optset sets[] = {
-        {0, 0, 0, 0, 0},          /* defaults: 16+2 lanes x 8192 x 512 */
+        {0, 0, 0, 0, 0},          /* defaults: 256+2 lanes, 18 x 8192 + 240 x 1024, x 512 */
         {1, 1, 1024, 256, 0},     /* one hot thread, small */
         {4, 1, 8192, 512, 0},
         {8, 2, 4096, 1024, 0},

@@ -292,8 +292,13 @@ typedef struct segops_options {
     uint32_t batch_size;         /* 20: a batch starts once this many queue */
     uint32_t flush_interval_ms;  /* 5000: periodic flush */
     int max_retries;             /* 3; SEGOPS_RETRIES_NONE for none */
-    uint32_t queue_capacity;     /* 8192: events each lane can hold */
-    uint32_t max_producers;      /* 16: lanes owned by producer threads */
+    uint32_t queue_capacity;     /* events each lane can hold; 0 (the
+                                    default): 8192 in the shared lanes and
+                                    the first 16 owned lanes, 1024 in the
+                                    others (README "Many threads") */
+    uint32_t max_producers;      /* 256: lanes owned by producer threads
+                                    (reserved address space; committed
+                                    only when a thread claims one) */
     uint32_t shared_lanes;       /* 2: lanes shared by threads beyond those */
     uint32_t slot_size;          /* 512: bytes per encoded event (128..65536) */
     uint32_t max_batch_bytes;    /* 1 MiB: body cap of one request */

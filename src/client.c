@@ -240,6 +240,23 @@ static const char *env_get(const char *name)
     return getenv(name);
 }
 
+/* The default lane geometry (README "Options", "Many threads").  Lanes are
+ * reserved (mmap) for all and committed only when a thread claims one (the
+ * sender commits one ahead), so many owned lanes cost address space, not
+ * memory: 256 owned lanes serve a 256-thread pool without ENOLANE.  The
+ * shared lanes and the first SG_LANES_BIG owned lanes -- the lanes of the
+ * first 16 concurrent producer threads, since a thread claims the lowest
+ * free one -- hold SG_LANE_CAP_BIG events, as every lane did before
+ * (unchanged bursts for up to 16 threads); the others hold
+ * SG_LANE_CAP_REST, a second of events at 1,000 events/s per thread,
+ * 512 KiB committed per thread with 512-byte slots.  An explicit
+ * queue_capacity sizes every lane alike. */
+#define SG_LANES_OWNED 256
+#define SG_LANES_SHARED 2
+#define SG_LANES_BIG 16
+#define SG_LANE_CAP_BIG 8192
+#define SG_LANE_CAP_REST 1024
+
 static uint32_t dflt(uint32_t v, uint32_t d)
 {
     return v ? v : d;
@@ -250,7 +267,7 @@ static int load_config(const segops_options *o, struct segops_client *c)
     struct sg_config *k = &c->cfg;
     k->batch_size = dflt(o->batch_size, 20);
     k->flush_interval_ms = dflt(o->flush_interval_ms, 5000);
-    k->queue_capacity = dflt(o->queue_capacity, 8192);
+    k->queue_capacity = o->queue_capacity; /* 0: the tiers, see SG_LANE_* */
     k->slot_size = dflt(o->slot_size, 512);
     k->max_batch_bytes = dflt(o->max_batch_bytes, 1u << 20);
     k->request_timeout_ms = dflt(o->request_timeout_ms, 10000);
@@ -354,9 +371,13 @@ SEGOPS_API int segops_client_new(const segops_options *given, segops_client **ou
     c->api_key_len = strlen(key);
     memcpy(c->api_key, key, c->api_key_len);
 
-    uint32_t nowned = o->max_producers ? o->max_producers : 16;
-    uint32_t nshared = o->shared_lanes ? o->shared_lanes : 2;
-    rc = sg_queue_init(&c->q, nowned, nshared, c->cfg.queue_capacity, c->cfg.slot_size);
+    uint32_t nowned = o->max_producers ? o->max_producers : SG_LANES_OWNED;
+    uint32_t nshared = o->shared_lanes ? o->shared_lanes : SG_LANES_SHARED;
+    if (c->cfg.queue_capacity)
+        rc = sg_queue_init(&c->q, nowned, nshared, c->cfg.queue_capacity, c->cfg.slot_size);
+    else
+        rc = sg_queue_init_tiers(&c->q, nowned, nshared, SG_LANE_CAP_BIG, SG_LANES_BIG,
+                                 SG_LANE_CAP_REST, c->cfg.slot_size);
     if (rc)
         goto fail_free;
     /* the host the sockets connect to: the server's, or the proxy's */
