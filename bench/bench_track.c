@@ -5,7 +5,21 @@
  *   mutex   the existing C SDKs' design (baseline_mutex.c)
  *   spdlog  spdlog's async logger to a null sink (baseline_spdlog.cpp;
  *           only when spdlog was found at build time)
- * All three hand over the same four values: user_id, event_type, a string
+ *   floor   the in-run floor baseline (floor_*() below): the least a
+ *           thread can do to hand this event to another thread -- a
+ *           per-thread SPSC ring (cached head and tail, each on its own
+ *           cache line, like Quill's queue) of slots as large as
+ *           libsegops' (slot_size, 512 by default), into which each call
+ *           copies the event's encoded bytes (the same bytes, the same
+ *           length that segops_track() writes: sg_event_encode() of this
+ *           event, made once) and one TSC read as its timestamp; no
+ *           validation, no encoding, no shutdown handshake, no counters.
+ *           One consumer thread drains every ring, reading each slot's
+ *           bytes, and idles as libsegops' sender does (sleeps from 20 us
+ *           doubling to 5 ms).  It runs through the same worker loop,
+ *           bursts and bracket as the others, so every row can be read
+ *           against what this machine allowed in the same run.
+ * All of them hand over the same four values: user_id, event_type, a string
  * and a double property; each takes its own timestamp.
  *
  * Each call is timed with a fenced rdtsc bracket (its own cost included,
@@ -14,8 +28,30 @@
  * an in-process segops-sink on 127.0.0.1 during the run, as in production.
  *
  *   bench_track [--threads 1,2,4,8] [--mode burst|pressured|saturate|all]
- *               [--impl segops,mutex,spdlog] [--calls N] [--budget-ms MS]
+ *               [--impl floor,segops,mutex,spdlog] [--calls N] [--budget-ms MS]
  *               [--capacity N] [--slot BYTES] [--lanes N] [--dat FILE]
+ *   bench_track --rate R [--threads 256] [--events N] [--capacity N]
+ *               [--lanes N] [--shared N] [--pin-sender CPU]
+ *               [--producer-cpus LIST] [--sender-nice N] [--sender-fifo PRIO]
+ *               [--sink-nice N] [--duration-ms MS] [--reps N]
+ *
+ * Many threads (--rate, rate_main() below): each of --threads threads
+ * tracks --events events (1,000 by default) at R events/s (absolute
+ * schedule, no catch-up sleep when late; R = 0: as fast as it can; with
+ * --duration-ms each calls for that long instead: threads that finish early
+ * give their lane back, still full, to the next thread to start), with
+ * the client's DEFAULT lane geometry unless --lanes/--capacity/--shared
+ * are given; reports accepted, SEGOPS_EFULL, SEGOPS_ENOLANE and delivered
+ * (after a flush), the sender's CPU time, and what the client cost:
+ * address space reserved and memory committed at creation and after the
+ * threads claimed their lanes.  --pin-sender sets pin_sender/sender_cpu;
+ * --producer-cpus confines the producer threads to those CPUs;
+ * --sender-nice sets the nice value of the thread named "segops-sender"
+ * (setpriority on its tid; negative values need CAP_SYS_NICE);
+ * --sender-fifo puts it in SCHED_FIFO at that priority (what
+ * `chrt -f -p PRIO TID` does; CAP_SYS_NICE too); --sink-nice runs the
+ * sink in a child process at that nice value (else in this process, where
+ * saturating producers starve its threads as much as the sender).
  *
  * Modes: burst = 20 calls, then a 200 us sleep (clock_nanosleep: the CPU
  * is given back, as a server thread between requests would);
@@ -25,17 +61,23 @@
  * Figures, not assertions: this program never fails for being slow.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <sys/mman.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "baseline.h"
 #include "bench_client.h"
 #include "bench_common.h"
+#include "client.h" /* internal: the lanes' geometry, for the cost lines */
 #include "event.h" /* internal: the encoding step alone, for the breakdown */
 #include "segops.h"
 #include "sink.h"
 
-enum { I_SEGOPS, I_MUTEX, I_SPDLOG, NIMPL };
-static const char *impl_name[NIMPL] = {"libsegops", "mutex+malloc", "spdlog-async"};
+enum { I_SEGOPS, I_MUTEX, I_SPDLOG, I_FLOOR, NIMPL };
+static const char *impl_name[NIMPL] = {"libsegops", "mutex+malloc", "spdlog-async", "floor"};
 enum { M_BURST, M_PRESSURED, M_SATURATE, NMODE };
 static const char *mode_name[NMODE] = {"burst", "pressured", "saturate"};
 
@@ -63,6 +105,153 @@ struct worker {
     double secs;
 };
 
+/* ---- the floor baseline (see the top of this file) ---- */
+
+#define FLOOR_RINGS 64 /* one per producer thread: MAXTH */
+
+struct floor_ring {
+    /* producer's line: its tail and its cached copy of the head */
+    _Alignas(64) _Atomic uint64_t tail;
+    uint64_t head_seen;
+    unsigned char *slots; /* written before `ready` (release) */
+    uint64_t mask;
+    /* consumer's line */
+    _Alignas(64) _Atomic uint64_t head;
+    _Atomic int ready;
+};
+
+struct floor {
+    unsigned char ev[SG_SLOT_MAX]; /* the encoded event, made once */
+    uint32_t len;                  /* its encoded size (sg_slot_hdr.len) */
+    uint32_t stride;               /* slot size, as libsegops' */
+    uint64_t cap;                  /* slots per ring (power of two) */
+    _Atomic uint32_t nrings;
+    _Atomic int stop;
+    pthread_t consumer;
+    uint64_t consumed, sum;
+    struct floor_ring ring[FLOOR_RINGS];
+};
+
+static __thread struct floor_ring *floor_mine;
+static __thread const struct floor *floor_of;
+
+/* A thread's first call: its ring, committed (like a libsegops lane the
+ * sender committed ahead).  Runs in the warm-up, never in the measured
+ * loop. */
+static struct floor_ring *floor_claim(struct floor *f)
+{
+    uint32_t i = atomic_fetch_add(&f->nrings, 1);
+    if (i >= FLOOR_RINGS)
+        return NULL;
+    struct floor_ring *r = &f->ring[i];
+    size_t bytes = f->cap * f->stride;
+    r->slots = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (r->slots == MAP_FAILED)
+        return NULL;
+    for (size_t off = 0; off < bytes; off += 4096)
+        r->slots[off] = 0;
+    r->mask = f->cap - 1;
+    atomic_store_explicit(&r->ready, 1, memory_order_release);
+    floor_mine = r;
+    floor_of = f;
+    return r;
+}
+
+/* One call: a full check against the cached head, one TSC read, a copy
+ * of the event's bytes, the timestamp into them, one release store. */
+static inline int floor_track(struct floor *f)
+{
+    struct floor_ring *r = floor_mine;
+    if (__builtin_expect(floor_of != f, 0) && !(r = floor_claim(f)))
+        return 2;
+    uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    if (__builtin_expect(t - r->head_seen > r->mask, 0)) {
+        r->head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
+        if (t - r->head_seen > r->mask)
+            return 1;
+    }
+    unsigned char *slot = r->slots + (t & r->mask) * f->stride;
+    uint64_t stamp = __rdtsc();
+    memcpy(slot, f->ev, f->len);
+    memcpy(slot + offsetof(struct sg_slot_hdr, stamp), &stamp, sizeof(stamp));
+    atomic_store_explicit(&r->tail, t + 1, memory_order_release);
+    return 0;
+}
+
+/* The consumer: reads every byte of every event (8 at a time), then gives
+ * the slots back; idles like libsegops' sender. */
+static void *floor_consume(void *arg)
+{
+    struct floor *f = arg;
+    int64_t idle = 0;
+    for (;;) {
+        int took = 0, stop = atomic_load(&f->stop);
+        uint32_t n = atomic_load(&f->nrings);
+        for (uint32_t i = 0; i < n && i < FLOOR_RINGS; i++) {
+            struct floor_ring *r = &f->ring[i];
+            if (!atomic_load_explicit(&r->ready, memory_order_acquire))
+                continue;
+            uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+            uint64_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+            for (; h != t; h++) {
+                const unsigned char *s = r->slots + (h & r->mask) * f->stride;
+                uint64_t w;
+                for (uint32_t k = 0; k + 8 <= f->len; k += 8) {
+                    memcpy(&w, s + k, 8);
+                    f->sum += w;
+                }
+                f->consumed++;
+                took = 1;
+            }
+            atomic_store_explicit(&r->head, h, memory_order_release);
+        }
+        if (took) {
+            idle = 0;
+        } else if (stop) {
+            break;
+        } else {
+            idle = idle ? (idle * 2 < 5000000 ? idle * 2 : 5000000) : 20000;
+            sleep_ns(idle);
+        }
+    }
+    return NULL;
+}
+
+static struct floor *floor_new(uint32_t capacity, uint32_t slot_size)
+{
+    struct floor *f = aligned_alloc(64, (sizeof(*f) + 63) / 64 * 64); /* the rings' lines */
+    if (!f)
+        return NULL;
+    memset(f, 0, sizeof(*f));
+    f->stride = slot_size ? slot_size : 512;
+    f->cap = 1;
+    while (f->cap < (capacity ? capacity : 8192))
+        f->cap <<= 1;
+    segops_prop props[] = {SEGOPS_STR(K1, V1), SEGOPS_F64(K2, V2)};
+    struct sg_event_in in = {USER, SEGOPS_NTS, TYPE, SEGOPS_NTS, NULL, SEGOPS_TIME_NONE, props, 2};
+    if (sg_event_encode(f->ev, f->stride, &in, 0) != 0) {
+        free(f);
+        return NULL;
+    }
+    f->len = ((const struct sg_slot_hdr *)f->ev)->len;
+    if (pthread_create(&f->consumer, NULL, floor_consume, f) != 0) {
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+static void floor_free(struct floor *f)
+{
+    atomic_store(&f->stop, 1);
+    pthread_join(f->consumer, NULL);
+    uint32_t n = atomic_load(&f->nrings);
+    for (uint32_t i = 0; i < n && i < FLOOR_RINGS; i++)
+        if (f->ring[i].slots && f->ring[i].slots != MAP_FAILED)
+            munmap(f->ring[i].slots, f->cap * f->stride);
+    free(f);
+}
+
 static inline int do_track(int impl, void *ctx, const segops_event *ev)
 {
     switch (impl) {
@@ -76,6 +265,8 @@ static inline int do_track(int impl, void *ctx, const segops_event *ev)
     case I_SPDLOG:
         return bl_spdlog_track(ctx, USER, TYPE, K1, V1, K2, V2);
 #endif
+    case I_FLOOR:
+        return floor_track((struct floor *)ctx);
     default:
         return 2;
     }
@@ -144,6 +335,8 @@ static void *impl_new(int impl, int threads)
     case I_SPDLOG:
         return bl_spdlog_new(8192 * (size_t)threads);
 #endif
+    case I_FLOOR:
+        return floor_new(opt_capacity, opt_slot);
     }
     return NULL;
 }
@@ -163,6 +356,9 @@ static void impl_free(int impl, void *ctx)
         bl_spdlog_free(ctx);
         break;
 #endif
+    case I_FLOOR:
+        floor_free(ctx);
+        break;
     }
 }
 
@@ -276,6 +472,294 @@ static void cost_breakdown(void)
     free(h);
 }
 
+/* ---- against the floor: printed after the main table ---- */
+
+static void floor_table(const int *th, int nth)
+{
+    int any = 0;
+    for (int m = 0; m < NMODE; m++)
+        for (int t = 0; t < nth; t++)
+            any |= results[I_FLOOR][m][th[t]].valid;
+    if (!any)
+        return;
+    printf("\n# libsegops against the floor of the same run (ns over it at p50, ratio at "
+           "p99.9)\n\n");
+    printf("| mode      | th | floor p50 | floor p99.9 | segops p50 - floor | segops p99.9 / floor |\n");
+    printf("|-----------|----|-----------|-------------|--------------------|----------------------|\n");
+    for (int m = 0; m < NMODE; m++)
+        for (int t = 0; t < nth; t++) {
+            struct result *f = &results[I_FLOOR][m][th[t]], *s = &results[I_SEGOPS][m][th[t]];
+            if (!f->valid)
+                continue;
+            char d[32] = "-", r[32] = "-";
+            if (s->valid) {
+                snprintf(d, sizeof(d), "%+.0f", s->p50 - f->p50);
+                snprintf(r, sizeof(r), "%.2f", s->p999 / f->p999);
+            }
+            printf("| %-9s | %2d | %9.0f | %11.0f | %18s | %20s |\n", mode_name[m], th[t], f->p50,
+                   f->p999, d, r);
+        }
+}
+
+/* ---- many threads at a fixed rate (--rate) ---- */
+
+#define RATE_MAXTH 4096
+
+static long opt_rate = -1, opt_events = 1000, opt_reps = 1, opt_duration_ms = 0;
+static int opt_pin = -1, opt_nice = 0, opt_nice_set = 0, opt_fifo = 0;
+static int opt_sink_nice = 0, opt_sink_nice_set = 0;
+static uint32_t opt_shared = 0;
+static int opt_capacity_set = 0;
+static const char *opt_pcpus = NULL;
+
+struct rate_worker {
+    segops_client *c;
+    long events;
+    int64_t period_ns; /* 0: as fast as it can */
+    int64_t duration_ns; /* > 0: calls until then instead of `events` */
+    pthread_barrier_t *bar;
+    cpu_set_t *cpus;
+    uint64_t ok, full, nolane, other;
+};
+
+static void *rate_run(void *arg)
+{
+    struct rate_worker *w = arg;
+    if (w->cpus)
+        pthread_setaffinity_np(pthread_self(), sizeof(*w->cpus), w->cpus);
+    segops_prop props[] = {SEGOPS_STR(K1, V1), SEGOPS_F64(K2, V2)};
+    segops_event ev = {.user_id = USER, .event_type = TYPE, .payload = props, .payload_len = 2};
+    pthread_barrier_wait(w->bar);
+    int64_t t0 = mono_ns();
+    for (long i = 0; w->duration_ns ? (i & 63) || mono_ns() - t0 < w->duration_ns : i < w->events;
+         i++) {
+        if (w->period_ns) {
+            int64_t due = t0 + i * w->period_ns, now = mono_ns();
+            if (due > now)
+                sleep_ns(due - now);
+        }
+        int rc = segops_track(w->c, &ev);
+        w->ok += rc == 0;
+        w->full += rc == SEGOPS_EFULL;
+        w->nolane += rc == SEGOPS_ENOLANE;
+        w->other += rc != 0 && rc != SEGOPS_EFULL && rc != SEGOPS_ENOLANE;
+    }
+    return NULL;
+}
+
+/* Address space (VmSize) and resident memory of the process, bytes. */
+static void vm_now(long *vsz, long *rss)
+{
+    long size = 0, res = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f && fscanf(f, "%ld %ld", &size, &res) != 2)
+        size = res = 0;
+    if (f)
+        fclose(f);
+    *vsz = size * sysconf(_SC_PAGESIZE);
+    *rss = res * sysconf(_SC_PAGESIZE);
+}
+
+/* Slot memory committed so far: the lanes touched (lane_touch). */
+static double lanes_committed_mib(const struct sg_queue *q, uint32_t *nlanes)
+{
+    size_t b = 0;
+    *nlanes = 0;
+    for (uint32_t i = 0; i < q->nlanes; i++)
+        if (atomic_load(&q->lanes[i].touched)) {
+            b += (size_t)q->lanes[i].nslots * q->slot_size;
+            (*nlanes)++;
+        }
+    return (double)b / 1048576.0;
+}
+
+static void rate_one(int threads, cpu_set_t *pcpus)
+{
+    char url[64];
+    bench_sink_url(url, sizeof(url), sink_port);
+    segops_options o;
+    bench_client_opts(&o, url);
+    o.max_producers = opt_lanes; /* 0: the defaults */
+    o.queue_capacity = opt_capacity_set ? opt_capacity : 0;
+    o.shared_lanes = opt_shared;
+    o.slot_size = opt_slot;
+    if (opt_pin >= 0) {
+        o.pin_sender = 1;
+        o.sender_cpu = opt_pin;
+    }
+    long v0, r0, v1, r1, v2, r2;
+    vm_now(&v0, &r0);
+    segops_client *c = bench_client_new(&o, "bench_track: client");
+    vm_now(&v1, &r1);
+    const struct sg_queue *q = &c->q;
+    sleep_ns(20000000); /* the sender is up (and sets its nice value below) */
+    int stid = find_task("segops-sender");
+    if (opt_nice_set && stid > 0 && setpriority(PRIO_PROCESS, (id_t)stid, opt_nice) != 0)
+        printf("# setpriority(sender, %d): %s\n", opt_nice, strerror(errno));
+    struct sched_param sp = {.sched_priority = opt_fifo};
+    if (opt_fifo && stid > 0 && sched_setscheduler(stid, SCHED_FIFO, &sp) != 0)
+        printf("# sched_setscheduler(sender, SCHED_FIFO %d): %s\n", opt_fifo, strerror(errno));
+    int64_t cpu0 = task_cpu_ns(stid);
+
+    struct rate_worker *w = calloc((size_t)threads, sizeof(*w));
+    pthread_t *th = calloc((size_t)threads, sizeof(*th));
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, (unsigned)threads);
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setstacksize(&at, 256 * 1024);
+    for (int i = 0; i < threads; i++) {
+        w[i].c = c;
+        w[i].events = opt_events;
+        w[i].period_ns = opt_rate > 0 ? 1000000000 / opt_rate : 0;
+        w[i].duration_ns = opt_duration_ms * 1000000;
+        w[i].bar = &bar;
+        w[i].cpus = pcpus;
+        if (pthread_create(&th[i], &at, rate_run, &w[i]) != 0) {
+            fprintf(stderr, "bench_track: pthread_create %d: %s\n", i, strerror(errno));
+            exit(1);
+        }
+    }
+    int64_t t0 = mono_ns();
+    uint64_t ok = 0, full = 0, nolane = 0, other = 0, offered = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(th[i], NULL);
+        ok += w[i].ok;
+        full += w[i].full;
+        nolane += w[i].nolane;
+        other += w[i].other;
+    }
+    offered = ok + full + nolane + other;
+    double secs = (double)(mono_ns() - t0) / 1e9;
+    /* the threads are gone, their lanes given back but still committed */
+    vm_now(&v2, &r2);
+    uint32_t ncommitted;
+    double committed = lanes_committed_mib(q, &ncommitted);
+    /* the sender's CPU time while the producers ran (the flush is not in it) */
+    double cpu = cpu0 >= 0 ? (double)(task_cpu_ns(stid) - cpu0) / 1e9 : -1;
+    segops_flush(c, 60000);
+    segops_counters k = SEGOPS_COUNTERS_INIT;
+    segops_stats(c, &k);
+    printf("| %4d | %5ld | %3u+%u | %s | %8" PRIu64 " | %8" PRIu64 " | %6" PRIu64 " | %6" PRIu64
+           " | %8" PRIu64 " | %6.2f | %5.2f | %7.0f | %6.3f | %5.1f | %7.1f | %6.1f | %4u |"
+           " %7.1f |\n",
+           threads, opt_rate, q->nowned, q->nshared, opt_capacity_set ? "fixed" : "dflt ", offered,
+           ok, full, nolane, k.delivered, 100.0 * (double)(offered - k.delivered) / (double)offered,
+           secs, (double)ok / secs, cpu, cpu >= 0 ? 100.0 * cpu / secs : -1,
+           (double)(v1 - v0) / 1048576.0, (double)(r1 - r0) / 1048576.0, ncommitted,
+           committed);
+    (void)r2;
+    (void)v2;
+    if (other)
+        printf("# %" PRIu64 " calls failed otherwise\n", other);
+    fflush(stdout);
+    segops_shutdown(c, 30000, NULL);
+    pthread_attr_destroy(&at);
+    pthread_barrier_destroy(&bar);
+    free(th);
+    free(w);
+}
+
+/* --sink-nice: the sink in a child process at that nice value, so that
+ * the producers under test do not starve the server's threads too (in
+ * production the server is another machine).  Returns its pid. */
+static pid_t rate_sink_process(int nice_value)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        exit(1);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        if (setpriority(PRIO_PROCESS, 0, nice_value) != 0)
+            fprintf(stderr, "bench_track: sink nice %d: %s\n", nice_value, strerror(errno));
+        uint16_t port = 0;
+        struct sink *s = bench_sink_start(NULL, &port);
+        if (!s || write(fds[1], &port, sizeof(port)) != sizeof(port))
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    if (pid < 0 || read(fds[0], &sink_port, sizeof(sink_port)) != sizeof(sink_port)) {
+        fprintf(stderr, "bench_track: the sink process did not start\n");
+        exit(1);
+    }
+    close(fds[0]);
+    return pid;
+}
+
+static int rate_main(const char *threads_arg)
+{
+    int th[16], nth = 0;
+    for (const char *s = threads_arg; *s && nth < 16;) {
+        long v = bench_list_item(s);
+        if (v < 1 || v > RATE_MAXTH) {
+            fprintf(stderr, "bench_track: --threads: 1..%d in --rate mode\n", RATE_MAXTH);
+            return 2;
+        }
+        th[nth++] = (int)v;
+        s = strchr(s, ',');
+        if (!s)
+            break;
+        s++;
+    }
+    cpu_set_t pcpus, *pc = NULL;
+    if (opt_pcpus) {
+        CPU_ZERO(&pcpus);
+        for (const char *s = opt_pcpus; *s;) {
+            long v = bench_list_item(s);
+            if (v >= CPU_SETSIZE) {
+                fprintf(stderr, "bench_track: --producer-cpus: CPU %ld\n", v);
+                return 2;
+            }
+            CPU_SET((int)v, &pcpus);
+            s = strchr(s, ',');
+            if (!s)
+                break;
+            s++;
+        }
+        pc = &pcpus;
+    }
+    bench_calibrate();
+    bench_machine(stdout);
+    struct sink *sink = NULL;
+    pid_t sink_pid = -1;
+    if (opt_sink_nice_set) {
+        sink_pid = rate_sink_process(opt_sink_nice);
+        printf("# sink: a child process at nice %d\n", opt_sink_nice);
+    } else if (!(sink = bench_sink_start(NULL, &sink_port))) {
+        perror("bench_track: sink");
+        return 1;
+    }
+    printf("# many threads: each tracks %ld events (or for %ld ms if not 0) at %ld events/s "
+           "(0: as fast as it can); pin_sender %s; producers on %s; sender nice %s\n",
+           opt_events, opt_duration_ms, opt_rate, opt_pin >= 0 ? "on" : "off", opt_pcpus ? opt_pcpus : "any CPU",
+           opt_nice_set ? "set" : "0");
+    printf("# secs = the producers' run; acc/s = accepted / secs; sender CPU = its CPU time "
+           "during that run (%% of one CPU);\n");
+    printf("# lost %% = (offered - delivered) / offered; vsz/rss = the client's creation "
+           "(address space reserved, memory resident); committed = lanes whose slots are "
+           "committed after the run and their MiB\n\n");
+    printf("| th   | rate  | lanes | cap   |  offered | accepted |  EFULL | ENOLANE |"
+           " delivered | lost %% |  secs |   acc/s | sender CPU s | CPU %% | vsz MiB | rss MiB |"
+           " lanes | slots MiB |\n");
+    printf("|------|-------|-------|-------|----------|----------|--------|---------|"
+           "-----------|--------|-------|---------|--------------|-------|---------|---------|"
+           "-------|-----------|\n");
+    for (long r = 0; r < opt_reps; r++)
+        for (int t = 0; t < nth; t++)
+            rate_one(th[t], pc);
+    if (sink)
+        sink_stop(sink);
+    if (sink_pid > 0) {
+        kill(sink_pid, SIGTERM);
+        waitpid(sink_pid, NULL, 0);
+    }
+    return 0;
+}
+
 static int parse_list(const char *s, int *out, int max)
 {
     int n = 0;
@@ -293,7 +777,7 @@ static int parse_list(const char *s, int *out, int max)
 
 int main(int argc, char **argv)
 {
-    const char *threads_arg = "1,2,4,8", *mode_arg = "all", *impl_arg = "segops,mutex,spdlog";
+    const char *threads_arg = "1,2,4,8", *mode_arg = "all", *impl_arg = "floor,segops,mutex,spdlog";
     const char *dat = NULL;
     long calls = 0, budget_ms = 4000;
     for (int i = 1; i < argc; i++) {
@@ -309,7 +793,36 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--budget-ms") && v)
             budget_ms = bench_num(v), i++;
         else if (!strcmp(a, "--capacity") && v)
-            opt_capacity = (uint32_t)bench_num(v), i++;
+            opt_capacity = (uint32_t)bench_num(v), opt_capacity_set = 1, i++;
+        else if (!strcmp(a, "--rate") && v)
+            opt_rate = bench_num(v), i++;
+        else if (!strcmp(a, "--events") && v)
+            opt_events = bench_num_in(v, 1, 100000000), i++;
+        else if (!strcmp(a, "--sender-fifo") && v)
+            opt_fifo = (int)bench_num_in(v, 1, 99), i++;
+        else if (!strcmp(a, "--duration-ms") && v)
+            opt_duration_ms = bench_num_in(v, 1, 3600000), i++;
+        else if (!strcmp(a, "--reps") && v)
+            opt_reps = bench_num_in(v, 1, 100), i++;
+        else if (!strcmp(a, "--shared") && v)
+            opt_shared = (uint32_t)bench_num_in(v, 0, 256), i++;
+        else if (!strcmp(a, "--pin-sender") && v)
+            opt_pin = (int)bench_num_in(v, 0, CPU_SETSIZE - 1), i++;
+        else if (!strcmp(a, "--producer-cpus") && v)
+            opt_pcpus = v, i++;
+        else if ((!strcmp(a, "--sender-nice") || !strcmp(a, "--sink-nice")) && v) {
+            char *end = NULL;
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < -20 || n > 19) {
+                fprintf(stderr, "bench: \"%s\" is not a nice value (-20..19)\n", v);
+                return 2;
+            }
+            if (!strcmp(a, "--sink-nice"))
+                opt_sink_nice = (int)n, opt_sink_nice_set = 1;
+            else
+                opt_nice = (int)n, opt_nice_set = 1;
+            i++;
+        }
         else if (!strcmp(a, "--slot") && v)
             opt_slot = (uint32_t)bench_num(v), i++;
         else if (!strcmp(a, "--lanes") && v)
@@ -320,15 +833,21 @@ int main(int argc, char **argv)
             fprintf(stderr,
                     "usage: %s [--threads 1,2,4,8] [--mode burst|pressured|saturate|all]\n"
                     "          [--impl segops,mutex,spdlog] [--calls N] [--budget-ms MS]\n"
-                    "          [--capacity N] [--slot BYTES] [--lanes N] [--dat FILE]\n",
-                    argv[0]);
+                    "          [--capacity N] [--slot BYTES] [--lanes N] [--dat FILE]\n"
+                    "       %s --rate R [--threads 256] [--events N] [--capacity N] [--lanes N]\n"
+                    "          [--shared N] [--pin-sender CPU] [--producer-cpus LIST]\n"
+                    "          [--sender-nice N] [--sender-fifo PRIO] [--sink-nice N]\n"
+                    "          [--duration-ms MS] [--reps N]\n",
+                    argv[0], argv[0]);
             return 2;
         }
     }
+    if (opt_rate >= 0)
+        return rate_main(strcmp(threads_arg, "1,2,4,8") ? threads_arg : "256");
     int th[16];
     int nth = parse_list(threads_arg, th, 16);
     int use[NIMPL] = {strstr(impl_arg, "segops") != NULL, strstr(impl_arg, "mutex") != NULL,
-                      strstr(impl_arg, "spdlog") != NULL};
+                      strstr(impl_arg, "spdlog") != NULL, strstr(impl_arg, "floor") != NULL};
 #ifndef BENCH_HAVE_SPDLOG
     if (use[I_SPDLOG])
         printf("# spdlog baseline: not built (libspdlog-dev not found at configure time)\n");
@@ -366,6 +885,7 @@ int main(int argc, char **argv)
                     one(i, m, th[t], n, budget_ms);
     }
     sink_stop(sink);
+    floor_table(th, nth);
 
     printf("\n# ratios libsegops / baseline (lower is better; 0.10 = 10x faster)\n\n");
     printf("| mode      | th | p50 vs mutex | p99.9 vs mutex | p50 vs spdlog | p99.9 vs spdlog |\n");
