@@ -828,3 +828,67 @@ Test(client, a_refused_url_is_logged_with_its_reason)
         pthread_mutex_destroy(&H.mu);
     }
 }
+
+struct held_thread {
+    segops_client *c;
+    pthread_barrier_t *all_in;   /* every thread tracked */
+    pthread_barrier_t *may_exit; /* the test looked: threads may exit */
+    int id, ok;
+};
+
+static void *track_and_hold(void *arg)
+{
+    struct held_thread *t = arg;
+    t->ok = track_n(t->c, t->id, 0, 1);
+    pthread_barrier_wait(t->all_in);
+    pthread_barrier_wait(t->may_exit); /* exiting gives the lane back */
+    return NULL;
+}
+
+/* The default geometry (issue 14): 256 owned lanes and 2 shared, the
+ * shared lanes and the first 16 owned lanes holding 8192 events, the
+ * others 1024.  40 threads alive at once each get an owned lane of their
+ * own (none is refused with ENOLANE, as 24 of them were with 16 lanes),
+ * and the sender sees every lane a thread claimed (all events delivered). */
+Test(client, default_lanes_serve_40_live_threads_each_with_its_own_lane, .timeout = 120)
+{
+    enum { T = 40 };
+    h_start_sink(&H, NULL, T);
+    segops_options o = h_opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    const struct sg_queue *q = &H.c->q;
+    cr_expect_eq(q->nowned, 256);
+    cr_expect_eq(q->nshared, 2);
+    for (uint32_t i = 0; i < q->nlanes; i++)
+        cr_expect_eq(q->lanes[i].nslots, i < 16 || i >= 256 ? 8193u : 1025u, "lane %u", i);
+
+    struct held_thread t[T];
+    pthread_t th[T];
+    pthread_barrier_t all_in, may_exit;
+    pthread_barrier_init(&all_in, NULL, T + 1);
+    pthread_barrier_init(&may_exit, NULL, T + 1);
+    for (int i = 0; i < T; i++) {
+        t[i] = (struct held_thread){H.c, &all_in, &may_exit, i, 0};
+        cr_assert_eq(pthread_create(&th[i], NULL, track_and_hold, &t[i]), 0);
+    }
+    pthread_barrier_wait(&all_in); /* all T tracked; none can exit yet */
+    segops_counters s = SEGOPS_COUNTERS_INIT;
+    stats(&s);
+    cr_expect_eq(s.lanes_in_use, T, "every live thread holds an owned lane: %u", s.lanes_in_use);
+    /* lanes 0..T-1, or one past: the sender may hold the lane it commits
+     * ahead for an instant, and a claimer then takes the next one */
+    uint32_t scan = atomic_load(&H.c->q.scan);
+    cr_expect(scan >= T && scan <= T + 1, "the sender's span covers their lanes: %u", scan);
+    pthread_barrier_wait(&may_exit);
+    cr_expect_eq(s.dropped_no_lane, 0);
+    for (int i = 0; i < T; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect_eq(t[i].ok, 1, "thread %d's event", i);
+    }
+    pthread_barrier_destroy(&all_in);
+    pthread_barrier_destroy(&may_exit);
+    cr_expect_eq(segops_flush(H.c, 30000), 0);
+    stats(&s);
+    cr_expect_eq(s.delivered, T);
+    h_expect_invariant(H.c);
+}
