@@ -500,7 +500,9 @@ SEGOPS_API int segops_track_site(segops_client *c, segops_prepared **site,
  * (allocates); later calls are segops_track_prepared() of the values: no
  * lock, no allocation.  The handle lives until the process exits.  An
  * expression (GNU statement expression: gcc and clang); C only -- in C++
- * use a function-local `static const segops::prepared` (segops.hpp). */
+ * use a function-local `static const segops::prepared` (segops.hpp).
+ * Without properties (SEGOPS_TRACK_PREPARED(c, "app_opened", user)) it
+ * works too; -Wpedantic then warns that "..." got no argument. */
 #if !defined(__cplusplus) && defined(__GNUC__)
 #define SEGOPS_TRACK_PREPARED(c, event_type, user_id, ...)                              \
     __extension__({                                                                     \

@@ -999,6 +999,14 @@ Test(client, prepared_event_arrives_as_the_plain_one)
     pthread_mutex_lock(&H.mu);
     cr_expect_str_eq(H.last_event, plain);
     pthread_mutex_unlock(&H.mu);
+    /* the macro without properties: an empty payload object */
+    cr_assert_eq(SEGOPS_TRACK_PREPARED(H.c, "app_opened", "user-9"), 0);
+    cr_assert_eq(segops_flush(H.c, 5000), 0);
+    pthread_mutex_lock(&H.mu);
+    cr_expect(strstr(H.last_event, "{\"user_id\":\"user-9\",\"event_type\":\"app_opened\"") &&
+                  strstr(H.last_event, "\"payload\":{}}"),
+              "%s", H.last_event);
+    pthread_mutex_unlock(&H.mu);
     h_stop(&H);
     segops_prepared_free(p);
 }
