@@ -390,6 +390,135 @@ SEGOPS_API int segops_client_new(const segops_options *opts, segops_client **out
  * counted), SEGOPS_ESHUTDOWN. */
 SEGOPS_API int segops_track(segops_client *c, const segops_event *ev);
 
+/* ------------------------------------------------------ prepared events */
+
+/* A prepared event: an event type and its property keys and types,
+ * validated once and kept with their JSON already written
+ * ("event_type":"order_placed",... "payload":{"order_id":), so that each
+ * call copies only what changes (user id, values, time) and the sender
+ * formats only those.  For the same event the wire carries exactly the
+ * bytes segops_track() would have sent.
+ *
+ * A handle belongs to no client: one handle may be used with any number
+ * of clients, from any number of threads at once (it is never written
+ * after segops_prepare() returned).  It MUST outlive every event tracked
+ * with it: the slot keeps a pointer to it until the sender has rendered
+ * the event, so free it only after segops_shutdown() of every client that
+ * tracked with it (or segops_flush() returned 0 and no thread tracks with
+ * it any more).  Handles made by SEGOPS_TRACK_PREPARED() are never freed:
+ * they live until the process exits. */
+typedef struct segops_prepared segops_prepared;
+
+/* One property of a prepared event: its key and the type of its value. */
+typedef struct segops_prop_spec {
+    const char *key; /* MUST be non-NULL and non-empty; any bytes */
+    size_t key_len;  /* key's byte length, or SEGOPS_NTS / 0: NUL-terminated */
+    int type;        /* an enum segops_type */
+} segops_prop_spec;
+
+#define SEGOPS_KEY(k, t) {(k), SEGOPS_NTS, (t)}
+#define SEGOPS_KEY_STR(k) SEGOPS_KEY(k, SEGOPS_T_STR)
+#define SEGOPS_KEY_I64(k) SEGOPS_KEY(k, SEGOPS_T_I64)
+#define SEGOPS_KEY_F64(k) SEGOPS_KEY(k, SEGOPS_T_F64)
+#define SEGOPS_KEY_BOOL(k) SEGOPS_KEY(k, SEGOPS_T_BOOL)
+#define SEGOPS_KEY_NULL(k) SEGOPS_KEY(k, SEGOPS_T_NULL)
+#define SEGOPS_KEY_JSON(k) SEGOPS_KEY(k, SEGOPS_T_JSON)
+
+/* One value of a prepared event, in the order of its keys.  `type` MUST
+ * equal the key's type (checked: SEGOPS_EPROP); the other fields as in
+ * segops_prop. */
+typedef struct segops_value {
+    int type;        /* an enum segops_type */
+    const char *str; /* STR, JSON: the bytes (MUST be non-NULL) */
+    size_t len;      /* STR, JSON: byte length, or SEGOPS_NTS */
+    int64_t i64;     /* I64, BOOL */
+    double f64;      /* F64 */
+} segops_value;
+
+#define SEGOPS_VSTR(s) {SEGOPS_T_STR, (s), SEGOPS_NTS, 0, 0.0}
+#define SEGOPS_VSTRN(s, n) {SEGOPS_T_STR, (s), (size_t)(n), 0, 0.0}
+#define SEGOPS_VI64(v) {SEGOPS_T_I64, 0, 0, (int64_t)(v), 0.0}
+#define SEGOPS_VF64(v) {SEGOPS_T_F64, 0, 0, 0, (double)(v)}
+#define SEGOPS_VBOOL(v) {SEGOPS_T_BOOL, 0, 0, (v) ? 1 : 0, 0.0}
+#define SEGOPS_VNULL() {SEGOPS_T_NULL, 0, 0, 0, 0.0}
+#define SEGOPS_VJSON(j) {SEGOPS_T_JSON, (j), SEGOPS_NTS, 0, 0.0}
+
+/* Validates an event type and n property keys and types exactly as
+ * segops_track() does, renders their JSON once and returns a handle in
+ * *out (NULL on error).  Allocates (one block).  Returns 0, SEGOPS_EINVAL
+ * (out NULL, or keys NULL with n > 0), SEGOPS_EEVENTTYPE, SEGOPS_EPROP (a
+ * key NULL or empty, a type unknown), SEGOPS_ETOOBIG (more than 65535
+ * keys, or type and keys larger than the largest slot, 65536 bytes),
+ * SEGOPS_ENOMEM.  Any thread. */
+SEGOPS_API int segops_prepare(const char *event_type, size_t event_type_len,
+                              const segops_prop_spec *keys, size_t n, segops_prepared **out);
+
+/* Frees a handle made by segops_prepare() (NULL: nothing).  See above for
+ * when it may be freed. */
+SEGOPS_API void segops_prepared_free(segops_prepared *p);
+
+/* segops_track() of the event p describes, with these values (n MUST be
+ * p's number of keys, values[i] the value of key i).  Checks only the
+ * values: user_id non-NULL and non-empty (SEGOPS_EUSERID), n and each
+ * value's type as prepared, strings non-NULL (SEGOPS_EPROP), doubles
+ * finite (SEGOPS_ENUMBER), raw JSON valid (SEGOPS_ERAWJSON), occurred_at_ms
+ * in range (SEGOPS_ETIMESTAMP), the event fits one slot (SEGOPS_ETOOBIG:
+ * the limit of segops_track() for the same event, except that the slot
+ * holds an 8-byte pointer to p in place of the event type and keys: an
+ * event whose type and keys (5 bytes each, plus their length) total less
+ * than 8 bytes has that much less room).  user_id_len: bytes,
+ * or SEGOPS_NTS / 0.  occurred_at_ms: Unix ms, or SEGOPS_TIME_NONE for the
+ * time of the call.  Same guarantees and results as segops_track(): never
+ * blocks, allocates, locks, logs or makes a system call; the result is
+ * counted the same way.  A NULL client or handle is SEGOPS_EINVAL. */
+SEGOPS_API int segops_track_prepared(segops_client *c, const segops_prepared *p,
+                                     const char *user_id, size_t user_id_len,
+                                     const segops_value *values, size_t n,
+                                     int64_t occurred_at_ms);
+
+/* The engine of SEGOPS_TRACK_PREPARED(): *site is a handle pointer in
+ * static storage, NULL at first (one per call site).  While *site is NULL,
+ * the call prepares a handle from event_type and the props' keys and
+ * types and installs it with a compare-and-swap (when several threads
+ * race, one handle wins and the others free theirs); every later call
+ * reads *site with one acquire load, no lock, and tracks the props' values
+ * as segops_track_prepared() does (their keys are not read again: the
+ * event type and keys of a site MUST be the same at every call, e.g.
+ * literals).  If preparation fails (a bad event type or key: nothing is
+ * installed), the call is segops_track() of the same event, which gives
+ * its error code and counts it.  The first call at a site allocates the
+ * handle; the handle is never freed. */
+SEGOPS_API int segops_track_site(segops_client *c, segops_prepared **site,
+                                 const char *event_type, const char *user_id,
+                                 size_t user_id_len, const segops_prop *props, size_t n,
+                                 int64_t occurred_at_ms);
+
+/* Tracks an event at a call site that prepares it on first use:
+ *
+ *   rc = SEGOPS_TRACK_PREPARED(c, "order_placed", user_id,
+ *                              SEGOPS_STR("order_id", id),
+ *                              SEGOPS_F64("total", total));
+ *
+ * The same arguments as segops_track() of that event, the same result;
+ * event type and keys MUST be literals (or otherwise the same at every
+ * call of this line).  The first call (of any thread) prepares the handle
+ * (allocates); later calls are segops_track_prepared() of the values: no
+ * lock, no allocation.  The handle lives until the process exits.  An
+ * expression (GNU statement expression: gcc and clang); C only -- in C++
+ * use a function-local `static const segops::prepared` (segops.hpp).
+ * Without properties (SEGOPS_TRACK_PREPARED(c, "app_opened", user)) it
+ * works too; -Wpedantic then warns that "..." got no argument. */
+#if !defined(__cplusplus) && defined(__GNUC__)
+#define SEGOPS_TRACK_PREPARED(c, event_type, user_id, ...)                              \
+    __extension__({                                                                     \
+        static segops_prepared *segops_site_;                                           \
+        const segops_prop segops_props_[] = {__VA_ARGS__};                              \
+        segops_track_site((c), &segops_site_, (event_type), (user_id), SEGOPS_NTS,      \
+                          segops_props_, sizeof(segops_props_) / sizeof(segops_prop),   \
+                          SEGOPS_TIME_NONE);                                            \
+    })
+#endif
+
 /* segops_track() of a "context_identified" event carrying ctx's traits. */
 SEGOPS_API int segops_identify(segops_client *c, const segops_context *ctx);
 

@@ -27,6 +27,22 @@
  * An empty std::string_view for a user id, event type or key is refused
  * (SEGOPS_EUSERID, SEGOPS_EEVENTTYPE, SEGOPS_EPROP) -- never read as a
  * NUL-terminated string.
+ *
+ * Prepared events (segops.h, "prepared events"): segops::prepared owns a
+ * handle (move-only; its destructor frees it), made from an event type
+ * and keys built with segops::key::str("order_id") etc.; track(prepared,
+ * user, {segops::val::str(id), segops::val::f64(total)}) copies only the
+ * values.  The handle MUST outlive every event tracked with it (until the
+ * clients that used it are shut down).  The C++ form of the C macro
+ * SEGOPS_TRACK_PREPARED() is a function-local static, prepared once,
+ * thread-safely, on first use, and alive until exit:
+ *
+ *   static const segops::prepared order("order_placed",
+ *       {segops::key::str("order_id"), segops::key::f64("total")});
+ *   c.track(order, user, {segops::val::str(id), segops::val::f64(total)});
+ *
+ * (a function-local static's initialisation takes the compiler's guard
+ * once; later calls only test it: no lock, no allocation).
  */
 #ifndef SEGOPS_HPP
 #define SEGOPS_HPP
@@ -97,6 +113,107 @@ inline segops_prop json(std::string_view key, std::string_view text) noexcept
     p.len = text.size();
     return p;
 }
+
+/* Keys of a prepared event: a key (a view) and the type of its value. */
+namespace key {
+inline segops_prop_spec make(std::string_view k, int type) noexcept
+{
+    segops_prop_spec s{};
+    s.key = detail::ptr(k);
+    s.key_len = k.size();
+    s.type = type;
+    return s;
+}
+inline segops_prop_spec str(std::string_view k) noexcept { return make(k, SEGOPS_T_STR); }
+inline segops_prop_spec i64(std::string_view k) noexcept { return make(k, SEGOPS_T_I64); }
+inline segops_prop_spec f64(std::string_view k) noexcept { return make(k, SEGOPS_T_F64); }
+inline segops_prop_spec boolean(std::string_view k) noexcept { return make(k, SEGOPS_T_BOOL); }
+inline segops_prop_spec null(std::string_view k) noexcept { return make(k, SEGOPS_T_NULL); }
+inline segops_prop_spec json(std::string_view k) noexcept { return make(k, SEGOPS_T_JSON); }
+} // namespace key
+
+/* Values of a prepared event, in the order of its keys (views: no copy). */
+namespace val {
+inline segops_value str(std::string_view v) noexcept
+{
+    segops_value x{};
+    x.type = SEGOPS_T_STR;
+    x.str = v.data() ? v.data() : ""; /* an empty value is valid */
+    x.len = v.size();
+    return x;
+}
+inline segops_value i64(int64_t v) noexcept
+{
+    segops_value x{};
+    x.type = SEGOPS_T_I64;
+    x.i64 = v;
+    return x;
+}
+inline segops_value f64(double v) noexcept
+{
+    segops_value x{};
+    x.type = SEGOPS_T_F64;
+    x.f64 = v;
+    return x;
+}
+inline segops_value boolean(bool v) noexcept
+{
+    segops_value x{};
+    x.type = SEGOPS_T_BOOL;
+    x.i64 = v ? 1 : 0;
+    return x;
+}
+inline segops_value null() noexcept
+{
+    segops_value x{};
+    x.type = SEGOPS_T_NULL;
+    return x;
+}
+/* A JSON object or array as text (validated by track()). */
+inline segops_value json(std::string_view text) noexcept
+{
+    segops_value x = str(text);
+    x.type = SEGOPS_T_JSON;
+    return x;
+}
+} // namespace val
+
+/* A prepared event (segops_prepare()): move-only owner of the handle.
+ * Construction never throws: on a refused event type or key the object
+ * is empty, error() says why, and track() with it returns SEGOPS_EINVAL. */
+class prepared {
+public:
+    prepared() noexcept = default;
+    prepared(std::string_view event_type, std::initializer_list<segops_prop_spec> keys) noexcept
+    {
+        err_ = segops_prepare(detail::ptr(event_type), event_type.size(), keys.begin(),
+                              keys.size(), &p_);
+    }
+    ~prepared() { segops_prepared_free(p_); }
+    prepared(const prepared &) = delete;
+    prepared &operator=(const prepared &) = delete;
+    prepared(prepared &&o) noexcept
+        : p_(std::exchange(o.p_, nullptr)), err_(std::exchange(o.err_, SEGOPS_EINVAL))
+    {
+    }
+    prepared &operator=(prepared &&o) noexcept
+    {
+        if (this != &o) {
+            segops_prepared_free(p_);
+            p_ = std::exchange(o.p_, nullptr);
+            err_ = std::exchange(o.err_, SEGOPS_EINVAL);
+        }
+        return *this;
+    }
+    explicit operator bool() const noexcept { return p_ != nullptr; }
+    /* 0, or segops_prepare()'s error code (SEGOPS_EINVAL when empty) */
+    int error() const noexcept { return err_; }
+    const segops_prepared *get() const noexcept { return p_; }
+
+private:
+    segops_prepared *p_ = nullptr;
+    int err_ = SEGOPS_EINVAL;
+};
 
 /* Options with every default and `size` set: set what you need. */
 inline segops_options options() noexcept
@@ -171,6 +288,15 @@ public:
         ev.payload_len = nprops;
         ev.occurred_at_ms = occurred_at_ms;
         return segops_track(c_, &ev);
+    }
+
+    /* segops_track_prepared(): the values of p's keys, in their order. */
+    int track(const prepared &p, std::string_view user_id,
+              std::initializer_list<segops_value> values = {},
+              int64_t occurred_at_ms = SEGOPS_TIME_NONE) noexcept
+    {
+        return segops_track_prepared(c_, p.get(), detail::ptr(user_id), user_id.size(),
+                                     values.begin(), values.size(), occurred_at_ms);
     }
 
     /* segops_identify(): the user's traits. */

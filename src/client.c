@@ -432,7 +432,15 @@ fail_free:
 
 /* ----------------------------------------------------------- hot path */
 
-static int produce(segops_client *c, const struct sg_event_in *in)
+/* An encoder of one kind of call: validates `in` and writes the slot (the
+ * sg_event_encode() contract). */
+typedef int (*sg_encode_fn)(void *slot, size_t slot_size, const void *in, uint64_t stamp);
+
+/* The one copy of the hot path's handshake, for every kind of call:
+ * always inlined with a constant `enc`, so each entry point gets the
+ * encoder inlined and no indirect call. */
+static inline __attribute__((always_inline)) int produce_with(segops_client *c, sg_encode_fn enc,
+                                                              const void *in)
 {
     struct sg_queue *q = &c->q;
     /* First, before any load of the client's memory: from here the closer
@@ -462,7 +470,7 @@ static int produce(segops_client *c, const struct sg_event_in *in)
         sg_call_leave();
         return closing == 2 ? SEGOPS_EFORKED : SEGOPS_ESHUTDOWN;
     }
-    int rc = sg_event_encode(l->cur, q->slot_size, in, stamp);
+    int rc = enc(l->cur, q->slot_size, in, stamp);
     if (__builtin_expect(rc != 0, 0)) {
         sg_count(&l->rejected);
     } else if (__builtin_expect(sg_lane_publish(l) != 0, 0)) {
@@ -472,6 +480,27 @@ static int produce(segops_client *c, const struct sg_event_in *in)
     sg_lane_leave(l);
     sg_call_leave();
     return rc;
+}
+
+static int encode_plain(void *slot, size_t slot_size, const void *in, uint64_t stamp)
+{
+    return sg_event_encode(slot, slot_size, (const struct sg_event_in *)in, stamp);
+}
+
+static int encode_prepared(void *slot, size_t slot_size, const void *in, uint64_t stamp)
+{
+    return sg_event_encode_prepared(slot, slot_size, (const struct sg_prepared_in *)in, stamp);
+}
+
+static int encode_prepared_props(void *slot, size_t slot_size, const void *in, uint64_t stamp)
+{
+    return sg_event_encode_prepared_props(slot, slot_size, (const struct sg_prepared_in *)in,
+                                          stamp);
+}
+
+static int produce(segops_client *c, const struct sg_event_in *in)
+{
+    return produce_with(c, encode_plain, in);
 }
 
 SEGOPS_API int segops_track(segops_client *c, const segops_event *ev)
@@ -492,6 +521,83 @@ SEGOPS_API int segops_identify(segops_client *c, const segops_context *ctx)
                              sizeof("context_identified") - 1, ctx->occurred_at,
                              ctx->occurred_at_ms, ctx->traits,        ctx->traits_len};
     return produce(c, &in);
+}
+
+/* ------------------------------------------------------ prepared events */
+
+SEGOPS_API int segops_prepare(const char *event_type, size_t event_type_len,
+                              const segops_prop_spec *keys, size_t n, segops_prepared **out)
+{
+    if (!out)
+        return SEGOPS_EINVAL;
+    *out = NULL;
+    if (n && !keys)
+        return SEGOPS_EINVAL;
+    return sg_prepare(event_type, event_type_len, keys, sizeof(*keys),
+                      offsetof(segops_prop_spec, key), offsetof(segops_prop_spec, key_len),
+                      offsetof(segops_prop_spec, type), n, out);
+}
+
+SEGOPS_API void segops_prepared_free(segops_prepared *p)
+{
+    free(p);
+}
+
+SEGOPS_API int segops_track_prepared(segops_client *c, const segops_prepared *p,
+                                     const char *user_id, size_t user_id_len,
+                                     const segops_value *values, size_t n,
+                                     int64_t occurred_at_ms)
+{
+    if (__builtin_expect(!c || !p, 0))
+        return SEGOPS_EINVAL;
+    struct sg_prepared_in in = {p, user_id, user_id_len, values, NULL, n, occurred_at_ms};
+    return produce_with(c, encode_prepared, &in);
+}
+
+/* First use of a call site: prepare from the props' keys and install the
+ * handle with a CAS; the loser of a race frees its own and uses the
+ * winner's.  NULL when the event type or a key is refused (validation
+ * comes before the allocation: a bad site allocates nothing) or memory is
+ * short. */
+static __attribute__((noinline, cold)) segops_prepared *
+site_prepare(segops_prepared **site, const char *event_type, const segops_prop *props, size_t n)
+{
+    segops_prepared *p;
+    if ((n && !props) ||
+        sg_prepare(event_type, SEGOPS_NTS, props, sizeof(*props), offsetof(segops_prop, key),
+                   offsetof(segops_prop, key_len), offsetof(segops_prop, type), n, &p) != 0)
+        return NULL;
+    segops_prepared *won = NULL;
+    /* release: the handle's contents before its pointer; acquire on
+     * failure: the winner's contents */
+    if (!__atomic_compare_exchange_n(site, &won, p, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        free(p);
+        return won;
+    }
+    return p;
+}
+
+SEGOPS_API int segops_track_site(segops_client *c, segops_prepared **site,
+                                 const char *event_type, const char *user_id,
+                                 size_t user_id_len, const segops_prop *props, size_t n,
+                                 int64_t occurred_at_ms)
+{
+    if (__builtin_expect(!c || !site, 0))
+        return SEGOPS_EINVAL;
+    /* acquire: pairs with the CAS's release in site_prepare() */
+    segops_prepared *p = __atomic_load_n(site, __ATOMIC_ACQUIRE);
+    if (__builtin_expect(p == NULL, 0)) {
+        p = site_prepare(site, event_type, props, n);
+        if (!p) {
+            /* refused (or no memory): segops_track() of the same event
+             * gives the error code and counts it, as it would have */
+            segops_event ev = {user_id, event_type, NULL, props, n,
+                               user_id_len, SEGOPS_NTS, occurred_at_ms};
+            return segops_track(c, &ev);
+        }
+    }
+    struct sg_prepared_in in = {p, user_id, user_id_len, NULL, props, n, occurred_at_ms};
+    return produce_with(c, encode_prepared_props, &in);
 }
 
 /* ------------------------------------------------------ flush, shutdown */

@@ -6,6 +6,7 @@
 #include "event.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -62,6 +63,13 @@ static size_t snake_case_len_n(const char *s, size_t n)
 /* SEGOPS_NTS and 0 both mean NUL-terminated for strings that may not be
  * empty (user id, event type, key): 0 is what a zero-initialised field
  * holds, so code written before the lengths existed keeps working. */
+static char *lit(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
+}
+#define LIT(o, s) lit((o), (s), sizeof(s) - 1)
+
 static inline int is_nts(size_t len)
 {
     return len == SEGOPS_NTS || len == 0;
@@ -211,12 +219,182 @@ int sg_event_encode(void *slot, size_t slot_size, const struct sg_event_in *ev,
     return 0;
 }
 
-static char *lit(char *o, const char *s, size_t n)
+
+/* ------------------------------------------------------ prepared events */
+
+int sg_prepare(const char *event_type, size_t type_len, const void *keys, size_t stride,
+               size_t off_key, size_t off_klen, size_t off_type, size_t n,
+               segops_prepared **out)
 {
-    memcpy(o, s, n);
-    return o + n;
+    const unsigned char *rec = (const unsigned char *)keys;
+    if (!event_type)
+        return SEGOPS_EEVENTTYPE;
+    size_t tlen = is_nts(type_len) ? snake_case_len(event_type)
+                                   : snake_case_len_n(event_type, type_len);
+    if (tlen == 0)
+        return SEGOPS_EEVENTTYPE;
+    if (n > UINT16_MAX)
+        return SEGOPS_ETOOBIG;
+    /* pass 1: validate, and size the static part (as the plain slot
+     * encoding would spend it) and the fragments' text */
+    size_t static_len = tlen, text_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *key;
+        size_t klen;
+        int type;
+        memcpy(&key, rec + i * stride + off_key, sizeof(key));
+        memcpy(&klen, rec + i * stride + off_klen, sizeof(klen));
+        memcpy(&type, rec + i * stride + off_type, sizeof(type));
+        if (!key || type < SEGOPS_T_STR || type > SEGOPS_T_JSON)
+            return SEGOPS_EPROP;
+        klen = is_nts(klen) ? bounded_len(key, SG_SLOT_MAX) : klen;
+        if (klen == 0)
+            return SEGOPS_EPROP;
+        if (klen > SG_SLOT_MAX || static_len + 5 + klen > SG_SLOT_MAX)
+            return SEGOPS_ETOOBIG;
+        static_len += 5 + klen;
+        text_len += SG_JSON_STR_MAX(klen) + 2; /* ',' and ':' */
+    }
+    static const char f0a[] = ",\"event_type\":\"", f0b[] = "\",\"occurred_at\":\"",
+                      f1[] = "\",\"payload\":{";
+    text_len += sizeof(f0a) + tlen + sizeof(f0b) + sizeof(f1) + 2;
+    size_t frag_at = sizeof(segops_prepared) + n;
+    frag_at = (frag_at + 3) & ~(size_t)3;
+    size_t text_at = frag_at + (n + 3) * sizeof(uint32_t);
+    unsigned char *m = malloc(text_at + text_len);
+    if (!m)
+        return SEGOPS_ENOMEM;
+    segops_prepared *p = (segops_prepared *)(void *)m;
+    uint8_t *types = m + sizeof(*p);
+    uint32_t *frag = (uint32_t *)(void *)(m + frag_at);
+    char *text = (char *)m + text_at, *o = text;
+    /* pass 2: the fragments (see event.h) */
+    frag[0] = 0;
+    o = lit(o, f0a, sizeof(f0a) - 1);
+    o = lit(o, event_type, tlen);
+    o = lit(o, f0b, sizeof(f0b) - 1);
+    for (size_t i = 0; i < n; i++) {
+        const char *key;
+        size_t klen;
+        int type;
+        memcpy(&key, rec + i * stride + off_key, sizeof(key));
+        memcpy(&klen, rec + i * stride + off_klen, sizeof(klen));
+        memcpy(&type, rec + i * stride + off_type, sizeof(type));
+        klen = is_nts(klen) ? strlen(key) : klen; /* bounded in pass 1 */
+        frag[i + 1] = (uint32_t)(o - text);
+        if (i == 0)
+            o = lit(o, f1, sizeof(f1) - 1);
+        else
+            *o++ = ',';
+        o += sg_json_write_str(o, key, klen);
+        *o++ = ':';
+        types[i] = (uint8_t)type;
+    }
+    frag[n + 1] = (uint32_t)(o - text);
+    if (n == 0)
+        o = lit(o, f1, sizeof(f1) - 1);
+    o = lit(o, "}}", 2);
+    frag[n + 2] = (uint32_t)(o - text);
+    p->n = (uint32_t)n;
+    p->static_len = (uint32_t)static_len;
+    p->types = types;
+    p->frag = frag;
+    p->text = text;
+    *out = p;
+    return 0;
 }
-#define LIT(o, s) lit((o), (s), sizeof(s) - 1)
+
+/* The value checks and copies of a prepared slot, for an array of T
+ * (segops_value or segops_prop: the same value fields).  Bounds as in
+ * sg_event_encode(); the handle's static part is added at the end, so
+ * that ETOOBIG is exactly the plain encoding's limit. */
+#define SG_ENCODE_PREPARED(name, T, field)                                                   \
+    int name(void *slot, size_t slot_size, const struct sg_prepared_in *in, uint64_t stamp)  \
+    {                                                                                        \
+        struct sg_slot_hdr h;                                                                \
+        unsigned char *base = (unsigned char *)slot;                                         \
+        const segops_prepared *p = in->p;                                                    \
+        const T *vals = in->field;                                                           \
+        size_t n = in->n;                                                                    \
+        size_t off = sizeof(h) + sizeof(p);                                                  \
+        if (!in->user_id)                                                                    \
+            return SEGOPS_EUSERID;                                                           \
+        if (n != p->n || (n && !vals))                                                       \
+            return SEGOPS_EPROP;                                                             \
+        size_t room = slot_size - off; /* slot_size >= SG_SLOT_MIN */                        \
+        size_t ulen = is_nts(in->user_len) ? bounded_len(in->user_id, room) : in->user_len;  \
+        if (ulen == 0)                                                                       \
+            return SEGOPS_EUSERID;                                                           \
+        memset(&h, 0, sizeof(h));                                                            \
+        h.stamp = stamp;                                                                     \
+        h.flags = SG_SLOT_F_PREPARED;                                                        \
+        if (in->occurred_at_ms != SEGOPS_TIME_NONE) {                                        \
+            if (in->occurred_at_ms < SG_MS_MIN || in->occurred_at_ms > SG_MS_MAX)            \
+                return SEGOPS_ETIMESTAMP;                                                     \
+            h.stamp = (uint64_t)in->occurred_at_ms;                                          \
+            h.flags |= SG_SLOT_F_USER_TIME;                                                  \
+        }                                                                                    \
+        if (ulen > room)                                                                     \
+            return SEGOPS_ETOOBIG;                                                           \
+        memcpy(base + sizeof(h), &p, sizeof(p));                                             \
+        copy_bytes(base + off, in->user_id, ulen);                                           \
+        off += ulen;                                                                         \
+        for (size_t i = 0; i < n; i++) {                                                     \
+            const T *v = &vals[i];                                                           \
+            if (v->type != p->types[i])                                                      \
+                return SEGOPS_EPROP;                                                         \
+            switch (v->type) {                                                               \
+            case SEGOPS_T_STR:                                                               \
+            case SEGOPS_T_JSON: {                                                            \
+                if (!v->str)                                                                 \
+                    return SEGOPS_EPROP;                                                     \
+                size_t vroom = slot_size - off;                                              \
+                size_t vlen;                                                                 \
+                if (v->len == SEGOPS_NTS)                                                    \
+                    vlen = vroom < 4 ? 5 : bounded_len(v->str, vroom - 4);                   \
+                else                                                                         \
+                    vlen = v->len;                                                           \
+                if (vroom < 4 || vlen > vroom - 4)                                           \
+                    return SEGOPS_ETOOBIG;                                                   \
+                if (v->type == SEGOPS_T_JSON &&                                              \
+                    sg_json_validate(v->str, vlen, SG_JSON_MAX_DEPTH, 1) != 0)               \
+                    return SEGOPS_ERAWJSON;                                                  \
+                uint32_t v32 = (uint32_t)vlen;                                               \
+                memcpy(base + off, &v32, 4);                                                 \
+                copy_bytes(base + off + 4, v->str, vlen);                                    \
+                off += 4 + vlen;                                                             \
+                break;                                                                       \
+            }                                                                                \
+            case SEGOPS_T_NULL:                                                              \
+                break;                                                                       \
+            default: /* I64, BOOL, F64: the types the handle allows */                       \
+                if (v->type == SEGOPS_T_F64 && !isfinite(v->f64))                            \
+                    return SEGOPS_ENUMBER;                                                   \
+                if (slot_size - off < 8)                                                     \
+                    return SEGOPS_ETOOBIG;                                                   \
+                if (v->type == SEGOPS_T_F64)                                                 \
+                    memcpy(base + off, &v->f64, 8);                                          \
+                else                                                                         \
+                    memcpy(base + off, &v->i64, 8);                                          \
+                off += 8;                                                                    \
+                break;                                                                       \
+            }                                                                                \
+        }                                                                                    \
+        /* the plain encoding's length: header, user, type, keys, values */                  \
+        size_t plain = off - sizeof(p) + p->static_len;                                      \
+        if (plain > slot_size)                                                               \
+            return SEGOPS_ETOOBIG;                                                           \
+        h.len = (uint32_t)plain;                                                             \
+        h.user_len = (uint32_t)ulen;                                                         \
+        h.nprops = (uint16_t)n;                                                              \
+        memcpy(base, &h, sizeof(h));                                                         \
+        return 0;                                                                            \
+    }
+
+SG_ENCODE_PREPARED(sg_event_encode_prepared, segops_value, values)
+SG_ENCODE_PREPARED(sg_event_encode_prepared_props, segops_prop, props)
+
+/* ------------------------------------------------------------- render */
 
 /* Events of one batch mostly share their second: the sender keeps the
  * "YYYY-MM-DDTHH:MM:SS." of the last one and writes only the milliseconds.
@@ -247,11 +425,85 @@ static char *put_time(char *o, int64_t ms)
     return o + SG_RFC3339_MS_LEN;
 }
 
+/* Writes one encoded value of `type` at *pp as JSON; advances *pp. */
+static inline char *put_value(char *o, unsigned type, const unsigned char **pp)
+{
+    const unsigned char *p = *pp;
+    uint32_t vlen;
+    switch (type) {
+    case SEGOPS_T_STR:
+        memcpy(&vlen, p, 4);
+        o += sg_json_write_str(o, (const char *)p + 4, vlen);
+        p += 4 + vlen;
+        break;
+    case SEGOPS_T_JSON:
+        memcpy(&vlen, p, 4);
+        o = lit(o, (const char *)p + 4, vlen); /* validated at track */
+        p += 4 + vlen;
+        break;
+    case SEGOPS_T_I64: {
+        int64_t v;
+        memcpy(&v, p, 8);
+        o += sg_json_write_i64(o, v);
+        p += 8;
+        break;
+    }
+    case SEGOPS_T_BOOL: {
+        int64_t v;
+        memcpy(&v, p, 8);
+        o = v ? LIT(o, "true") : LIT(o, "false");
+        p += 8;
+        break;
+    }
+    case SEGOPS_T_F64: {
+        double v;
+        memcpy(&v, p, 8);
+        o += sg_json_write_f64(o, v);
+        p += 8;
+        break;
+    }
+    default: /* SEGOPS_T_NULL */
+        o = LIT(o, "null");
+        break;
+    }
+    *pp = p;
+    return o;
+}
+
+/* A prepared slot: the handle's fragments around the values (event.h). */
+static size_t render_prepared(const unsigned char *base, const struct sg_slot_hdr *h, char *out,
+                              const struct sg_clock *ck)
+{
+    const segops_prepared *pr;
+    memcpy(&pr, base + sizeof(*h), sizeof(pr));
+    const unsigned char *p = base + sizeof(*h) + sizeof(pr);
+    const char *text = pr->text;
+    const uint32_t *frag = pr->frag;
+    char *o = out;
+
+    o = LIT(o, "{\"user_id\":");
+    o += sg_json_write_str(o, (const char *)p, h->user_len);
+    p += h->user_len;
+    o = lit(o, text, frag[1]);
+    int64_t ms = (h->flags & SG_SLOT_F_USER_TIME) ? (int64_t)h->stamp
+                                                  : sg_clock_to_unix_ms(ck, h->stamp);
+    o = put_time(o, ms);
+    uint32_t n = pr->n;
+    for (uint32_t i = 0; i < n; i++) {
+        o = lit(o, text + frag[i + 1], frag[i + 2] - frag[i + 1]);
+        o = put_value(o, pr->types[i], &p);
+    }
+    o = lit(o, text + frag[n + 1], frag[n + 2] - frag[n + 1]);
+    return (size_t)(o - out);
+}
+
 size_t sg_event_render(const void *slot, char *out, const struct sg_clock *ck)
 {
     const unsigned char *base = (const unsigned char *)slot;
     struct sg_slot_hdr h;
     memcpy(&h, base, sizeof(h));
+    if (h.flags & SG_SLOT_F_PREPARED)
+        return render_prepared(base, &h, out, ck);
     const unsigned char *p = base + sizeof(h);
     char *o = out;
 
@@ -268,7 +520,7 @@ size_t sg_event_render(const void *slot, char *out, const struct sg_clock *ck)
     o = LIT(o, "\",\"payload\":{");
     for (unsigned i = 0; i < h.nprops; i++) {
         unsigned char type = *p++;
-        uint32_t klen, vlen;
+        uint32_t klen;
         memcpy(&klen, p, 4);
         p += 4;
         if (i)
@@ -276,42 +528,7 @@ size_t sg_event_render(const void *slot, char *out, const struct sg_clock *ck)
         o += sg_json_write_str(o, (const char *)p, klen);
         p += klen;
         *o++ = ':';
-        switch (type) {
-        case SEGOPS_T_STR:
-            memcpy(&vlen, p, 4);
-            o += sg_json_write_str(o, (const char *)p + 4, vlen);
-            p += 4 + vlen;
-            break;
-        case SEGOPS_T_JSON:
-            memcpy(&vlen, p, 4);
-            o = lit(o, (const char *)p + 4, vlen); /* validated at track */
-            p += 4 + vlen;
-            break;
-        case SEGOPS_T_I64: {
-            int64_t v;
-            memcpy(&v, p, 8);
-            o += sg_json_write_i64(o, v);
-            p += 8;
-            break;
-        }
-        case SEGOPS_T_BOOL: {
-            int64_t v;
-            memcpy(&v, p, 8);
-            o = v ? LIT(o, "true") : LIT(o, "false");
-            p += 8;
-            break;
-        }
-        case SEGOPS_T_F64: {
-            double v;
-            memcpy(&v, p, 8);
-            o += sg_json_write_f64(o, v);
-            p += 8;
-            break;
-        }
-        default: /* SEGOPS_T_NULL */
-            o = LIT(o, "null");
-            break;
-        }
+        o = put_value(o, type, &p);
     }
     o = LIT(o, "}}");
     return (size_t)(o - out);

@@ -193,18 +193,40 @@ void h_expect_invariant(segops_client *c)
 struct h_prod {
     segops_client *c;
     int id, n, ok;
+    int mode;                   /* enum h_track */
+    const segops_prepared *prep;
+    pthread_barrier_t *start;   /* all threads start at once */
 };
 
-static void *h_producer(void *arg)
+/* One event (thread, seq) the way `mode` says. */
+static int h_track_one(const struct h_prod *p, int i)
 {
-    struct h_prod *p = arg;
-    for (int i = 0; i < p->n; i++) {
+    switch (p->mode) {
+    case H_TRACK_PREPARED: {
+        segops_value v[] = {SEGOPS_VI64(p->id), SEGOPS_VI64(i), SEGOPS_VSTR("/checkout")};
+        return segops_track_prepared(p->c, p->prep, "user-1", SEGOPS_NTS, v, 3,
+                                     SEGOPS_TIME_NONE);
+    }
+    case H_TRACK_MACRO:
+        return SEGOPS_TRACK_PREPARED(p->c, "page_viewed", "user-1", SEGOPS_I64("thread", p->id),
+                                     SEGOPS_I64("seq", i), SEGOPS_STR("page", "/checkout"));
+    default: {
         segops_prop props[] = {SEGOPS_I64("thread", p->id), SEGOPS_I64("seq", i),
                                SEGOPS_STR("page", "/checkout")};
         segops_event ev = {
             .user_id = "user-1", .event_type = "page_viewed", .payload = props, .payload_len = 3};
+        return segops_track(p->c, &ev);
+    }
+    }
+}
+
+static void *h_producer(void *arg)
+{
+    struct h_prod *p = arg;
+    pthread_barrier_wait(p->start);
+    for (int i = 0; i < p->n; i++) {
         int rc;
-        while ((rc = segops_track(p->c, &ev)) == SEGOPS_EFULL)
+        while ((rc = h_track_one(p, i)) == SEGOPS_EFULL)
             sched_yield(); /* the test wants every event; users may drop */
         p->ok += rc == 0;
     }
@@ -213,11 +235,24 @@ static void *h_producer(void *arg)
 
 void h_exactly_once(struct harness *h, int threads, int per, uint32_t flush_ms)
 {
+    h_exactly_once_as(h, threads, per, flush_ms, H_TRACK_PLAIN);
+}
+
+void h_exactly_once_as(struct harness *h, int threads, int per, uint32_t flush_ms, int mode)
+{
     cr_assert(threads <= H_MAX_THREADS && (uint32_t)per <= h->per);
     pthread_t th[H_MAX_THREADS];
     struct h_prod p[H_MAX_THREADS];
+    segops_prepared *prep = NULL;
+    if (mode == H_TRACK_PREPARED) {
+        segops_prop_spec k[] = {SEGOPS_KEY_I64("thread"), SEGOPS_KEY_I64("seq"),
+                                SEGOPS_KEY_STR("page")};
+        cr_assert_eq(segops_prepare("page_viewed", SEGOPS_NTS, k, 3, &prep), 0);
+    }
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)threads);
     for (int i = 0; i < threads; i++) {
-        p[i] = (struct h_prod){h->c, i, per, 0};
+        p[i] = (struct h_prod){h->c, i, per, 0, mode, prep, &start};
         pthread_create(&th[i], NULL, h_producer, &p[i]);
     }
     for (int i = 0; i < threads; i++) {
@@ -242,4 +277,7 @@ void h_exactly_once(struct harness *h, int threads, int per, uint32_t flush_ms)
             missing += h->seen[(size_t)t * h->per + i] != 1;
     pthread_mutex_unlock(&h->mu);
     cr_expect_eq(missing, 0);
+    pthread_barrier_destroy(&start);
+    /* every event is resolved (flushed above): the handle may go */
+    segops_prepared_free(prep);
 }

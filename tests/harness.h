@@ -76,6 +76,12 @@ void h_sleep_ms(int ms);
  * is pending, and the invariant.  The sink must have been started with
  * per >= `per`. */
 void h_exactly_once(struct harness *h, int threads, int per, uint32_t flush_ms);
+/* The same, each event tracked as `mode` says: segops_track(), a handle
+ * made by segops_prepare() shared by every thread, or one
+ * SEGOPS_TRACK_PREPARED() call site (its first use raced by every thread:
+ * they start together). */
+enum h_track { H_TRACK_PLAIN, H_TRACK_PREPARED, H_TRACK_MACRO };
+void h_exactly_once_as(struct harness *h, int threads, int per, uint32_t flush_ms, int mode);
 /* Checks accepted = delivered + skipped + failed + pending. */
 void h_expect_invariant(segops_client *c);
 

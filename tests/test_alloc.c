@@ -126,3 +126,60 @@ Test(alloc, a_threads_first_track_allocates_nothing_with_40_keys_made_before, .t
     for (int i = 0; i < 40; i++)
         pthread_key_delete(keys[i]);
 }
+
+/* Prepared events: after preparation (the one allocation of a handle, and
+ * of a SEGOPS_TRACK_PREPARED() site's first call, both in the warm-up),
+ * tracking with the handle and later calls of the macro allocate nothing,
+ * on the producer thread or on the sender that renders them. */
+static int track_macro(segops_client *c, int64_t i)
+{
+    return SEGOPS_TRACK_PREPARED(c, "order_placed", "user-123", SEGOPS_STR("order_id", "ord-456"),
+                                 SEGOPS_F64("total", 89.95), SEGOPS_I64("seq", i),
+                                 SEGOPS_JSON("items", "[{\"sku\":\"a\",\"qty\":2}]"));
+}
+
+Test(alloc, prepared_and_macro_calls_allocate_nothing, .timeout = 60)
+{
+    uint16_t port;
+    pid_t child = sink_child(&port);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)port);
+    segops_client *c = counted_client(url, NULL);
+    segops_prop_spec k[] = {SEGOPS_KEY_STR("order_id"), SEGOPS_KEY_F64("total"),
+                            SEGOPS_KEY_I64("seq"), SEGOPS_KEY_JSON("items")};
+    segops_prepared *p;
+    unsigned long long at_prepare = atomic_load(&allocs);
+    cr_assert_eq(segops_prepare("order_placed", SEGOPS_NTS, k, 4, &p), 0);
+    cr_expect_eq(atomic_load(&allocs) - at_prepare, 1, "a handle is one allocation");
+    /* warm-up: lane, connection, the macro's first call */
+    at_prepare = atomic_load(&allocs);
+    cr_assert_eq(track_macro(c, 0), 0);
+    cr_expect_eq(atomic_load(&allocs) - at_prepare, 1, "the site's first call prepares");
+    for (int i = 0; i < 100; i++) {
+        segops_value v[] = {SEGOPS_VSTR("ord-456"), SEGOPS_VF64(89.95), SEGOPS_VI64(i),
+                            SEGOPS_VJSON("[1]")};
+        cr_assert_eq(segops_track_prepared(c, p, "user-123", SEGOPS_NTS, v, 4, 0), 0);
+    }
+    cr_assert_eq(segops_flush(c, 10000), 0);
+    unsigned long long before = atomic_load(&allocs);
+    int bad = 0;
+    for (int b = 0; b < 50; b++) {
+        for (int i = 0; i < 1000; i++) {
+            segops_value v[] = {SEGOPS_VSTR("ord-456"), SEGOPS_VF64(89.95), SEGOPS_VI64(i),
+                                SEGOPS_VJSON("[1]")};
+            bad += segops_track_prepared(c, p, "user-123", SEGOPS_NTS, v, 4, 0) != 0;
+            bad += track_macro(c, i) != 0;
+        }
+        bad += segops_flush(c, 10000) != 0;
+    }
+    unsigned long long n = atomic_load(&allocs) - before;
+    segops_counters s = SEGOPS_COUNTERS_INIT;
+    segops_stats(c, &s);
+    cr_expect_eq(segops_shutdown(c, 5000, NULL), 0);
+    segops_prepared_free(p);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    cr_expect_eq(bad, 0);
+    cr_expect_eq(s.delivered, 100101);
+    cr_expect_eq(n, 0, "%llu allocations in steady state", n);
+}

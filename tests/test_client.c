@@ -5,6 +5,7 @@
  * and SEGOPS_IO=poll, so every behaviour is checked under both drivers.
  */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -891,4 +892,185 @@ Test(client, default_lanes_serve_40_live_threads_each_with_its_own_lane, .timeou
     stats(&s);
     cr_expect_eq(s.delivered, T);
     h_expect_invariant(H.c);
+}
+
+/* ------------------------------------------------------ prepared events */
+
+Test(client, prepared_events_deliver_exactly_once_from_eight_threads, .timeout = 120)
+{
+#ifdef SG_TSAN
+    enum { T = 8, N = 5000 };
+#else
+    enum { T = 8, N = 50000 };
+#endif
+    h_start_sink(&H, NULL, N);
+    segops_options o = h_opts();
+    o.flush_interval_ms = 100;
+    o.max_producers = T;
+    cr_assert_eq(h_client(&H, &o), 0);
+    h_exactly_once_as(&H, T, N, 60000, H_TRACK_PREPARED);
+    cr_expect_eq(H.untagged, 0);
+}
+
+/* One SEGOPS_TRACK_PREPARED() line run by eight threads that start
+ * together: its first use is raced, one handle is installed, the others
+ * are freed (ASan's leak check sees a loser not freed), and every event
+ * reaches the sink once. */
+Test(client, track_prepared_macro_delivers_exactly_once_first_use_raced, .timeout = 120)
+{
+#ifdef SG_TSAN
+    enum { T = 8, N = 5000 };
+#else
+    enum { T = 8, N = 50000 };
+#endif
+    h_start_sink(&H, NULL, N);
+    segops_options o = h_opts();
+    o.flush_interval_ms = 100;
+    o.max_producers = T;
+    cr_assert_eq(h_client(&H, &o), 0);
+    h_exactly_once_as(&H, T, N, 60000, H_TRACK_MACRO);
+    cr_expect_eq(H.untagged, 0);
+}
+
+/* Many first uses at once: rounds of fresh call sites, each raced by
+ * every thread from a barrier.  Each site ends up with one handle, every
+ * event of every round is delivered (ASan: a thread that used a loser's
+ * freed handle is a use after free at the sender), and freeing the
+ * winners after shutdown leaves nothing behind (ASan: losers freed). */
+enum { RACE_T = 8, RACE_ROUNDS = 64 };
+static segops_prepared *race_sites[RACE_ROUNDS];
+static pthread_barrier_t race_start;
+
+static void *race_thread(void *arg)
+{
+    intptr_t id = (intptr_t)arg;
+    intptr_t ok = 0;
+    for (int r = 0; r < RACE_ROUNDS; r++) {
+        pthread_barrier_wait(&race_start);
+        segops_prop props[] = {SEGOPS_I64("thread", id), SEGOPS_I64("seq", r),
+                               SEGOPS_STR("round", "x")};
+        ok += segops_track_site(H.c, &race_sites[r], "site_raced", "user-1", SEGOPS_NTS, props,
+                                3, SEGOPS_TIME_NONE) == 0;
+    }
+    return (void *)ok;
+}
+
+Test(client, first_use_of_a_site_raced_by_many_threads_installs_one_handle, .timeout = 120)
+{
+    h_start_sink(&H, NULL, RACE_ROUNDS);
+    segops_options o = h_opts();
+    o.max_producers = RACE_T;
+    cr_assert_eq(h_client(&H, &o), 0);
+    pthread_barrier_init(&race_start, NULL, RACE_T);
+    pthread_t th[RACE_T];
+    for (intptr_t i = 0; i < RACE_T; i++)
+        pthread_create(&th[i], NULL, race_thread, (void *)i);
+    for (int i = 0; i < RACE_T; i++) {
+        void *ok;
+        pthread_join(th[i], &ok);
+        cr_expect_eq((intptr_t)ok, RACE_ROUNDS);
+    }
+    pthread_barrier_destroy(&race_start);
+    cr_expect_eq(segops_flush(H.c, 30000), 0);
+    segops_counters s = SEGOPS_COUNTERS_INIT;
+    stats(&s);
+    cr_expect_eq(s.delivered, RACE_T * RACE_ROUNDS);
+    pthread_mutex_lock(&H.mu);
+    cr_expect_eq(H.tagged, RACE_T * RACE_ROUNDS);
+    cr_expect_eq(H.dup_tagged, 0);
+    pthread_mutex_unlock(&H.mu);
+    h_stop(&H); /* shuts the client down: no slot points to a handle now */
+    for (int r = 0; r < RACE_ROUNDS; r++) {
+        cr_expect_neq(race_sites[r], NULL);
+        segops_prepared_free(race_sites[r]);
+        race_sites[r] = NULL;
+    }
+}
+
+/* The same validation as segops_track(), with the same codes: event type
+ * and keys at preparation (nothing allocated, nothing counted: no client
+ * yet), values per call (counted as rejected, nothing sent); the macro
+ * refuses what segops_track() refuses, and counts it. */
+Test(client, prepared_validation_errors_are_counted_and_nothing_is_sent)
+{
+    h_start_sink(&H, NULL, 0);
+    segops_options o = h_opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    segops_prepared *p = (segops_prepared *)&H;
+    segops_prop_spec k[] = {SEGOPS_KEY_STR("order_id"), SEGOPS_KEY_F64("total")};
+    cr_expect_eq(segops_prepare("order_placed", SEGOPS_NTS, k, 2, NULL), SEGOPS_EINVAL);
+    cr_expect_eq(segops_prepare("order_placed", SEGOPS_NTS, NULL, 2, &p), SEGOPS_EINVAL);
+    cr_expect_eq(p, NULL);
+    cr_expect_eq(segops_prepare("Bad", SEGOPS_NTS, k, 2, &p), SEGOPS_EEVENTTYPE);
+    cr_expect_eq(segops_prepare(NULL, 0, k, 2, &p), SEGOPS_EEVENTTYPE);
+    segops_prop_spec bad[] = {SEGOPS_KEY_STR("")};
+    cr_expect_eq(segops_prepare("e", SEGOPS_NTS, bad, 1, &p), SEGOPS_EPROP);
+    segops_prop_spec badt[] = {SEGOPS_KEY("k", 42)};
+    cr_expect_eq(segops_prepare("e", SEGOPS_NTS, badt, 1, &p), SEGOPS_EPROP);
+    cr_assert_eq(segops_prepare("order_placed", 12, k, 2, &p), 0);
+
+    segops_value v[] = {SEGOPS_VSTR("ord-1"), SEGOPS_VF64(NAN)};
+    cr_expect_eq(segops_track_prepared(H.c, p, "u", 0, v, 2, 0), SEGOPS_ENUMBER);
+    v[1].f64 = 1.0;
+    cr_expect_eq(segops_track_prepared(H.c, p, "", 0, v, 2, 0), SEGOPS_EUSERID);
+    cr_expect_eq(segops_track_prepared(H.c, p, "u", 0, v, 1, 0), SEGOPS_EPROP);
+    segops_value w[] = {SEGOPS_VI64(1), SEGOPS_VF64(1)};
+    cr_expect_eq(segops_track_prepared(H.c, p, "u", 0, w, 2, 0), SEGOPS_EPROP);
+    cr_expect_eq(segops_track_prepared(H.c, NULL, "u", 0, v, 2, 0), SEGOPS_EINVAL);
+    cr_expect_eq(segops_track_prepared(NULL, p, "u", 0, v, 2, 0), SEGOPS_EINVAL);
+    cr_expect_eq(SEGOPS_TRACK_PREPARED(H.c, "Bad", "u", SEGOPS_STR("k", "v")),
+                 SEGOPS_EEVENTTYPE);
+    cr_expect_eq(SEGOPS_TRACK_PREPARED(H.c, "e", "u", SEGOPS_STR("", "v")), SEGOPS_EPROP);
+    cr_expect_eq(SEGOPS_TRACK_PREPARED(H.c, "e", "", SEGOPS_STR("k", "v")), SEGOPS_EUSERID);
+    cr_assert_eq(segops_flush(H.c, 2000), 0);
+    segops_counters s = SEGOPS_COUNTERS_INIT;
+    stats(&s);
+    cr_expect_eq(s.rejected_invalid, 7);
+    cr_expect_eq(s.accepted, 0);
+    struct sink_counts kc;
+    h_counts(&H, &kc);
+    cr_expect_eq(kc.requests, 0);
+    h_stop(&H);
+    segops_prepared_free(p);
+}
+
+/* What the sink receives from a prepared event is the plain event's JSON. */
+Test(client, prepared_event_arrives_as_the_plain_one)
+{
+    h_start_sink(&H, NULL, 0);
+    segops_options o = h_opts();
+    cr_assert_eq(h_client(&H, &o), 0);
+    segops_prop props[] = {SEGOPS_STR("order_id", "ord-\"456\""), SEGOPS_F64("total", 89.95),
+                           SEGOPS_BOOL("gift", 1), SEGOPS_NULL("coupon"),
+                           SEGOPS_JSON("items", "[{\"sku\":\"a\"}]")};
+    segops_event ev = {.user_id = "user-123", .event_type = "order_placed", .payload = props,
+                       .payload_len = 5, .occurred_at_ms = 1777127520123};
+    cr_assert_eq(segops_track(H.c, &ev), 0);
+    cr_assert_eq(segops_flush(H.c, 5000), 0);
+    pthread_mutex_lock(&H.mu);
+    char plain[sizeof(H.last_event)];
+    memcpy(plain, H.last_event, sizeof(plain));
+    pthread_mutex_unlock(&H.mu);
+    segops_prop_spec k[] = {SEGOPS_KEY_STR("order_id"), SEGOPS_KEY_F64("total"),
+                            SEGOPS_KEY_BOOL("gift"), SEGOPS_KEY_NULL("coupon"),
+                            SEGOPS_KEY_JSON("items")};
+    segops_prepared *p;
+    cr_assert_eq(segops_prepare("order_placed", SEGOPS_NTS, k, 5, &p), 0);
+    segops_value v[] = {SEGOPS_VSTR("ord-\"456\""), SEGOPS_VF64(89.95), SEGOPS_VBOOL(1),
+                        SEGOPS_VNULL(), SEGOPS_VJSON("[{\"sku\":\"a\"}]")};
+    cr_assert_eq(segops_track_prepared(H.c, p, "user-123", SEGOPS_NTS, v, 5, 1777127520123), 0);
+    cr_assert_eq(segops_flush(H.c, 5000), 0);
+    pthread_mutex_lock(&H.mu);
+    cr_expect_str_eq(H.last_event, plain);
+    pthread_mutex_unlock(&H.mu);
+    /* the macro without properties: an empty payload object */
+    cr_assert_eq(SEGOPS_TRACK_PREPARED(H.c, "app_opened", "user-9"), 0);
+    cr_assert_eq(segops_flush(H.c, 5000), 0);
+    pthread_mutex_lock(&H.mu);
+    cr_expect(strstr(H.last_event, "{\"user_id\":\"user-9\",\"event_type\":\"app_opened\"") &&
+                  strstr(H.last_event, "\"payload\":{}}"),
+              "%s", H.last_event);
+    pthread_mutex_unlock(&H.mu);
+    h_stop(&H);
+    segops_prepared_free(p);
 }

@@ -2,6 +2,7 @@
 /* Tests for src/event.c: every validation rule, slot bounds, rendering. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,4 +339,199 @@ Test(event, epoch_ms_renders_as_rfc3339_with_millis)
     cr_assert_eq(sg_event_encode(slot, 512, &in, 5000000000ull), 0);
     cr_expect(strstr(render(), "\"occurred_at\":\"1970-01-01T00:00:05.000Z\"") != NULL, "%s",
               out);
+}
+
+/* ------------------------------------------------------ prepared events */
+
+static int prep(const char *t, const segops_prop_spec *k, size_t n, segops_prepared **out)
+{
+    return sg_prepare(t, SEGOPS_NTS, k, sizeof(*k), offsetof(segops_prop_spec, key),
+                      offsetof(segops_prop_spec, key_len), offsetof(segops_prop_spec, type), n,
+                      out);
+}
+
+static int enc_prep(size_t size, const segops_prepared *p, const char *u, const segops_value *v,
+                    size_t n, int64_t ms)
+{
+    struct sg_prepared_in in = {p, u, SEGOPS_NTS, v, NULL, n, ms};
+    return sg_event_encode_prepared(slot, size, &in, 1777127520123000000ull);
+}
+
+/* The render of the current slot, copied (render() reuses `out`). */
+static char *render_dup(void)
+{
+    return strdup(render());
+}
+
+Test(prepared, event_type_and_keys_refused_with_track_codes)
+{
+    segops_prepared *p = (segops_prepared *)1;
+    const char *bad[] = {"", "Order", "order-placed", "1order", "_x", "order placed", "a.b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_expect_eq(prep(bad[i], NULL, 0, &p), SEGOPS_EEVENTTYPE, "%s", bad[i]);
+    cr_expect_eq(prep(NULL, NULL, 0, &p), SEGOPS_EEVENTTYPE);
+    char longtype[300];
+    memset(longtype, 'a', 299);
+    longtype[299] = 0;
+    cr_expect_eq(prep(longtype, NULL, 0, &p), SEGOPS_EEVENTTYPE);
+    segops_prop_spec k1[] = {SEGOPS_KEY_STR(NULL)};
+    cr_expect_eq(prep("a", k1, 1, &p), SEGOPS_EPROP);
+    segops_prop_spec k2[] = {SEGOPS_KEY_STR("ok"), SEGOPS_KEY_I64("")};
+    cr_expect_eq(prep("a", k2, 2, &p), SEGOPS_EPROP);
+    segops_prop_spec k3[] = {SEGOPS_KEY("k", 99)};
+    cr_expect_eq(prep("a", k3, 1, &p), SEGOPS_EPROP);
+    segops_prop_spec k4[] = {SEGOPS_KEY("k", 0)};
+    cr_expect_eq(prep("a", k4, 1, &p), SEGOPS_EPROP);
+    /* the same type as a length-given event type: validated over its bytes */
+    cr_expect_eq(sg_prepare("order_placedX", 12, NULL, sizeof(segops_prop_spec), 0, 8, 16, 0, &p),
+                 0);
+    free(p);
+    cr_expect_eq(sg_prepare("ab-", 3, NULL, sizeof(segops_prop_spec), 0, 8, 16, 0, &p),
+                 SEGOPS_EEVENTTYPE);
+}
+
+Test(prepared, values_checked_per_call)
+{
+    segops_prop_spec k[] = {SEGOPS_KEY_STR("s"), SEGOPS_KEY_F64("f"), SEGOPS_KEY_JSON("j")};
+    segops_prepared *p;
+    cr_assert_eq(prep("order_placed", k, 3, &p), 0);
+    segops_value ok[] = {SEGOPS_VSTR("x"), SEGOPS_VF64(1.5), SEGOPS_VJSON("[1]")};
+    cr_expect_eq(enc_prep(512, p, "u", ok, 3, 0), 0);
+    cr_expect_eq(enc_prep(512, p, NULL, ok, 3, 0), SEGOPS_EUSERID);
+    cr_expect_eq(enc_prep(512, p, "", ok, 3, 0), SEGOPS_EUSERID);
+    cr_expect_eq(enc_prep(512, p, "u", ok, 2, 0), SEGOPS_EPROP);      /* count */
+    cr_expect_eq(enc_prep(512, p, "u", NULL, 3, 0), SEGOPS_EPROP);
+    segops_value nan_[] = {SEGOPS_VSTR("x"), SEGOPS_VF64(NAN), SEGOPS_VJSON("[1]")};
+    cr_expect_eq(enc_prep(512, p, "u", nan_, 3, 0), SEGOPS_ENUMBER);
+    segops_value inf[] = {SEGOPS_VSTR("x"), SEGOPS_VF64(-INFINITY), SEGOPS_VJSON("[1]")};
+    cr_expect_eq(enc_prep(512, p, "u", inf, 3, 0), SEGOPS_ENUMBER);
+    segops_value raw[] = {SEGOPS_VSTR("x"), SEGOPS_VF64(1), SEGOPS_VJSON("{\"a\":}")};
+    cr_expect_eq(enc_prep(512, p, "u", raw, 3, 0), SEGOPS_ERAWJSON);
+    segops_value nul[] = {SEGOPS_VSTR(NULL), SEGOPS_VF64(1), SEGOPS_VJSON("[1]")};
+    cr_expect_eq(enc_prep(512, p, "u", nul, 3, 0), SEGOPS_EPROP);
+    segops_value typ[] = {SEGOPS_VI64(1), SEGOPS_VF64(1), SEGOPS_VJSON("[1]")};
+    cr_expect_eq(enc_prep(512, p, "u", typ, 3, 0), SEGOPS_EPROP);     /* type */
+    cr_expect_eq(enc_prep(512, p, "u", ok, 3, SG_MS_MAX + 1), SEGOPS_ETIMESTAMP);
+    cr_expect_eq(enc_prep(512, p, "u", ok, 3, SG_MS_MIN - 1), SEGOPS_ETIMESTAMP);
+    free(p);
+}
+
+/* The limit is the plain encoding's: the same event fits (or not) either
+ * way, to the byte -- once type and keys take the 8 bytes of the handle
+ * pointer that the prepared slot holds instead. */
+Test(prepared, too_big_is_the_plain_limit)
+{
+    static char big[600];
+    memset(big, 'x', sizeof(big) - 1);
+    segops_prop_spec k[] = {SEGOPS_KEY_STR("kk")};
+    segops_prepared *p;
+    cr_assert_eq(prep("a", k, 1, &p), 0);
+    size_t fit = 512 - sizeof(struct sg_slot_hdr) - 2 - 7 - 4;
+    segops_prop pl[] = {SEGOPS_STRN("kk", big, fit)};
+    cr_expect_eq(enc("u", "a", NULL, pl, 1), 0);
+    pl[0].len = fit + 1;
+    cr_expect_eq(enc("u", "a", NULL, pl, 1), SEGOPS_ETOOBIG);
+    segops_value v1[] = {SEGOPS_VSTRN(big, fit)};
+    cr_expect_eq(enc_prep(512, p, "u", v1, 1, 0), 0);
+    segops_value v2[] = {SEGOPS_VSTRN(big, fit + 1)};
+    cr_expect_eq(enc_prep(512, p, "u", v2, 1, 0), SEGOPS_ETOOBIG);
+    segops_value v3[] = {SEGOPS_VSTR(big)};
+    cr_expect_eq(enc_prep(512, p, "u", v3, 1, 0), SEGOPS_ETOOBIG);
+    cr_expect_eq(enc_prep(512, p, big, v1, 1, 0), SEGOPS_ETOOBIG);
+    segops_value v4[] = {SEGOPS_VSTRN(big, (size_t)1 << 40)};
+    cr_expect_eq(enc_prep(512, p, "u", v4, 1, 0), SEGOPS_ETOOBIG);
+    free(p);
+    /* an event without properties, whose handle pointer outweighs its
+     * type: still within the slot */
+    cr_assert_eq(prep("a", NULL, 0, &p), 0);
+    size_t ufit = 128 - sizeof(struct sg_slot_hdr) - sizeof(void *);
+    big[ufit] = 0;
+    cr_expect_eq(enc_prep(128, p, big, NULL, 0, 0), 0);
+    big[ufit] = 'x';
+    big[ufit + 1] = 0;
+    cr_expect_eq(enc_prep(128, p, big, NULL, 0, 0), SEGOPS_ETOOBIG);
+    big[ufit + 1] = 'x';
+    free(p);
+}
+
+/* A prepared event renders to exactly the bytes of the plain one. */
+Test(prepared, renders_exactly_as_plain_every_type)
+{
+    segops_prop props[] = {
+        SEGOPS_STR("s\"q", "a\"b\\c\n"), SEGOPS_I64("i", -9223372036854775807LL - 1),
+        SEGOPS_F64("f", 89.95),          SEGOPS_BOOL("t", 1),
+        SEGOPS_BOOL("no", 0),            SEGOPS_NULL("n\xff"),
+        SEGOPS_JSON("j", "{\"a\":[1,2]}"),
+    };
+    size_t n = sizeof(props) / sizeof(props[0]);
+    struct sg_event_in in = {"user-123", SEGOPS_NTS, "order_placed", SEGOPS_NTS, NULL, 0, props, n};
+    cr_assert_eq(sg_event_encode(slot, 512, &in, 1777127520123000000ull), 0);
+    struct sg_slot_hdr h;
+    memcpy(&h, slot, sizeof(h));
+    char *plain = render_dup();
+    segops_prepared *p;
+    cr_assert_eq(sg_prepare("order_placed", SEGOPS_NTS, props, sizeof(props[0]),
+                            offsetof(segops_prop, key), offsetof(segops_prop, key_len),
+                            offsetof(segops_prop, type), n, &p),
+                 0);
+    struct sg_prepared_in pin = {p, "user-123", SEGOPS_NTS, NULL, props, n, 0};
+    cr_assert_eq(sg_event_encode_prepared_props(slot, 512, &pin, 1777127520123000000ull), 0);
+    struct sg_slot_hdr hp;
+    memcpy(&hp, slot, sizeof(hp));
+    cr_expect_eq(hp.len, h.len, "the render bound is the plain one");
+    cr_expect_str_eq(render(), plain);
+    /* and with no properties, and with a given time */
+    cr_assert_eq(sg_event_encode(slot, 512,
+                                 &(struct sg_event_in){"u", 0, "a", 0, NULL, 86400000, NULL, 0},
+                                 0),
+                 0);
+    free(plain);
+    plain = render_dup();
+    segops_prepared *e;
+    cr_assert_eq(prep("a", NULL, 0, &e), 0);
+    cr_assert_eq(enc_prep(512, e, "u", NULL, 0, 86400000), 0);
+    cr_expect_str_eq(render(), plain);
+    cr_expect(strstr(plain, "\"payload\":{}}"), "%s", plain);
+    free(plain);
+    free(e);
+    free(p);
+}
+
+/* Random keys, values and user ids of random bytes: the prepared slot
+ * renders as the plain one, valid JSON within the bound, or both refuse
+ * with the same code. */
+Test(prepared, random_events_render_as_plain)
+{
+    srand(11);
+    char strs[5][200];
+    for (int iter = 0; iter < 3000; iter++) {
+        for (int k = 0; k < 5; k++) {
+            int n = rand() % 199;
+            for (int i = 0; i < n; i++)
+                strs[k][i] = (char)(1 + rand() % 255);
+            strs[k][n] = 0;
+        }
+        segops_prop props[] = {SEGOPS_STR(strs[1][0] ? strs[1] : "k", strs[2]),
+                               SEGOPS_F64("f", (double)rand() / 7.0 - 1e5),
+                               SEGOPS_I64(strs[4][0] ? strs[4] : "i", rand()),
+                               SEGOPS_STR("x", strs[3])};
+        struct sg_event_in in = {strs[0], SEGOPS_NTS, "ev_x", SEGOPS_NTS, NULL, 0, props, 4};
+        int rc = sg_event_encode(slot, 1024, &in, 0);
+        char *plain = rc == 0 ? render_dup() : NULL;
+        segops_prepared *p;
+        cr_assert_eq(sg_prepare("ev_x", SEGOPS_NTS, props, sizeof(props[0]),
+                                offsetof(segops_prop, key), offsetof(segops_prop, key_len),
+                                offsetof(segops_prop, type), 4, &p),
+                     0);
+        struct sg_prepared_in pin = {p, strs[0], SEGOPS_NTS, NULL, props, 4, 0};
+        int prc = sg_event_encode_prepared_props(slot, 1024, &pin, 0);
+        cr_assert_eq(prc, rc, "iteration %d", iter);
+        if (rc == 0) {
+            const char *r = render();
+            cr_assert_str_eq(r, plain);
+            cr_assert_eq(sg_json_validate(r, strlen(r), 8, 1), 0);
+        }
+        free(plain);
+        free(p);
+    }
 }

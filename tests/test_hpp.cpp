@@ -105,7 +105,26 @@ int main()
     // An empty string VALUE is fine.
     CHECK(c.track("u", "e", {segops::str("empty", "")}) == 0);
 
+    // Prepared events: keys and values as views; the same checks.
+    {
+        static const segops::prepared order(type, {segops::key::str(key), segops::key::i64("n")});
+        CHECK(order && order.error() == 0);
+        CHECK(c.track(order, "user-prep", {segops::val::str(value), segops::val::i64(8)}) == 0);
+        CHECK(c.track(order, "", {segops::val::str(value), segops::val::i64(8)}) ==
+              SEGOPS_EUSERID);
+        CHECK(c.track(order, "u", {segops::val::i64(1), segops::val::i64(8)}) == SEGOPS_EPROP);
+        segops::prepared bad("Not_Snake", {});
+        CHECK(!bad && bad.error() == SEGOPS_EEVENTTYPE);
+        CHECK(c.track(bad, "u") == SEGOPS_EINVAL);
+        segops::prepared badkey("e", {segops::key::str(all.substr(3, 0))});
+        CHECK(badkey.error() == SEGOPS_EPROP);
+        segops::prepared moved = std::move(badkey);
+        CHECK(!moved && !badkey);
+    }
+
     CHECK(c.flush(5000) == 0);
+    CHECK(seen(R"("user_id":"user-prep","event_type":"order_placed")"));
+    CHECK(seen(R"("payload":{"colour":"red","n":8})"));
     CHECK(seen(R"("user_id":"user-42","event_type":"order_placed")"));
     CHECK(seen(R"("payload":{"colour":"red","n":7})"));
     CHECK(seen(R"("user_id":"user-ms","event_type":"timed","occurred_at":"2026-04-25T14:32:00.123Z")"));
@@ -114,7 +133,7 @@ int main()
 
     segops_counters st = segops::counters();
     CHECK(c.stats(st) == 0);
-    CHECK(st.accepted == 4 && st.delivered == 4 && st.rejected_invalid == 6);
+    CHECK(st.accepted == 5 && st.delivered == 5 && st.rejected_invalid == 8);
 
     // Moving transfers ownership; the moved-from client is empty.
     segops::client m = std::move(c);
@@ -128,8 +147,8 @@ int main()
     segops_counters fin = segops::counters();
     CHECK(m2.shutdown(5000, fin) == 0);
     CHECK(!m2);
-    CHECK(fin.accepted == 5 && fin.delivered == 5 && fin.pending == 0 &&
-          fin.rejected_invalid == 6);
+    CHECK(fin.accepted == 6 && fin.delivered == 6 && fin.pending == 0 &&
+          fin.rejected_invalid == 8);
 
     // The destructor shuts down and delivers what is queued.
     {
