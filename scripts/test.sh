@@ -21,7 +21,9 @@ run gcc -DCMAKE_C_COMPILER=gcc
 echo "=== docs: Doxygen, every warning an error (Doxyfile: WARN_AS_ERROR)"
 cmake --build build/gcc --target doc
 echo "=== tests: gcc"
-ctest --test-dir build/gcc --output-on-failure
+# two test programs at a time: most of them wait on timers and sockets, and
+# every test must hold on a busy machine anyway (CI stays under 25 min)
+ctest --test-dir build/gcc --output-on-failure -j"$jobs"
 echo "=== tests under load: the integration and fault suites while every core is busy"
 # Tests must hold on a busy machine: one busy loop per core, at normal
 # priority, for the whole stage (and never past it).
@@ -54,12 +56,12 @@ run clang -DCMAKE_C_COMPILER=clang
 run asan -DCMAKE_C_COMPILER=clang -DSEGOPS_ASAN=ON -DCMAKE_BUILD_TYPE=Debug
 echo "=== tests: ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build/asan --output-on-failure
+    ctest --test-dir build/asan --output-on-failure -j"$jobs"
 
 run tsan -DCMAKE_C_COMPILER=gcc -DSEGOPS_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "=== tests: TSan (lanes, connections, resolver, sink, client, pool, TLS, faults, deadlines, fork, lifecycle, examples)"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
-    ctest --test-dir build/tsan --output-on-failure -R 'queue|conn|resolve|client|pool|sink|tls|fork|lifecycle|answers|edges|proxy|faults|deadlines|seccomp|metrics|segops_send|example'
+    ctest --test-dir build/tsan --output-on-failure -j"$jobs" -R 'queue|conn|resolve|client|pool|sink|tls|fork|lifecycle|answers|edges|proxy|faults|deadlines|seccomp|metrics|segops_send|example'
 echo "=== valgrind memcheck: the integration suite (poll driver: valgrind does not model io_uring)"
 SEGOPS_IO=poll valgrind -q --trace-children=yes --leak-check=full \
     --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \
