@@ -61,7 +61,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 run tsan -DCMAKE_C_COMPILER=gcc -DSEGOPS_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 echo "=== tests: TSan (lanes, connections, resolver, sink, client, pool, TLS, faults, deadlines, fork, lifecycle, examples)"
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
-    ctest --test-dir build/tsan --output-on-failure -j"$jobs" -R 'queue|conn|resolve|client|pool|sink|tls|fork|lifecycle|answers|edges|proxy|faults|deadlines|seccomp|metrics|segops_send|example'
+    ctest --test-dir build/tsan --output-on-failure -R 'queue|conn|resolve|client|pool|sink|tls|fork|lifecycle|answers|edges|proxy|faults|deadlines|seccomp|metrics|segops_send|example'
 echo "=== valgrind memcheck: the integration suite (poll driver: valgrind does not model io_uring)"
 SEGOPS_IO=poll valgrind -q --trace-children=yes --leak-check=full \
     --errors-for-leak-kinds=definite,indirect --error-exitcode=1 \

@@ -57,7 +57,7 @@ Test(client, delivers_a_batch_once_batch_size_events_are_queued)
     h_counts(&H, &k);
     cr_expect_eq(k.queued, 0, "19 < batch size 20: nothing may be sent yet");
     cr_assert_eq(track_n(H.c, 0, 19, 1), 1);
-    cr_expect_eq(h_wait_queued(&H, 20, 3000), 20);
+    cr_expect_eq(h_wait_queued(&H, 20, 30000), 20);
     h_counts(&H, &k);
     cr_expect_eq(k.batch_requests, 1);
     h_expect_invariant(H.c);
@@ -127,7 +127,7 @@ Test(client, splits_a_thousand_events_into_two_requests_of_500)
     h_counts(&H, &k);
     cr_expect_eq(k.queued, 0);
     cr_assert_eq(track_n(H.c, 0, 999, 1), 1);
-    cr_expect_eq(h_wait_queued(&H, 1000, 3000), 1000);
+    cr_expect_eq(h_wait_queued(&H, 1000, 30000), 1000);
     h_counts(&H, &k);
     cr_expect_eq(k.batch_requests, 2);
     pthread_mutex_lock(&H.mu);

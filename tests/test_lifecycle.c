@@ -138,7 +138,7 @@ Test(lifecycle, a_track_from_a_later_thread_exit_destructor_never_writes_a_lane_
     uint64_t want = (uint64_t)atomic_load(&late_ok) + 1 + (uint64_t)atomic_load(&ch.ok);
     cr_expect_eq(s.accepted, want);
     cr_expect_eq(s.delivered, want);
-    cr_expect_eq(h_wait_queued(&H, want, 5000), want);
+    cr_expect_eq(h_wait_queued(&H, want, 30000), want);
     pthread_mutex_lock(&H.mu);
     cr_expect_eq(H.dup_tagged, 0);
     pthread_mutex_unlock(&H.mu);
@@ -210,7 +210,7 @@ Test(lifecycle, a_thread_exiting_while_its_client_shuts_down_touches_no_freed_me
     /* the client is freed; the library's destructor goes on */
     atomic_store(&resume, 1);
     pthread_join(t, NULL);
-    cr_expect_eq(h_wait_queued(&H, 1, 5000), 1);
+    cr_expect_eq(h_wait_queued(&H, 1, 30000), 1);
 }
 
 /* ------------------------------- a first call still claiming at shutdown */

@@ -193,7 +193,7 @@ Test(tls, a_413_from_nginx_splits_the_batch_until_it_fits)
     segops_stats(H.c, &s);
     cr_expect_eq(s.delivered, 400);
     cr_expect_eq(s.failed, 0);
-    cr_expect_eq(h_wait_queued(&H, 400, 5000), 400);
+    cr_expect_eq(h_wait_queued(&H, 400, 30000), 400);
     pthread_mutex_lock(&H.mu);
     cr_expect_eq(H.tagged, 400);
     cr_expect_eq(H.dup_tagged, 0);
