@@ -16,6 +16,7 @@
 
 #include "barrier.h"
 #include "client.h"
+#include "encode.h"
 #include "event.h"
 
 #define DEFAULT_URL "https://api.segops.ai"
@@ -482,23 +483,32 @@ static inline __attribute__((always_inline)) int produce_with(segops_client *c, 
     return rc;
 }
 
-static int encode_plain(void *slot, size_t slot_size, const void *in, uint64_t stamp)
+/* The encoders, inlined from encode.h into each entry point: the same
+ * code the sg_event_encode*() wrappers run, without a call. */
+static inline __attribute__((always_inline)) int encode_plain(void *slot, size_t slot_size,
+                                                              const void *in, uint64_t stamp)
 {
-    return sg_event_encode(slot, slot_size, (const struct sg_event_in *)in, stamp);
+    return sg_encode_plain(slot, slot_size, (const struct sg_event_in *)in, stamp);
 }
 
-static int encode_prepared(void *slot, size_t slot_size, const void *in, uint64_t stamp)
+static inline __attribute__((always_inline)) int encode_prepared(void *slot, size_t slot_size,
+                                                                 const void *in, uint64_t stamp)
 {
-    return sg_event_encode_prepared(slot, slot_size, (const struct sg_prepared_in *)in, stamp);
+    const struct sg_prepared_in *p = in;
+    static const struct sg_value_layout lay = SG_VALUE_LAYOUT(segops_value);
+    return sg_encode_prepared(slot, slot_size, p, stamp, (const unsigned char *)p->values, lay);
 }
 
-static int encode_prepared_props(void *slot, size_t slot_size, const void *in, uint64_t stamp)
+static inline __attribute__((always_inline)) int
+encode_prepared_props(void *slot, size_t slot_size, const void *in, uint64_t stamp)
 {
-    return sg_event_encode_prepared_props(slot, slot_size, (const struct sg_prepared_in *)in,
-                                          stamp);
+    const struct sg_prepared_in *p = in;
+    static const struct sg_value_layout lay = SG_VALUE_LAYOUT(segops_prop);
+    return sg_encode_prepared(slot, slot_size, p, stamp, (const unsigned char *)p->props, lay);
 }
 
-static int produce(segops_client *c, const struct sg_event_in *in)
+static inline __attribute__((always_inline)) int produce(segops_client *c,
+                                                          const struct sg_event_in *in)
 {
     return produce_with(c, encode_plain, in);
 }

@@ -277,6 +277,8 @@ int sg_queue_init_tiers(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
         l->free_buf = l->filled_buf + ring;
         l->hot_buf = l->free_buf + ring;
         ck_ring_init(&l->filled, ring);
+        l->ftail = 0; /* ck_ring_init's p_tail */
+        l->fmask = ring - 1;
         ck_ring_init(&l->free, ring);
         ck_ring_init(&l->hot, SG_HOT_RING);
         l->cur = slots;

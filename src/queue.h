@@ -39,8 +39,9 @@
  * the same handoff is annotated explicitly (TSan cannot see ck's fences).
  *
  * Memory ordering of the handoffs, for any CPU (x86 is TSO and needs less):
- *   - holder -> sender (an event): the holder writes the slot, then ck's
- *     enqueue issues a store fence before storing the ring's tail; the
+ *   - holder -> sender (an event): the holder writes the slot, then its
+ *     push (sg_filled_push: ck's enqueue without the full check) issues a
+ *     store fence before storing the ring's tail; the
  *     sender loads the tail, then ck issues a load fence before reading the
  *     entry, and reads the slot through that pointer.  Stores before the
  *     tail store are visible to loads after the tail load.
@@ -51,10 +52,12 @@
  *     sender's reads are done.
  *   - ring indices (ck 0.7.1, aarch64): the consumer's dequeue loads the
  *     entry, then issues only `dmb ishst` before storing its head, which
- *     does not order that load before the store.  Still safe: the
- *     producer rewrites an entry only once the head has moved past it
- *     again, a full lap later, and the consumer's next dequeue issues
- *     `dmb ishld` (ordering the earlier load) before that next head store.
+ *     does not order that load before the store.  Still safe: on `free`
+ *     and `hot` the producer rewrites an entry only once the head has moved
+ *     past it again, a full lap later, and the consumer's next dequeue
+ *     issues `dmb ishld` (ordering the earlier load) before that next head
+ *     store.  On `filled` the holder does not read the head at all; the
+ *     slot count orders it instead (sg_filled_push).
  *   - counters: `enq` is stored with release before the publication;
  *     readers (stats, flush snapshots) load it with acquire, so a reader
  *     never sees an event resolved that `enq` does not count.
@@ -100,6 +103,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include <assert.h>
 #include <ck_ring.h>
 
 #if defined(__SANITIZE_THREAD__)
@@ -128,16 +132,21 @@ struct sg_queue;
 struct sg_lane {
     /* ---- producer cache lines: written by the holder, read by the sender
      * only for stats, flush snapshots and at shutdown ---- */
+    /* first line: everything a call that needs no refill reads or writes
+     * here besides the stash entry it pops */
     _Atomic uint32_t active;    /* holder inside a call; shared lanes: lock */
     _Atomic uint32_t owned;     /* owned lanes: a live thread holds it */
     void *cur;                  /* the holder's slot (see above) */
     _Atomic uint64_t enq;       /* events accepted (counted just before
                                    their publication); holder stores */
+    uint32_t ftail;             /* holder-private: filled's p_tail, as the
+                                   holder last stored it (sg_filled_push) */
+    uint32_t fmask;             /* filled's mask (read-only after init) */
+    struct ck_ring_buffer *filled_buf; /* read-only after init */
     _Atomic uint64_t rejected;  /* validation failures on this lane */
     _Atomic uint64_t dropped;   /* SEGOPS_EFULL on this lane */
     struct sg_queue *q;
-    /* read-only after init, so they share the holder's line */
-    struct ck_ring_buffer *filled_buf;
+    /* read-only after init, so they share the holder's lines */
     struct ck_ring_buffer *free_buf;
     struct ck_ring_buffer *hot_buf;
     char *slots;                /* this lane's nslots slots in the slab */
@@ -339,6 +348,40 @@ static inline void sg_prefetch_slot(const void *slot)
     __builtin_prefetch((const char *)slot + SG_CACHELINE, 1, 3);
 }
 
+/* Appends a slot to the lane's `filled` ring: ck's SPSC enqueue without
+ * its full check, which loads the consumer's head -- a line the sender
+ * writes on every take, so on a busy lane that load was a transfer from
+ * the sender's core on nearly every call.  The check is not needed:
+ *
+ * Invariant: `filled` never holds more than `capacity` (= nslots - 1)
+ * entries, fewer than its ring size (a power of two >= nslots): every
+ * entry is a distinct slot, and the holder owns `cur` besides.
+ *
+ * Nor can the entry written here still be unread by the sender: the
+ * holder has published ftail slots and owns cur, so it has taken at least
+ * ftail - capacity slots back from the sender, each recycled after the
+ * sender's take of one of the positions [0, ftail); the latest of those is
+ * >= ftail - nslots, and the sender takes positions in order, so its load
+ * of this entry's previous lap (position ftail - ring <= ftail - nslots)
+ * came before a release fence (sg_lane_recycle) that the holder's
+ * acquire of a slot (ck's dequeue: load fence) has seen.
+ *
+ * Stores as ck's enqueue does (entry, store fence, tail), so ck's dequeue
+ * on the sender's side is unchanged.  ftail is the holder's copy of
+ * p_tail: nobody else writes p_tail (shared lanes: the holder has the
+ * lock). */
+static inline void sg_filled_push(struct sg_lane *l, void *slot)
+{
+    uint32_t t = l->ftail;
+    /* the invariant, checked where assertions are on (tests): one load of
+     * the sender's line that release builds do not pay */
+    assert(((t + 1) & l->fmask) != (ck_pr_load_uint(&l->filled.c_head) & l->fmask));
+    l->filled_buf[t & l->fmask].value = slot;
+    ck_pr_fence_store();
+    ck_pr_store_uint(&l->filled.p_tail, t + 1);
+    l->ftail = t + 1;
+}
+
 /* Publishes the holder's slot if a free replacement exists.  Returns 0, or
  * -1 when the lane is full (cur stays with the holder, unpublished). */
 static inline int sg_lane_publish(struct sg_lane *l)
@@ -369,8 +412,7 @@ static inline int sg_lane_publish(struct sg_lane *l)
         atomic_load_explicit(&l->enq, memory_order_relaxed) + 1,
         memory_order_release);
     SG_TSAN_RELEASE(l->cur);
-    /* cannot fail: filled holds at most `capacity` slots, its usable size */
-    ck_ring_enqueue_spsc(&l->filled, l->filled_buf, l->cur);
+    sg_filled_push(l, l->cur);
     l->cur = next;
     return 0;
 }
