@@ -1,7 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_track.c -- B1: per-call latency of segops_track() next to two
- * baselines run in the same program and the same run:
+ * bench_track.c -- B1: per-call latency of segops_track() and of
+ * segops_track_prepared() next to two baselines and a floor run in the
+ * same program and the same run:
+ *   libsegops    segops_track() of the event (a segops_event on the
+ *                caller's stack, as the README shows it)
+ *   segops-prep  segops_track_prepared() of the same event: a handle made
+ *                by segops_prepare() (type and both keys) before the
+ *                run's threads start, freed after its client's shutdown
+ *                (the slots point at it until the sender rendered them);
+ *                the values on the caller's stack.  Same client options,
+ *                one client per run, as libsegops
  *   mutex   the existing C SDKs' design (baseline_mutex.c)
  *   spdlog  spdlog's async logger to a null sink (baseline_spdlog.cpp;
  *           only when spdlog was found at build time)
@@ -20,15 +29,16 @@
  *           bursts and bracket as the others, so every row can be read
  *           against what this machine allowed in the same run.
  * All of them hand over the same four values: user_id, event_type, a string
- * and a double property; each takes its own timestamp.
+ * and a double property; each takes its own timestamp.  --impl names them
+ * floor, segops, prepared, mutex, spdlog (or by their names in the tables).
  *
  * Each call is timed with a fenced rdtsc bracket (its own cost included,
  * printed first), into a log-linear histogram; p50/p99/p99.9/p99.99/max per
  * implementation, mode and producer count.  libsegops' sender delivers to
  * an in-process segops-sink on 127.0.0.1 during the run, as in production.
  *
- *   bench_track [--threads 1,2,4,8] [--mode burst|pressured|saturate|all]
- *               [--impl floor,segops,mutex,spdlog] [--calls N] [--budget-ms MS]
+ *   bench_track [--threads 1,2,4,8] [--mode all|LIST of burst,pressured,saturate]
+ *               [--impl floor,segops,prepared,mutex,spdlog] [--calls N] [--budget-ms MS]
  *               [--capacity N] [--slot BYTES] [--lanes N] [--dat FILE]
  *   bench_track --rate R [--threads 256] [--events N] [--capacity N]
  *               [--lanes N] [--shared N] [--pin-sender CPU]
@@ -76,8 +86,11 @@
 #include "segops.h"
 #include "sink.h"
 
-enum { I_SEGOPS, I_MUTEX, I_SPDLOG, I_FLOOR, NIMPL };
-static const char *impl_name[NIMPL] = {"libsegops", "mutex+malloc", "spdlog-async", "floor"};
+enum { I_SEGOPS, I_PREPARED, I_MUTEX, I_SPDLOG, I_FLOOR, NIMPL };
+static const char *impl_name[NIMPL] = {"libsegops", "segops-prep", "mutex+malloc", "spdlog-async",
+                                       "floor"};
+/* what --impl takes (the names above are accepted too) */
+static const char *impl_opt[NIMPL] = {"segops", "prepared", "mutex", "spdlog", "floor"};
 enum { M_BURST, M_PRESSURED, M_SATURATE, NMODE };
 static const char *mode_name[NMODE] = {"burst", "pressured", "saturate"};
 
@@ -252,11 +265,25 @@ static void floor_free(struct floor *f)
     free(f);
 }
 
-static inline int do_track(int impl, void *ctx, const segops_event *ev)
+/* segops-prep's context: its client and the handle of the event. */
+struct prep_ctx {
+    segops_client *c;
+    segops_prepared *h;
+};
+
+/* One call of `impl`.  segops-prep's client and handle come in as
+ * arguments that the worker read once before its loop, as the plain path
+ * gets its client: the call then reads nothing the other path does not. */
+static inline int do_track(int impl, void *ctx, const segops_event *ev, segops_client *pc,
+                           const segops_prepared *ph, const segops_value *vals)
 {
     switch (impl) {
     case I_SEGOPS: {
         int rc = segops_track((segops_client *)ctx, ev);
+        return rc == 0 ? 0 : rc == SEGOPS_EFULL ? 1 : 2;
+    }
+    case I_PREPARED: {
+        int rc = segops_track_prepared(pc, ph, USER, SEGOPS_NTS, vals, 2, SEGOPS_TIME_NONE);
         return rc == 0 ? 0 : rc == SEGOPS_EFULL ? 1 : 2;
     }
     case I_MUTEX:
@@ -287,9 +314,14 @@ static void *run(void *arg)
     struct worker *w = arg;
     segops_prop props[] = {SEGOPS_STR(K1, V1), SEGOPS_F64(K2, V2)};
     segops_event ev = {.user_id = USER, .event_type = TYPE, .payload = props, .payload_len = 2};
+    /* segops-prep: the values of K1 and K2, in the order prepared */
+    segops_value vals[] = {SEGOPS_VSTR(V1), SEGOPS_VF64(V2)};
+    const struct prep_ctx *pctx = w->impl == I_PREPARED ? w->ctx : NULL;
+    segops_client *pc = pctx ? pctx->c : NULL;
+    const segops_prepared *ph = pctx ? pctx->h : NULL;
     /* warm-up: claims the lane, faults the path in, fills caches */
     for (long i = 0; i < 2000; i++) {
-        do_track(w->impl, w->ctx, &ev);
+        do_track(w->impl, w->ctx, &ev, pc, ph, vals);
         pause_after(w->mode == M_SATURATE ? M_PRESSURED : w->mode, i);
     }
     pthread_barrier_wait(w->bar);
@@ -298,7 +330,7 @@ static void *run(void *arg)
     long i;
     for (i = 0; i < w->calls; i++) {
         uint64_t a = tsc_begin();
-        int rc = do_track(w->impl, w->ctx, &ev);
+        int rc = do_track(w->impl, w->ctx, &ev, pc, ph, vals);
         uint64_t b = tsc_end();
         hist_add(&w->h, b - a);
         w->ok += rc == 0;
@@ -315,19 +347,35 @@ static void *run(void *arg)
 static uint16_t sink_port;
 static uint32_t opt_capacity = 8192, opt_slot = 0, opt_lanes = 0;
 
+/* libsegops' client for one run (segops-prep's too: the same options). */
+static segops_client *run_client(int threads)
+{
+    char url[64];
+    bench_sink_url(url, sizeof(url), sink_port);
+    segops_options o;
+    bench_client_opts(&o, url);
+    /* --lanes below --threads: the extra threads use shared lanes */
+    o.max_producers = opt_lanes ? opt_lanes : (uint32_t)threads;
+    o.queue_capacity = opt_capacity;
+    o.slot_size = opt_slot;
+    return bench_client_new(&o, "bench_track: client");
+}
+
 static void *impl_new(int impl, int threads)
 {
     switch (impl) {
-    case I_SEGOPS: {
-        char url[64];
-        bench_sink_url(url, sizeof(url), sink_port);
-        segops_options o;
-        bench_client_opts(&o, url);
-        /* --lanes below --threads: the extra threads use shared lanes */
-        o.max_producers = opt_lanes ? opt_lanes : (uint32_t)threads;
-        o.queue_capacity = opt_capacity;
-        o.slot_size = opt_slot;
-        return bench_client_new(&o, "bench_track: client");
+    case I_SEGOPS:
+        return run_client(threads);
+    case I_PREPARED: {
+        struct prep_ctx *p = calloc(1, sizeof(*p));
+        segops_prop_spec keys[] = {SEGOPS_KEY_STR(K1), SEGOPS_KEY_F64(K2)};
+        int rc = p ? segops_prepare(TYPE, SEGOPS_NTS, keys, 2, &p->h) : SEGOPS_ENOMEM;
+        if (rc) {
+            fprintf(stderr, "bench_track: segops_prepare: %s\n", segops_strerror(rc));
+            exit(1);
+        }
+        p->c = run_client(threads);
+        return p;
     }
     case I_MUTEX:
         return bl_mutex_new(8192 * (size_t)threads);
@@ -348,6 +396,14 @@ static void impl_free(int impl, void *ctx)
         segops_flush(ctx, 30000);
         segops_shutdown(ctx, 30000, NULL);
         break;
+    case I_PREPARED: {
+        struct prep_ctx *p = ctx;
+        segops_flush(p->c, 30000);
+        segops_shutdown(p->c, 30000, NULL);
+        segops_prepared_free(p->h); /* no slot points at it any more */
+        free(p);
+        break;
+    }
     case I_MUTEX:
         bl_mutex_free(ctx);
         break;
@@ -760,6 +816,33 @@ static int rate_main(const char *threads_arg)
     return 0;
 }
 
+/* A comma-separated list of names, each one of a[] or b[] (b may be NULL):
+ * sets use[i] for each.  A name that is neither exits 2 with the option
+ * named (strstr() on the whole argument ran nothing for a typo, and
+ * "segops" matched every name containing it). */
+static void parse_names(const char *opt, const char *s, const char *const *a,
+                        const char *const *b, int count, int *use)
+{
+    for (;;) {
+        size_t n = strcspn(s, ",");
+        int found = 0;
+        for (int i = 0; i < count; i++)
+            if ((strlen(a[i]) == n && !strncmp(s, a[i], n)) ||
+                (b && strlen(b[i]) == n && !strncmp(s, b[i], n)))
+                use[i] = found = 1;
+        if (!found) {
+            fprintf(stderr, "bench_track: %s: \"%.*s\" is not one of", opt, (int)n, s);
+            for (int i = 0; i < count; i++)
+                fprintf(stderr, " %s", a[i]);
+            fprintf(stderr, "\n");
+            exit(2);
+        }
+        if (!s[n])
+            return;
+        s += n + 1;
+    }
+}
+
 static int parse_list(const char *s, int *out, int max)
 {
     int n = 0;
@@ -777,7 +860,8 @@ static int parse_list(const char *s, int *out, int max)
 
 int main(int argc, char **argv)
 {
-    const char *threads_arg = "1,2,4,8", *mode_arg = "all", *impl_arg = "floor,segops,mutex,spdlog";
+    const char *threads_arg = "1,2,4,8", *mode_arg = "all";
+    const char *impl_arg = "floor,segops,prepared,mutex,spdlog";
     const char *dat = NULL;
     long calls = 0, budget_ms = 4000;
     for (int i = 1; i < argc; i++) {
@@ -831,8 +915,8 @@ int main(int argc, char **argv)
             dat = v, i++;
         else {
             fprintf(stderr,
-                    "usage: %s [--threads 1,2,4,8] [--mode burst|pressured|saturate|all]\n"
-                    "          [--impl segops,mutex,spdlog] [--calls N] [--budget-ms MS]\n"
+                    "usage: %s [--threads 1,2,4,8] [--mode all|LIST of burst,pressured,saturate]\n"
+                    "          [--impl floor,segops,prepared,mutex,spdlog] [--calls N] [--budget-ms MS]\n"
                     "          [--capacity N] [--slot BYTES] [--lanes N] [--dat FILE]\n"
                     "       %s --rate R [--threads 256] [--events N] [--capacity N] [--lanes N]\n"
                     "          [--shared N] [--pin-sender CPU] [--producer-cpus LIST]\n"
@@ -846,8 +930,12 @@ int main(int argc, char **argv)
         return rate_main(strcmp(threads_arg, "1,2,4,8") ? threads_arg : "256");
     int th[16];
     int nth = parse_list(threads_arg, th, 16);
-    int use[NIMPL] = {strstr(impl_arg, "segops") != NULL, strstr(impl_arg, "mutex") != NULL,
-                      strstr(impl_arg, "spdlog") != NULL, strstr(impl_arg, "floor") != NULL};
+    int use[NIMPL] = {0}, usem[NMODE] = {0};
+    parse_names("--impl", impl_arg, impl_opt, impl_name, NIMPL, use);
+    if (!strcmp(mode_arg, "all"))
+        usem[M_BURST] = usem[M_PRESSURED] = usem[M_SATURATE] = 1;
+    else
+        parse_names("--mode", mode_arg, mode_name, NULL, NMODE, usem);
 #ifndef BENCH_HAVE_SPDLOG
     if (use[I_SPDLOG])
         printf("# spdlog baseline: not built (libspdlog-dev not found at configure time)\n");
@@ -876,7 +964,7 @@ int main(int argc, char **argv)
     printf("|--------------|-----------|----|--------|--------|---------|----------|-----------|"
            "----------|----------|-----------|----------|\n");
     for (int m = 0; m < NMODE; m++) {
-        if (strcmp(mode_arg, "all") && strcmp(mode_arg, mode_name[m]))
+        if (!usem[m])
             continue;
         long n = calls ? calls : m == M_BURST ? 100000 : 200000;
         for (int t = 0; t < nth; t++)
