@@ -82,6 +82,9 @@
  *     within 30 ns.  With --reps every figure is the median over the reps
  *     and each verdict says in how many reps the pair of that sweep met
  *     it; a last line per mode counts the thread counts met;
+ *   - where the time goes (burst mode): p50 and p99 of the first call of
+ *     each burst, the one after the 200 us sleep, apart from those of the
+ *     other 19 (a second histogram per worker): what a pause costs;
  *   - ratios to the baselines (when one ran) and saturate scaling.
  * Every table after the main one, and --dat, reads the medians over the
  * reps (with one rep: its figures).
@@ -120,6 +123,7 @@ static const double V2 = 89.95;
 /* What one run of one cell (impl, mode, threads) measured. */
 struct result {
     double p50, p99, p999, p9999, max, mcalls, maccepted;
+    double first50, first99, rest50, rest99; /* burst: first call / the other 19 */
     uint64_t calls, full;
 };
 /* The figures of a result that cell_medians() takes the median of. */
@@ -127,7 +131,9 @@ static const size_t result_fig[] = {
     offsetof(struct result, p50),    offsetof(struct result, p99),
     offsetof(struct result, p999),   offsetof(struct result, p9999),
     offsetof(struct result, max),    offsetof(struct result, mcalls),
-    offsetof(struct result, maccepted)};
+    offsetof(struct result, maccepted), offsetof(struct result, first50),
+    offsetof(struct result, first99), offsetof(struct result, rest50),
+    offsetof(struct result, rest99)};
 
 /* A cell's runs, one per --reps (rep[k] of every cell ran in the same
  * sweep k), and the median of each figure over them, which every table
@@ -145,7 +151,8 @@ struct worker {
     long calls;
     uint64_t budget; /* tsc ticks from the start of measuring */
     pthread_barrier_t *bar;
-    struct hist h;
+    struct hist h;     /* burst: the calls after the first of each burst */
+    struct hist first; /* burst: the first call of each burst */
     uint64_t ok, full, other;
     double secs;
 };
@@ -364,7 +371,11 @@ static void *run(void *arg)
         uint64_t a = tsc_begin();
         int rc = do_track(w->impl, w->ctx, &ev, pc, ph, vals);
         uint64_t b = tsc_end();
-        hist_add(&w->h, b - a);
+        /* burst: the call right after the sleep apart from the other 19
+         * (one() merges them for the main table), to show what a pause
+         * costs -- lines evicted, predictors cold -- against a warm call;
+         * one histogram or the other, so a call costs the loop no more */
+        hist_add(w->mode == M_BURST && i % 20 == 0 ? &w->first : &w->h, b - a);
         w->ok += rc == 0;
         w->full += rc == 1;
         w->other += rc == 2;
@@ -467,12 +478,14 @@ static void one(int impl, int mode, int threads, long calls, long budget_ms)
         w[i].budget = ns_to_ticks((uint64_t)budget_ms * 1000000u);
         pthread_create(&th[i], NULL, run, &w[i]);
     }
-    struct hist *all = calloc(1, sizeof(*all));
+    struct hist *all = calloc(1, sizeof(*all)), *first = calloc(1, sizeof(*first));
+    struct hist *rest = calloc(1, sizeof(*rest));
     uint64_t ok = 0, full = 0;
     double secs = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join(th[i], NULL);
-        hist_merge(all, &w[i].h);
+        hist_merge(rest, &w[i].h);
+        hist_merge(first, &w[i].first);
         ok += w[i].ok;
         full += w[i].full;
         if (w[i].secs > secs)
@@ -486,6 +499,12 @@ static void one(int impl, int mode, int threads, long calls, long budget_ms)
         exit(1);
     }
     struct result *r = &c->rep[c->n++];
+    hist_merge(all, rest);
+    hist_merge(all, first);
+    r->first50 = hist_pct(first, 0.50);
+    r->first99 = hist_pct(first, 0.99);
+    r->rest50 = hist_pct(rest, 0.50);
+    r->rest99 = hist_pct(rest, 0.99);
     r->p50 = hist_pct(all, 0.50);
     r->p99 = hist_pct(all, 0.99);
     r->p999 = hist_pct(all, 0.999);
@@ -501,6 +520,8 @@ static void one(int impl, int mode, int threads, long calls, long budget_ms)
            r->mcalls, r->maccepted, r->calls, full);
     fflush(stdout);
     free(all);
+    free(first);
+    free(rest);
     free(w);
 }
 
@@ -746,6 +767,34 @@ static void floor_table(const int *th, int nth)
             printf(" %d of %d for libsegops p50", met[m][0][0], rows[m][0]);
         printf("\n");
     }
+}
+
+/* ---- where the time goes: the first call of a burst ---- */
+
+static void first_call_table(const int *th, int nth)
+{
+    /* the floor first, as the row to read the others against */
+    static const int show[NIMPL] = {I_FLOOR, I_SEGOPS, I_PREPARED, I_MUTEX, I_SPDLOG};
+    int any = 0;
+    for (int t = 0; t < nth; t++)
+        for (int i = 0; i < NIMPL; i++)
+            any |= cells[i][M_BURST][th[t]].n > 0;
+    if (!any)
+        return;
+    printf("\n# where the time goes, burst mode: the first call of each burst, right after the "
+           "200 us sleep (what the pause costs: whatever it left cold), against the other 19 "
+           "calls; ns, "
+           "bracket included%s\n\n",
+           opt_reps > 1 ? "; medians over the reps" : "");
+    printf("| impl         | th | first p50 | first p99 | rest p50 | rest p99 |\n");
+    printf("|--------------|----|-----------|-----------|----------|----------|\n");
+    for (int t = 0; t < nth; t++)
+        for (int k = 0; k < NIMPL; k++) {
+            const struct cell *c = &cells[show[k]][M_BURST][th[t]];
+            if (c->n)
+                printf("| %-12s | %2d | %9.0f | %9.0f | %8.0f | %8.0f |\n", impl_name[show[k]],
+                       th[t], c->med.first50, c->med.first99, c->med.rest50, c->med.rest99);
+        }
 }
 
 /* ---- many threads at a fixed rate (--rate) ---- */
@@ -1186,6 +1235,7 @@ int main(int argc, char **argv)
                 if (cells[i][m][th[t]].n)
                     cell_medians(&cells[i][m][th[t]]);
     floor_table(th, nth);
+    first_call_table(th, nth);
 
     if (use[I_MUTEX] || use[I_SPDLOG]) {
         printf("\n# ratios libsegops and segops-prep / baseline (lower is better; 0.10 = 10x "
