@@ -722,8 +722,9 @@ static void floor_table(const int *th, int nth)
     int any = 0;
     for (int m = 0; m < NMODE; m++)
         for (int t = 0; t < nth; t++)
-            any |= cells[I_FLOOR][m][th[t]].n > 0;
-    if (!any)
+            any |= cells[I_FLOOR][m][th[t]].n &&
+                   (cells[I_SEGOPS][m][th[t]].n || cells[I_PREPARED][m][th[t]].n);
+    if (!any) /* nothing to read against the floor: no table */
         return;
     printf("\n# libsegops and segops-prep against the floor of the same run: p50 over the "
            "floor's (ns), p99.9 as a ratio to the floor's\n");
