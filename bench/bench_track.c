@@ -151,8 +151,8 @@ struct worker {
     long calls;
     uint64_t budget; /* tsc ticks from the start of measuring */
     pthread_barrier_t *bar;
-    struct hist h;     /* burst: the calls after the first of each burst */
-    struct hist first; /* burst: the first call of each burst */
+    struct hist h;     /* every call but, in burst mode, the first of each burst */
+    struct hist first; /* burst mode: the first call of each burst */
     uint64_t ok, full, other;
     double secs;
 };
@@ -373,8 +373,8 @@ static void *run(void *arg)
         uint64_t b = tsc_end();
         /* burst: the call right after the sleep apart from the other 19
          * (one() merges them for the main table), to show what a pause
-         * costs -- lines evicted, predictors cold -- against a warm call;
-         * one histogram or the other, so a call costs the loop no more */
+         * costs -- whatever it left cold -- against a warm call; one
+         * histogram or the other, so a call costs the loop no more */
         hist_add(w->mode == M_BURST && i % 20 == 0 ? &w->first : &w->h, b - a);
         w->ok += rc == 0;
         w->full += rc == 1;
@@ -496,6 +496,11 @@ static void one(int impl, int mode, int threads, long calls, long budget_ms)
     struct cell *c = &cells[impl][mode][threads];
     if (!c->rep && !(c->rep = calloc((size_t)opt_reps, sizeof(*c->rep)))) {
         perror("bench_track");
+        exit(1);
+    }
+    if (c->n == opt_reps) { /* main() runs each cell once per sweep */
+        fprintf(stderr, "bench_track: %s %s %d ran more than --reps times\n", impl_name[impl],
+                mode_name[mode], threads);
         exit(1);
     }
     struct result *r = &c->rep[c->n++];
