@@ -348,6 +348,31 @@ static inline void sg_prefetch_slot(const void *slot)
     __builtin_prefetch((const char *)slot + SG_CACHELINE, 1, 3);
 }
 
+/* Takes up to max entries from an SPSC ring the caller consumes (the
+ * holder: `hot` and `free`) into out[], oldest first; returns how many.
+ * ck's dequeue one entry at a time, with one load of the producer's tail
+ * and one store of the head for the lot: a refill reads the sender's
+ * lines once, not once per slot.  Orders as ck's dequeue does (tail load,
+ * load fence, entries), then a release fence before the head store, so
+ * the entry loads are done before the producer may reuse their places
+ * (stronger than ck's store fence; see "ring indices" above). */
+static inline uint32_t sg_ring_take(struct ck_ring *r, const struct ck_ring_buffer *buf,
+                                    void **out, uint32_t max)
+{
+    unsigned int c = r->c_head; /* written only by the caller */
+    unsigned int n = ck_pr_load_uint(&r->p_tail) - c;
+    if (n == 0)
+        return 0;
+    if (n > max)
+        n = max;
+    ck_pr_fence_load();
+    for (unsigned int i = 0; i < n; i++)
+        out[i] = buf[(c + i) & r->mask].value;
+    ck_pr_fence_release();
+    ck_pr_store_uint(&r->c_head, c + n);
+    return n;
+}
+
 /* Appends a slot to the lane's `filled` ring: ck's SPSC enqueue without
  * its full check, which loads the consumer's head -- a line the sender
  * writes on every take, so on a busy lane that load was a transfer from
@@ -387,14 +412,15 @@ static inline void sg_filled_push(struct sg_lane *l, void *slot)
 static inline int sg_lane_publish(struct sg_lane *l)
 {
     if (__builtin_expect(l->nstash == 0, 0)) {
-        /* refill: one pass over the sender's lines for SG_STASH events */
-        void *s;
-        while (l->nstash < SG_STASH && (ck_ring_dequeue_spsc(&l->hot, l->hot_buf, &s) ||
-                                        ck_ring_dequeue_spsc(&l->free, l->free_buf, &s))) {
-            SG_TSAN_ACQUIRE(s);
-            l->stash[l->nstash++] = s;
-        }
-        if (l->nstash == 0)
+        /* refill: one pass over the sender's lines for SG_STASH events,
+         * warm slots first */
+        uint32_t n = sg_ring_take(&l->hot, l->hot_buf, l->stash, SG_STASH);
+        if (n < SG_STASH)
+            n += sg_ring_take(&l->free, l->free_buf, l->stash + n, SG_STASH - n);
+        for (uint32_t i = 0; i < n; i++)
+            SG_TSAN_ACQUIRE(l->stash[i]);
+        l->nstash = n;
+        if (n == 0)
             return -1;
         sg_prefetch_slot(l->stash[l->nstash - 1]); /* becomes `next` below */
     }
