@@ -916,3 +916,27 @@ int netfix_tcp_count(const char *remote_ip, uint16_t remote_port, int state)
     }
     return opened ? count : -1;
 }
+
+int64_t netfix_tcp_send_queue(uint16_t local_port, uint16_t remote_port)
+{
+    const char *files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    int64_t q = -1;
+    for (int f = 0; f < 2 && q < 0; f++) {
+        FILE *fp = fopen(files[f], "r");
+        if (!fp)
+            continue;
+        char line[512];
+        while (fgets(line, sizeof(line), fp)) {
+            unsigned lport, rport, st;
+            unsigned long tx;
+            if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%x %x %lx", &lport, &rport,
+                       &st, &tx) == 4 &&
+                lport == local_port && rport == remote_port && st != 6 /* TIME_WAIT */) {
+                q = (int64_t)tx;
+                break;
+            }
+        }
+        fclose(fp);
+    }
+    return q;
+}

@@ -135,4 +135,10 @@ enum { NETFIX_TCP_ESTABLISHED = 1, NETFIX_TCP_SYN_SENT = 2, NETFIX_TCP_CLOSE_WAI
  * whose remote end is remote_ip:remote_port (numeric).  -1 on error. */
 int netfix_tcp_count(const char *remote_ip, uint16_t remote_port, int state);
 
+/* Payload bytes the socket from local_port to remote_port (any address)
+ * holds that its peer has not acknowledged: its send queue, written and
+ * not yet sent or sent and not yet acknowledged (/proc/net/tcp's
+ * tx_queue).  -1 when no such socket is listed (closed, reset). */
+int64_t netfix_tcp_send_queue(uint16_t local_port, uint16_t remote_port);
+
 #endif

@@ -113,6 +113,7 @@ static void *serve(void *arg)
         memset(&rq, 0, sizeof(rq));
         rq.body_len = (size_t)strtoull(cl, NULL, 10);
         rq.conn = a.conn;
+        rq.fd = a.fd;
         snprintf(rq.key, sizeof(rq.key), "%s", key);
         /* what to answer decides whether the body is read: ask first with
          * no body, then again with it unless the answer is early */

@@ -26,6 +26,9 @@ struct scr_req {
     char key[64];        /* Idempotency-Key */
     const char *body;    /* the body, NUL-terminated (NULL if early);
                             valid during the call */
+    int fd;              /* the connection's socket: a script that answers
+                            early may read part of the body itself (on the
+                            first call, before the answer is sent) */
 };
 
 enum {

@@ -9,14 +9,19 @@
  * once per I/O driver (SEGOPS_IO).
  */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "harness.h"
 #include "capture.h"
+#include "netfix.h"
 #include "scripted.h"
 #include "segops.h"
 
@@ -50,7 +55,68 @@ enum {
     M_DIRTY_DETAIL,
     M_NGINX_HTML_400,
     M_LIST_DETAIL,
+    M_EARLY_HELD,
 };
+
+/* M_EARLY_HELD (an_early_401_after_a_failed_write_is_still_the_answer):
+ * request 1 (A) is answered 202 once request 2 (B) has come; B is answered
+ * 401 early once the client's report of A holds its sender thread. */
+static atomic_int B_HEAD, HELD;       /* B's head came; the sender is held */
+static _Atomic int64_t B_QUEUED, B_READ; /* B: the client's send queue when
+                                            held, bytes of body read then */
+
+/* Waits (at most 30 s) for *flag; returns it. */
+static int wait_flag(atomic_int *flag)
+{
+    for (int64_t end = h_now_ms() + 30000; !atomic_load(flag) && h_now_ms() < end;)
+        h_sleep_ms(1);
+    return atomic_load(flag);
+}
+
+/* Reads half of what the client's kernel holds to send on fd's connection
+ * (its send queue is full: its sender is held): the client's blocked send
+ * is woken for room, and the rest stays unread, so that our close resets. */
+static void read_half(int fd)
+{
+    struct sockaddr_in peer;
+    socklen_t pl = sizeof(peer);
+    if (getpeername(fd, (struct sockaddr *)&peer, &pl) != 0)
+        return;
+    int64_t q = netfix_tcp_send_queue(ntohs(peer.sin_port), PORT);
+    atomic_store(&B_QUEUED, q);
+    static char sink[65536];
+    int64_t got = 0;
+    for (int64_t end = h_now_ms() + 30000; got < q / 2 && h_now_ms() < end;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        size_t want = (size_t)(q / 2 - got) < sizeof(sink) ? (size_t)(q / 2 - got) : sizeof(sink);
+        ssize_t k = recv(fd, sink, want, MSG_DONTWAIT);
+        if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR))
+            break;
+        if (k > 0)
+            got += k;
+    }
+    atomic_store(&B_READ, got);
+}
+
+static size_t early_held(const struct scr_req *rq, char *out, size_t cap, int *how)
+{
+    if (rq->n == 1) {
+        if (!rq->body)
+            return 0; /* read it whole */
+        wait_flag(&B_HEAD);
+        return accepted(rq, out, cap, "");
+    }
+    *how = SCR_EARLY;
+    if (rq->n == 2) {
+        atomic_store(&B_HEAD, 1);
+        if (wait_flag(&HELD))
+            read_half(rq->fd);
+    }
+    return answer(out, cap, "401 Unauthorized", "Connection: close\r\n",
+                  "{\"detail\":\"Invalid API key.\"}");
+}
 
 
 static size_t script(void *u, const struct scr_req *rq, char *out, size_t cap, int *how)
@@ -130,6 +196,8 @@ static size_t script(void *u, const struct scr_req *rq, char *out, size_t cap, i
         return answer(out, cap, "400 Bad Request", "Content-Type: text/html\r\n",
                       "<html>\r\n<head><title>400 The plain HTTP request was sent to HTTPS "
                       "port</title></head>\r\n</html>\r\n");
+    case M_EARLY_HELD:
+        return early_held(rq, out, cap, how);
     case M_LIST_DETAIL:
         return answer(out, cap, "422 Unprocessable Entity", "",
                       "{\"detail\":[{\"loc\":[\"body\",\"events\",0,\"user_id\"],"
@@ -348,6 +416,92 @@ Test(answers, an_early_401_is_the_answer_not_a_reset)
     cr_expect(strstr(LAST_DETAIL, "Invalid API key") != NULL, "detail: %s", LAST_DETAIL);
     cr_expect(strstr(LOG, "sk_test_secret_key") == NULL, "the key was logged: %s", LOG);
     cr_expect(strstr(LAST_DETAIL, "[redacted]") != NULL, "detail: %s", LAST_DETAIL);
+}
+
+/* conn.c's rule for a write that fails with a receive outstanding: reading
+ * goes on, and an early answer that arrived before the reset is the
+ * request's outcome.  In the test above the drivers happen to deliver the
+ * 401 before the failed write, so it passes without the rule; here the
+ * order is arranged so that they report the write's failure first:
+ *
+ *   - two batches, each larger than the kernel buffers of a loopback
+ *     connection hold, go out at once on two connections, A and B;
+ *   - the server answers A (202) once B's head has come, and the client's
+ *     report of A holds the sender thread until B is over on its side;
+ *   - meanwhile B's server reads half of what the client's kernel still
+ *     holds to send for B (the blocked send is woken for room before the
+ *     answer comes), answers 401, and closes with the rest unread: the
+ *     client's kernel takes the 401, then the reset;
+ *   - released, the sender finds both at once.  poll retries the send
+ *     first (submitted last, it heads the pending list); io_uring runs the
+ *     send's retry first (its wake-up came first).
+ *
+ * Without the rule the failed write is a transport error, retried (and
+ * answered 401 again).  What is checked holds in any order: the 401 is the
+ * batch's outcome, on its first try. */
+static atomic_int NDELIV, HELD_UNTIL_B_OVER;
+
+static void held_delivery(void *u, const segops_delivery *d)
+{
+    if (atomic_fetch_add(&NDELIV, 1) == 0 && d->result == 0) {
+        atomic_store(&HELD, 1);
+        /* B's socket leaves ESTABLISHED when the reset (or a FIN) came */
+        for (int64_t end = h_now_ms() + 30000;
+             netfix_tcp_count("127.0.0.1", PORT, NETFIX_TCP_ESTABLISHED) > 1 && h_now_ms() < end;)
+            h_sleep_ms(1);
+        atomic_store(&HELD_UNTIL_B_OVER,
+                     netfix_tcp_count("127.0.0.1", PORT, NETFIX_TCP_ESTABLISHED) == 1);
+    }
+    on_delivery(u, d);
+}
+
+Test(answers, an_early_401_after_a_failed_write_is_still_the_answer)
+{
+    if (netfix_tcp_count("127.0.0.1", PORT, NETFIX_TCP_ESTABLISHED) < 0)
+        cr_skip_test("/proc/net/tcp cannot be read: the connections cannot be watched");
+    MODE = M_EARLY_HELD;
+    static char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)PORT);
+    segops_options o = h_opts();
+    o.api_url = url;
+    o.api_key = "sk_test_secret_key";
+    o.logger = on_log;
+    o.on_delivery = held_delivery;
+    o.batch_size = 1000; /* nothing goes until all are queued: 2 full batches */
+    o.slot_size = 16384;
+    o.max_batch_bytes = 7 << 20;
+    o.queue_capacity = 1024;
+    o.max_connections = 2;
+    cr_assert_eq(segops_client_new(&o, &C), 0);
+    /* 2 batches of ~6 MB: more than the client's send buffer (4 MiB at
+     * most by default) and the server's receive buffer hold together, less
+     * than the scripted server reads (8 MiB) */
+    static char big[12000];
+    memset(big, 'b', sizeof(big) - 1);
+    for (int i = 0; i < 1000; i++) {
+        segops_prop p[] = {SEGOPS_I64("seq", i), SEGOPS_STR("note", big)};
+        segops_event ev = {.user_id = "user-1", .event_type = "page_viewed", .payload = p,
+                           .payload_len = 2};
+        cr_assert_eq(segops_track(C, &ev), 0);
+    }
+    int rc = segops_flush(C, 30000);
+    cr_expect(atomic_load(&HELD_UNTIL_B_OVER),
+              "the sender was not held until B's connection was over (B's send queue %lld, "
+              "%lld bytes read)",
+              (long long)atomic_load(&B_QUEUED), (long long)atomic_load(&B_READ));
+    cr_expect_eq(rc, SEGOPS_EREJECTED, "%s; log: %s", segops_strerror(rc), LOG);
+    segops_counters s = SEGOPS_COUNTERS_INIT;
+    stats(&s);
+    cr_expect_eq(s.delivered, 500);
+    cr_expect_eq(s.failed, 500);
+    cr_expect_eq(s.retries, 0, "the failed write was taken for the outcome and retried; log: %s",
+                 LOG);
+    cr_expect_eq(LAST.result, SEGOPS_EREJECTED);
+    cr_expect_eq(LAST.status, 401);
+    cr_expect_eq(LAST.attempts, 1);
+    struct scr_counts k;
+    scr_counts(S, &k);
+    cr_expect_eq(k.requests, 2, "B was sent again (%u requests)", k.requests);
 }
 
 /* ------------------------------------------------------- 3xx, details */

@@ -479,6 +479,117 @@ Test(conn, a_reset_before_the_head_is_complete_is_still_an_error)
     cr_expect_eq(O[0].rc, -ECONNRESET);
 }
 
+/* ------------------------------------------------- early answers, reset */
+
+/* A server that refuses a request early (nginx's 413, a 401) answers after
+ * the head and closes with the body unread; its kernel resets the
+ * connection.  The answer is in our receive queue before the reset, but
+ * the drivers may report the write's failure first (poll retries the ready
+ * operations in its own order, io_uring posts completions as they come).
+ * The pool must then keep reading: the answer is the request's outcome.
+ * Here the order is forced: the send fails before any answer byte is
+ * delivered, which real sockets produce only sometimes. */
+
+/* Opens a connection for B[0] and starts its request, nothing written. */
+static void up_sending(int64_t now)
+{
+    cr_assert_eq(sg_pool_send(&P, &B[0], 0, now), 0);
+    complete(find(SG_OP_CONNECT, 0), 0, now);
+    cr_assert(find(SG_OP_SEND, 0) >= 0 && find(SG_OP_RECV, 0) >= 0);
+}
+
+static const char early413[] = "HTTP/1.1 413 Request Entity Too Large\r\n"
+                               "Connection: close\r\nContent-Length: 16\r\n\r\n"
+                               "<html>413</html>";
+
+Test(conn, a_write_reset_before_an_early_413_is_read_still_gives_the_413)
+{
+    add_addr("127.0.0.1");
+    up_sending(0);
+    complete(find(SG_OP_SEND, 0), -ECONNRESET, 1 * MS);
+    cr_expect_eq(NO, 0, "a failed write with a receive pending waits for the answer");
+    cr_expect_eq(find(SG_OP_SEND, 0), -1, "nothing more is written");
+    cr_assert(find(SG_OP_RECV, 0) >= 0, "the receive goes on");
+    answer(early413, 20, 2 * MS);
+    cr_assert_eq(NO, 1, "one outcome");
+    cr_expect_eq(O[0].rc, 0, "the answer, not the reset (why: %s)", O[0].why);
+    cr_expect_eq(O[0].status, 413);
+    cr_expect_eq(O[0].got, strlen(early413));
+    cr_expect(!O[0].before_request);
+    cr_expect_eq(B[0].pins, 0, "no send holds the arena");
+    cr_expect_eq(P.conns[0].state, SG_C_FREE, "the connection is closed, not kept");
+    cr_expect_eq(atomic_load(&ST.in_flight), 0);
+    cr_expect_eq(atomic_load(&ST.bytes_sent), 0, "the request was not written");
+}
+
+/* The same after a write that got partway: an EPIPE, and a 401 whose head
+ * comes in pieces. */
+Test(conn, a_write_epipe_midway_before_an_early_401_still_gives_the_401)
+{
+    add_addr("127.0.0.1");
+    up_sending(0);
+    complete(find(SG_OP_SEND, 0), 10, 1 * MS);
+    cr_assert(find(SG_OP_SEND, 0) >= 0, "the rest is written");
+    complete(find(SG_OP_SEND, 0), -EPIPE, 2 * MS);
+    cr_expect_eq(NO, 0);
+    answer("HTTP/1.1 401 Unauthorized\r\nContent-Length: 30\r\n\r\n"
+           "{\"detail\":\"Invalid API key.\"}\n",
+           7, 3 * MS);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, 0, "the answer, not the broken pipe (why: %s)", O[0].why);
+    cr_expect_eq(O[0].status, 401);
+    cr_expect_eq(P.conns[0].state, SG_C_FREE);
+}
+
+/* A proxy's 407 to a POST, HTTP/1.0 with its body to the close: the write
+ * fails, then the answer arrives, then the receive sees the reset that
+ * ends it (a_reset_ends_a_close_delimited_answer, after a failed write). */
+Test(conn, a_write_reset_before_a_close_delimited_407_still_gives_the_407)
+{
+    add_addr("127.0.0.1");
+    up_sending(0);
+    complete(find(SG_OP_SEND, 0), -ECONNRESET, 1 * MS);
+    answer("HTTP/1.0 407 Proxy Authentication Required\r\n"
+           "Proxy-Authenticate: Basic realm=\"p\"\r\n\r\n<html>",
+           1000, 2 * MS);
+    cr_assert_eq(NO, 0, "a body to the close is not over yet");
+    complete(find(SG_OP_RECV, 0), -ECONNRESET, 3 * MS);
+    cr_assert_eq(NO, 1);
+    cr_expect_eq(O[0].rc, 0, "why: %s", O[0].why);
+    cr_expect_eq(O[0].status, 407);
+    cr_expect_eq(P.conns[0].state, SG_C_FREE);
+}
+
+/* No early answer comes: what ends the receive (EOF, a reset) is a
+ * consequence; the write's failure is what is reported. */
+Test(conn, a_write_failure_with_no_answer_is_reported_as_the_write_failure)
+{
+    static const struct {
+        int send_err;
+        ssize_t recv_res;
+    } cases[] = {
+        {-EPIPE, 0},
+        {-ECONNRESET, 0},
+        {-EPIPE, -ECONNRESET},
+    };
+    add_addr("127.0.0.1");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        NO = 0;
+        up_sending((int64_t)i * 10 * MS);
+        complete(find(SG_OP_SEND, 0), cases[i].send_err, (int64_t)i * 10 * MS + 1);
+        cr_expect_eq(NO, 0, "case %zu: waits for the receive", i);
+        complete(find(SG_OP_RECV, 0), cases[i].recv_res, (int64_t)i * 10 * MS + 2);
+        cr_assert_eq(NO, 1, "case %zu", i);
+        cr_expect_eq(O[0].rc, cases[i].send_err, "case %zu: rc %d", i, O[0].rc);
+        cr_expect(!O[0].before_request, "case %zu", i);
+        cr_expect_eq(O[0].got, 0, "case %zu", i);
+        cr_expect(strstr(O[0].why, "writing the request: ") != NULL, "case %zu: %s", i,
+                  O[0].why);
+        cr_expect_eq(P.conns[0].state, SG_C_FREE, "case %zu", i);
+        cr_expect_eq(D.n, 0, "case %zu: nothing outstanding", i);
+    }
+}
+
 Test(conn, requests_through_a_proxy_use_the_absolute_form_and_its_credentials)
 {
     struct sg_proxy px;

@@ -200,8 +200,13 @@ static void child(struct result *r)
     r->stage = 99;
 }
 
-/* Runs child() in a fresh process; returns 0 and fills *out. */
-static int run_child(struct result *out)
+/* Runs fn(report, arg) in a forked child: the report (size bytes, zeroed
+ * first) goes back through a pipe, then the child leaves with _exit() (no
+ * atexit handlers, no leak check: see part 2).  The parent reads it for at
+ * most max_s seconds (then kills the child) and reaps the child.  0 when
+ * the whole report came and the child exited with 0, and *out holds it. */
+static int run_forked(void (*fn)(void *report, void *arg), void *arg, void *out, size_t size,
+                      int max_s)
 {
     int fds[2];
     if (pipe(fds) != 0)
@@ -211,32 +216,43 @@ static int run_child(struct result *out)
         return -1;
     if (pid == 0) {
         close(fds[0]);
-        struct result r;
-        memset(&r, 0, sizeof(r));
-        child(&r);
-        ssize_t w = write(fds[1], &r, sizeof(r));
-        _exit(w == (ssize_t)sizeof(r) ? 0 : 3);
+        void *r = calloc(1, size);
+        if (!r)
+            _exit(4);
+        fn(r, arg);
+        ssize_t w = write(fds[1], r, size);
+        _exit(w == (ssize_t)size ? 0 : 3);
     }
     close(fds[1]);
-    memset(out, 0, sizeof(*out));
+    memset(out, 0, size);
     size_t got = 0;
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int i = 0; i < 600 && got < sizeof(*out); i++) { /* <= 60 s */
+    for (int i = 0; i < max_s * 10 && got < size; i++) { /* 100 ms each */
         struct pollfd pf = {fds[0], POLLIN, 0};
         if (poll(&pf, 1, 100) <= 0)
             continue;
-        ssize_t n = read(fds[0], (char *)out + got, sizeof(*out) - got);
+        ssize_t n = read(fds[0], (char *)out + got, size - got);
         if (n <= 0)
             break;
         got += (size_t)n;
     }
     close(fds[0]);
-    if (got < sizeof(*out))
+    if (got < size)
         kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
-    return got == sizeof(*out) && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+    return got == size && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static void run_child_fn(void *report, void *arg)
+{
+    (void)arg;
+    child(report);
+}
+
+/* Runs child() in a fresh process; returns 0 and fills *out. */
+static int run_child(struct result *out)
+{
+    return run_forked(run_child_fn, NULL, out, sizeof(*out), 60);
 }
 
 static struct result R;
@@ -467,40 +483,15 @@ static void mb_child(struct mb_result *r, int deny_affinity)
     r->stage = 99;
 }
 
+static void run_mb_child_fn(void *report, void *arg)
+{
+    mb_child(report, *(const int *)arg);
+}
+
+/* Runs mb_child() in a fresh process; returns 0 and fills *out. */
 static int run_mb_child(struct mb_result *out, int deny_affinity)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        close(fds[0]);
-        struct mb_result r;
-        memset(&r, 0, sizeof(r));
-        mb_child(&r, deny_affinity);
-        ssize_t w = write(fds[1], &r, sizeof(r));
-        _exit(w == (ssize_t)sizeof(r) ? 0 : 3); /* no leak check: see part 2 */
-    }
-    close(fds[1]);
-    memset(out, 0, sizeof(*out));
-    size_t got = 0;
-    for (int i = 0; i < 800 && got < sizeof(*out); i++) { /* <= 80 s */
-        struct pollfd pf = {fds[0], POLLIN, 0};
-        if (poll(&pf, 1, 100) <= 0)
-            continue;
-        ssize_t n = read(fds[0], (char *)out + got, sizeof(*out) - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fds[0]);
-    if (got < sizeof(*out))
-        kill(pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return got == sizeof(*out) && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+    return run_forked(run_mb_child_fn, &deny_affinity, out, sizeof(*out), 80);
 }
 
 static void mb_expect_delivered(const struct mb_result *r)
