@@ -23,6 +23,10 @@
 #include "barrier.h"
 #include "segops.h"
 
+/* the per-call fields share the lane's first line (queue.h) */
+_Static_assert(offsetof(struct sg_lane, stash) <= SG_CACHELINE - 3 * sizeof(void *),
+               "a call's lane fields and the first stash entries fit one line");
+
 __thread struct sg_tls_lane sg_tls_lane __attribute__((tls_model("initial-exec")));
 
 static _Atomic uint64_t queue_gen = 1;

@@ -52,12 +52,12 @@
  *     sender's reads are done.
  *   - ring indices (ck 0.7.1, aarch64): the consumer's dequeue loads the
  *     entry, then issues only `dmb ishst` before storing its head, which
- *     does not order that load before the store.  Still safe: on `free`
- *     and `hot` the producer rewrites an entry only once the head has moved
- *     past it again, a full lap later, and the consumer's next dequeue
- *     issues `dmb ishld` (ordering the earlier load) before that next head
- *     store.  On `filled` the holder does not read the head at all; the
- *     slot count orders it instead (sg_filled_push).
+ *     does not order that load before the store.  Still safe on `filled`,
+ *     which the sender consumes with ck's dequeue: the holder does not read
+ *     the head at all, the slot count orders it instead (sg_filled_push).
+ *     The holder consumes `free` and `hot` with sg_ring_take, which issues
+ *     a release fence (`dmb ish`) between its entry loads and its head
+ *     store, so the sender's enqueue cannot overwrite an entry not yet read.
  *   - counters: `enq` is stored with release before the publication;
  *     readers (stats, flush snapshots) load it with acquire, so a reader
  *     never sees an event resolved that `enq` does not count.
@@ -132,10 +132,10 @@ struct sg_queue;
 struct sg_lane {
     /* ---- producer cache lines: written by the holder, read by the sender
      * only for stats, flush snapshots and at shutdown ---- */
-    /* first line: everything a call that needs no refill reads or writes
-     * here besides the stash entry it pops */
+    /* first line (offsets 0-39): everything a call that needs no refill
+     * reads or writes in the lane, besides the stash entry it pops */
     _Atomic uint32_t active;    /* holder inside a call; shared lanes: lock */
-    _Atomic uint32_t owned;     /* owned lanes: a live thread holds it */
+    uint32_t nstash;            /* holder-private: free slots in stash */
     void *cur;                  /* the holder's slot (see above) */
     _Atomic uint64_t enq;       /* events accepted (counted just before
                                    their publication); holder stores */
@@ -143,21 +143,22 @@ struct sg_lane {
                                    holder last stored it (sg_filled_push) */
     uint32_t fmask;             /* filled's mask (read-only after init) */
     struct ck_ring_buffer *filled_buf; /* read-only after init */
+    void *stash[SG_STASH];      /* holder-private free slots (offsets 40-167) */
+    /* rarely touched on a call */
+    _Atomic uint32_t owned;     /* owned lanes: a live thread holds it */
+    _Atomic uint32_t touched;   /* slot pages committed; written only by
+                                   whoever holds `owned` (a claimer, or the
+                                   sender committing ahead, see
+                                   sg_queue_prefault) */
     _Atomic uint64_t rejected;  /* validation failures on this lane */
     _Atomic uint64_t dropped;   /* SEGOPS_EFULL on this lane */
     struct sg_queue *q;
-    /* read-only after init, so they share the holder's lines */
+    /* read-only after init */
     struct ck_ring_buffer *free_buf;
     struct ck_ring_buffer *hot_buf;
     char *slots;                /* this lane's nslots slots in the slab */
     uint32_t nslots;            /* capacity + 1 (lanes may differ: see
                                    sg_queue_init_tiers) */
-    uint32_t nstash;            /* holder-private: free slots in stash */
-    _Atomic uint32_t touched;   /* slot pages committed; written only by
-                                   whoever holds `owned` (a claimer, or the
-                                   sender committing ahead, see
-                                   sg_queue_prefault) */
-    void *stash[SG_STASH];      /* holder-private free slots */
     /* ---- sender ---- */
     _Alignas(SG_CACHELINE) _Atomic uint64_t deq; /* events taken */
     /* each ring on its own lines: ck separates c_head from p_tail, and
@@ -348,6 +349,23 @@ static inline void sg_prefetch_slot(const void *slot)
     __builtin_prefetch((const char *)slot + SG_CACHELINE, 1, 3);
 }
 
+/* The ring operations below touch ck's ring entries and indices only
+ * through these two, so that TSan (which cannot see ck's fences) is told
+ * to ignore exactly these accesses, as it ignores ck's own (tests/
+ * tsan.supp), and still sees every access to the holder's own fields. */
+static inline void *sg_ring_entry(const struct ck_ring_buffer *buf, unsigned int i)
+{
+    return buf[i].value;
+}
+
+static inline void sg_ring_put(struct ck_ring *r, struct ck_ring_buffer *buf, unsigned int t,
+                               unsigned int mask, void *v)
+{
+    buf[t & mask].value = v;
+    ck_pr_fence_store();
+    ck_pr_store_uint(&r->p_tail, t + 1);
+}
+
 /* Takes up to max entries from an SPSC ring the caller consumes (the
  * holder: `hot` and `free`) into out[], oldest first; returns how many.
  * ck's dequeue one entry at a time, with one load of the producer's tail
@@ -367,7 +385,7 @@ static inline uint32_t sg_ring_take(struct ck_ring *r, const struct ck_ring_buff
         n = max;
     ck_pr_fence_load();
     for (unsigned int i = 0; i < n; i++)
-        out[i] = buf[(c + i) & r->mask].value;
+        out[i] = sg_ring_entry(buf, (c + i) & r->mask);
     ck_pr_fence_release();
     ck_pr_store_uint(&r->c_head, c + n);
     return n;
@@ -398,12 +416,11 @@ static inline uint32_t sg_ring_take(struct ck_ring *r, const struct ck_ring_buff
 static inline void sg_filled_push(struct sg_lane *l, void *slot)
 {
     uint32_t t = l->ftail;
-    /* the invariant, checked where assertions are on (tests): one load of
-     * the sender's line that release builds do not pay */
+    /* the invariant, checked where assertions are on (the Debug builds:
+     * CI's ASan stage, the aarch64 stress run): one load of the sender's
+     * line that release builds do not pay */
     assert(((t + 1) & l->fmask) != (ck_pr_load_uint(&l->filled.c_head) & l->fmask));
-    l->filled_buf[t & l->fmask].value = slot;
-    ck_pr_fence_store();
-    ck_pr_store_uint(&l->filled.p_tail, t + 1);
+    sg_ring_put(&l->filled, l->filled_buf, t, l->fmask, slot);
     l->ftail = t + 1;
 }
 
