@@ -111,6 +111,22 @@ if command -v valgrind >/dev/null; then
         echo
         echo "# (library calls such as strnlen/memcpy appear with the cost of every caller;"
         echo "# sender and sink rows are divided by the number of events delivered, = calls)"
+        # the same event through segops_track_prepared(), same run shape
+        SEGOPS_IO=poll valgrind --tool=callgrind --callgrind-out-file="$cg.prep" \
+            $B/bench_profile --calls "$CG_CALLS" --prepared >/dev/null 2>&1 || true
+        echo
+        echo "# the same with --prepared: $CG_CALLS calls of segops_track_prepared"
+        echo
+        echo "| function (inclusive) | Ir total | per track/event |"
+        echo "|---|---|---|"
+        callgrind_annotate --inclusive=yes "$cg.prep" 2>/dev/null |
+            awk -v n="$CG_CALLS" '
+                /:(segops_track_prepared|sg_sender_main|sg_event_render|__strnlen_avx2) \[/ {
+                    gsub(",", "", $1); fn = $0
+                    sub(/ \[.*/, "", fn); sub(/.*:/, "", fn)
+                    if (!(fn in seen)) { seen[fn] = 1; printf "| %s | %s | %.0f |\n", fn, $1, $1 / n }
+                }'
+        rm -f "$cg.prep"
     } | tee "$R/b8_callgrind.txt"
 else
     echo "# valgrind not available" | tee "$R/b8_callgrind.txt"
