@@ -91,6 +91,19 @@ $B/bench_footprint --events "$F_EVENTS" | tee "$R/b5_footprint.txt"
 step "B7 handoff experiment"
 $B/bench_handoff --ms "$HO_MS" | tee "$R/b7_handoff.txt"
 step "B8 instruction counts (callgrind)"
+# cg_table FILE 'fn1|fn2|...': a table of those functions' inclusive
+# instructions, total and per call (CG_CALLS)
+cg_table() {
+    echo "| function (inclusive) | Ir total | per track/event |"
+    echo "|---|---|---|"
+    callgrind_annotate --inclusive=yes "$1" 2>/dev/null |
+        awk -v n="$CG_CALLS" -v re=":($2) \\[" '
+            $0 ~ re {
+                gsub(",", "", $1); fn = $0
+                sub(/ \[.*/, "", fn); sub(/.*:/, "", fn)
+                if (!(fn in seen)) { seen[fn] = 1; printf "| %s | %s | %.0f |\n", fn, $1, $1 / n }
+            }'
+}
 cg="$R/callgrind.out"
 if command -v valgrind >/dev/null; then
     SEGOPS_IO=poll valgrind --tool=callgrind --callgrind-out-file="$cg" \
@@ -99,15 +112,7 @@ if command -v valgrind >/dev/null; then
         echo "# callgrind, $CG_CALLS calls of segops_track (1 producer, flush every 1000;"
         echo "# sender over poll() to the in-process sink); instructions per call/event"
         echo
-        echo "| function (inclusive) | Ir total | per track/event |"
-        echo "|---|---|---|"
-        callgrind_annotate --inclusive=yes "$cg" 2>/dev/null |
-            awk -v n="$CG_CALLS" '
-                /:(segops_track|produce|sg_event_encode|sg_sender_main|sg_event_render|batch_fill|deliver|conn_main|__strnlen_avx2|__memcpy_avx_unaligned_erms) \[/ {
-                    gsub(",", "", $1); fn = $0
-                    sub(/ \[.*/, "", fn); sub(/.*:/, "", fn)
-                    if (!(fn in seen)) { seen[fn] = 1; printf "| %s | %s | %.0f |\n", fn, $1, $1 / n }
-                }'
+        cg_table "$cg" 'segops_track|produce|sg_event_encode|sg_sender_main|sg_event_render|batch_fill|deliver|conn_main|__strnlen_avx2|__memcpy_avx_unaligned_erms'
         echo
         echo "# (library calls such as strnlen/memcpy appear with the cost of every caller;"
         echo "# sender and sink rows are divided by the number of events delivered, = calls)"
@@ -117,15 +122,7 @@ if command -v valgrind >/dev/null; then
         echo
         echo "# the same with --prepared: $CG_CALLS calls of segops_track_prepared"
         echo
-        echo "| function (inclusive) | Ir total | per track/event |"
-        echo "|---|---|---|"
-        callgrind_annotate --inclusive=yes "$cg.prep" 2>/dev/null |
-            awk -v n="$CG_CALLS" '
-                /:(segops_track_prepared|sg_sender_main|sg_event_render|__strnlen_avx2) \[/ {
-                    gsub(",", "", $1); fn = $0
-                    sub(/ \[.*/, "", fn); sub(/.*:/, "", fn)
-                    if (!(fn in seen)) { seen[fn] = 1; printf "| %s | %s | %.0f |\n", fn, $1, $1 / n }
-                }'
+        cg_table "$cg.prep" 'segops_track_prepared|sg_sender_main|sg_event_render|__strnlen_avx2'
         rm -f "$cg.prep"
     } | tee "$R/b8_callgrind.txt"
 else

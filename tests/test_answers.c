@@ -228,7 +228,8 @@ TestSuite(answers, .init = setup, .fini = teardown, .timeout = 60);
 
 static uint32_t SLOT;
 
-static void client(uint32_t batch, uint32_t max_batch_bytes)
+/* The options client() uses; a test that needs others sets them after. */
+static segops_options client_opts(uint32_t batch, uint32_t max_batch_bytes)
 {
     static char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)PORT);
@@ -244,6 +245,12 @@ static void client(uint32_t batch, uint32_t max_batch_bytes)
         o.max_batch_bytes = max_batch_bytes;
     if (SLOT)
         o.slot_size = SLOT;
+    return o;
+}
+
+static void client(uint32_t batch, uint32_t max_batch_bytes)
+{
+    segops_options o = client_opts(batch, max_batch_bytes);
     cr_assert_eq(segops_client_new(&o, &C), 0);
 }
 
@@ -460,16 +467,10 @@ Test(answers, an_early_401_after_a_failed_write_is_still_the_answer)
     if (netfix_tcp_count("127.0.0.1", PORT, NETFIX_TCP_ESTABLISHED) < 0)
         cr_skip_test("/proc/net/tcp cannot be read: the connections cannot be watched");
     MODE = M_EARLY_HELD;
-    static char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned)PORT);
-    segops_options o = h_opts();
-    o.api_url = url;
-    o.api_key = "sk_test_secret_key";
-    o.logger = on_log;
+    /* batch 1000: nothing goes until all are queued: 2 full batches */
+    segops_options o = client_opts(1000, 7 << 20);
     o.on_delivery = held_delivery;
-    o.batch_size = 1000; /* nothing goes until all are queued: 2 full batches */
     o.slot_size = 16384;
-    o.max_batch_bytes = 7 << 20;
     o.queue_capacity = 1024;
     o.max_connections = 2;
     cr_assert_eq(segops_client_new(&o, &C), 0);
@@ -478,12 +479,7 @@ Test(answers, an_early_401_after_a_failed_write_is_still_the_answer)
      * than the scripted server reads (8 MiB) */
     static char big[12000];
     memset(big, 'b', sizeof(big) - 1);
-    for (int i = 0; i < 1000; i++) {
-        segops_prop p[] = {SEGOPS_I64("seq", i), SEGOPS_STR("note", big)};
-        segops_event ev = {.user_id = "user-1", .event_type = "page_viewed", .payload = p,
-                           .payload_len = 2};
-        cr_assert_eq(segops_track(C, &ev), 0);
-    }
+    track(1000, 0, big);
     int rc = segops_flush(C, 30000);
     cr_expect(atomic_load(&HELD_UNTIL_B_OVER),
               "the sender was not held until B's connection was over (B's send queue %lld, "
