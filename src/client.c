@@ -331,9 +331,15 @@ SEGOPS_API int segops_client_new(const segops_options *given, segops_client **ou
         strlen(key) >= sizeof(((struct segops_client *)0)->api_key))
         return SEGOPS_EAPIKEY;
 
-    struct segops_client *c = calloc(1, sizeof(*c));
+    /* The client holds cache-line-aligned members (the queue's producer
+     * groups): calloc() promises only max_align_t (16 bytes), so the
+     * lines the layout keeps apart would straddle real ones. */
+    size_t csize = (sizeof(struct segops_client) + _Alignof(struct segops_client) - 1) &
+                   ~(_Alignof(struct segops_client) - 1);
+    struct segops_client *c = aligned_alloc(_Alignof(struct segops_client), csize);
     if (!c)
         return SEGOPS_ENOMEM;
+    memset(c, 0, csize);
     int rc = load_config(o, c);
     if (rc)
         goto fail_free;

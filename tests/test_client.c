@@ -46,6 +46,32 @@ static void teardown(void)
 
 TestSuite(client, .fini = teardown, .timeout = 60);
 
+/* The client struct holds cache-line-aligned groups (the queue's): its
+ * memory must be aligned as its type says, whatever the heap looks like
+ * when it is made.  calloc() gave 16-byte alignment, so most clients
+ * straddled the lines their layout keeps apart. */
+Test(client, client_memory_is_aligned_as_its_type)
+{
+    segops_options o = h_opts();
+    o.api_url = "http://127.0.0.1:9"; /* never contacted: nothing is tracked */
+    o.api_key = "sk_test";
+    void *spacer[16];
+    for (int i = 0; i < 16; i++) {
+        spacer[i] = malloc(16 * (size_t)(i + 1)); /* moves the heap's next chunk */
+        cr_assert(spacer[i] != NULL);
+        segops_client *c;
+        int rc = segops_client_new(&o, &c);
+        cr_assert_eq(rc, 0, "%s", segops_strerror(rc));
+        cr_expect_eq((uintptr_t)c % _Alignof(struct segops_client), 0,
+                     "client %d at %p: not %zu-byte aligned", i, (void *)c,
+                     _Alignof(struct segops_client));
+        cr_expect_eq((uintptr_t)&c->q.closing % 64, 0, "the queue's shared line");
+        cr_assert_eq(segops_shutdown(c, 5000, NULL), 0);
+    }
+    for (int i = 0; i < 16; i++)
+        free(spacer[i]);
+}
+
 Test(client, delivers_a_batch_once_batch_size_events_are_queued)
 {
     h_start_sink(&H, NULL, 1000);
