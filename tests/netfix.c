@@ -297,13 +297,15 @@ static void *silent_main(void *arg)
         int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0)
             continue;
+        /* counted before the fd is listed: a reader that sees its unread
+         * bytes (netfix_silent_unread) sees the accept counted too */
+        atomic_fetch_add(&s->accepted, 1);
         pthread_mutex_lock(&s->mu);
         if (s->nfds < SILENT_MAX)
             s->fds[s->nfds++] = fd;
         else
             close(fd);
         pthread_mutex_unlock(&s->mu);
-        atomic_fetch_add(&s->accepted, 1);
     }
     return NULL;
 }
