@@ -8,9 +8,9 @@
  * only for queues on the list; sg_queue_destroy() takes the queue off the
  * list under the same lock before freeing it.  So a lane is released
  * either before its queue leaves the list or not at all -- never into
- * freed memory.  The lock is taken on thread exit, at creation and at
- * destruction, and tried (never waited for: thread_list_add) on a
- * thread's first call: never on the hot path.
+ * freed memory.  The lock is taken on thread exit, on a thread's first
+ * call for a client, at creation and at destruction: never on the hot
+ * path.
  */
 #include "queue.h"
 
@@ -60,30 +60,13 @@ _Atomic uint32_t sg_unlisted_calls;
  * cannot hold it (its calls are then counted in sg_unlisted_calls). */
 static void thread_list_remove(struct sg_thread_lanes *t);
 
-#define SG_LIST_TRIES 2048 /* tries of the registry lock by a first call:
-                              ~50-100 us of CPU pauses at most */
-
 static int thread_list_add(struct sg_thread_lanes *t)
 {
     if (!thread_key_ok)
         return -1;
     /* listed first: from here on a closer waits for this call */
     t->fast = &sg_tls_lane;
-    /* No system call and no sleep: a contended mutex would wait in the
-     * kernel (futex).  The lock is held only briefly (another thread's
-     * first call or exit, a client's creation, a closer's scan), so try a
-     * bounded number of times with a CPU pause between; still busy, the
-     * thread is not listed this time -- the call stays counted in
-     * sg_unlisted_calls, goes through a shared lane, and the next call
-     * tries again. */
-    int locked = 0;
-    for (int i = 0; i < SG_LIST_TRIES && !locked; i++) {
-        locked = pthread_mutex_trylock(&reg_mu) == 0;
-        if (!locked)
-            ck_pr_stall();
-    }
-    if (!locked)
-        return -1;
+    pthread_mutex_lock(&reg_mu);
     t->prev = NULL;
     t->next = threads_head;
     if (threads_head)
@@ -411,11 +394,8 @@ static void forget_dead(struct sg_thread_lanes *t)
     uint32_t deaths = atomic_load_explicit(&reg_deaths, memory_order_relaxed);
     if (deaths == t->deaths_seen)
         return;
-    /* a producer call never waits for the lock (see thread_list_add):
-     * busy, this call uses a shared lane and a later one looks again */
-    if (pthread_mutex_trylock(&reg_mu) != 0)
-        return;
     t->deaths_seen = deaths;
+    pthread_mutex_lock(&reg_mu);
     for (uint32_t i = 0; i < t->n;) {
         if (!live(t->held[i].gen))
             t->held[i] = t->held[--t->n];
@@ -454,14 +434,10 @@ static struct sg_lane *enter_slow(struct sg_queue *q)
             l = claim_owned(q);
             if (l)
                 lane_touch(q, l);
-            int unlisted = 0;
             if (l && !t->listed) {
-                /* nothing would give the lane back at exit; a later call
-                 * lists the thread (thread_list_add found the lock busy)
-                 * and must claim again: no miss recorded */
+                /* nothing would give the lane back at exit */
                 atomic_store_explicit(&l->owned, 0, memory_order_release);
                 l = NULL;
-                unlisted = 1;
             }
             if (l) {
                 /* in the sender's span before its first publication */
@@ -476,7 +452,7 @@ static struct sg_lane *enter_slow(struct sg_queue *q)
                 t->n++;
                 atomic_fetch_add_explicit(&q->lanes_in_use, 1, memory_order_relaxed);
                 atomic_fetch_add_explicit(&q->claims, 1, memory_order_relaxed);
-            } else if (!unlisted) {
+            } else {
                 sg_tls_miss.gen = q->gen;
                 sg_tls_miss.epoch = ep;
                 sg_tls_miss.tried = 1;

@@ -292,52 +292,6 @@ Test(lifecycle, shutdown_waits_for_a_first_call_still_claiming_its_lane)
     cr_expect_eq(atomic_load(&closer_rc), 0);
 }
 
-/* A thread's first call lists the thread under the registry lock
- * (queue.c).  It must never wait in the kernel for that lock -- a
- * contended mutex is a futex wait: bench_hotpath's seccomp trap caught one
- * when four threads made their first calls at once, and glibc aborted on
- * the refused futex.  With the lock held elsewhere (here by the test,
- * through the fork handler that takes it), the call tries it a bounded
- * number of times and returns, through a shared lane; the thread's next
- * call, once the lock is free, lists it. */
-static atomic_int locked_first_rc = 1, locked_first_done, locked_go_on;
-static atomic_int locked_second_rc = 1;
-
-static void *first_call_under_lock(void *arg)
-{
-    segops_client *c = arg;
-    atomic_store(&locked_first_rc, track_tag(c, 7, 0));
-    atomic_store(&locked_first_done, 1);
-    while (!atomic_load(&locked_go_on))
-        h_sleep_ms(1);
-    atomic_store(&locked_second_rc, track_tag(c, 7, 1));
-    return NULL;
-}
-
-Test(lifecycle, a_first_call_never_waits_for_the_registry_lock)
-{
-    h_start_sink(&H, NULL, 100);
-    segops_options o = h_opts();
-    o.batch_size = 2;
-    cr_assert_eq(h_client(&H, &o), 0);
-    sg_queue_atfork_prepare(); /* holds the registry lock */
-    pthread_t p;
-    cr_assert_eq(pthread_create(&p, NULL, first_call_under_lock, H.c), 0);
-    for (int i = 0; i < 30000 && !atomic_load(&locked_first_done); i++)
-        h_sleep_ms(1);
-    int returned = atomic_load(&locked_first_done);
-    sg_queue_atfork_parent(); /* lets it go (the call, if it waited) */
-    atomic_store(&locked_go_on, 1);
-    pthread_join(p, NULL);
-    cr_expect(returned, "the first call waited for the registry lock");
-    cr_expect_eq(atomic_load(&locked_first_rc), 0);
-    cr_expect_eq(atomic_load(&locked_second_rc), 0);
-    cr_expect_eq(h_wait_queued(&H, 2, 30000), 2, "both events delivered");
-    segops_counters s = SEGOPS_COUNTERS_INIT;
-    cr_assert_eq(segops_stats(H.c, &s), 0);
-    cr_expect_eq(s.accepted, 2);
-}
-
 /* A call interrupted anywhere inside -- reading the client's generation,
  * before its lane is marked, mid-publication -- when shutdown begins: a
  * signal handler on the tracking thread holds the call there until the
