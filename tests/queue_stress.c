@@ -216,8 +216,13 @@ struct cons {
     uint64_t got;
 };
 
-/* Takes everything published, checks it, recycles it (as the sender does
- * after rendering: every read of the slot before sg_lane_recycle). */
+/* Takes what each lane holds, checks it, recycles it (as the sender does
+ * after rendering: every read of the slot before sg_lane_recycle).  At
+ * most a lane's worth per lane per pass, as the sender takes at most a
+ * batch: a producer refilling its lane as fast as this drains it (every
+ * slot comes straight back) would otherwise keep the pass on its lane
+ * while the others sit full -- the close test then never saw every
+ * producer go on. */
 static uint64_t drain(struct cons *c)
 {
     uint64_t n = 0;
@@ -225,7 +230,7 @@ static uint64_t drain(struct cons *c)
     for (uint32_t li = 0; li < q->nlanes; li++) {
         struct sg_lane *l = &q->lanes[li];
         void *s;
-        while ((s = sg_lane_take(l)) != NULL) {
+        for (uint32_t k = 0; k < l->nslots && (s = sg_lane_take(l)) != NULL; k++) {
             struct rec r;
             if (!verify(s, q->slot_size, c->nthreads, &r)) {
                 FAIL("lane %u: slot contents torn or stale (thread %u seq %llu)", li, r.thread,
