@@ -3,14 +3,15 @@
  * queue.c -- lane allocation, claiming and release (see queue.h for the
  * ownership and publication invariants).
  *
- * The registry.  Every live queue is on one list under `reg_mu`.  A
+ * The registry.  Every live queue is on one list under the registry lock
+ * (`reg_word`, below).  A
  * thread's exit destructor releases its owned lanes under that lock and
  * only for queues on the list; sg_queue_destroy() takes the queue off the
  * list under the same lock before freeing it.  So a lane is released
  * either before its queue leaves the list or not at all -- never into
- * freed memory.  The lock is taken on thread exit, on a thread's first
- * call for a client, at creation and at destruction: never on the hot
- * path.
+ * freed memory.  The lock is taken on thread exit, at creation and at
+ * destruction, and tried (never waited for: thread_list_add) on a
+ * thread's first call: never on the hot path.
  */
 #include "queue.h"
 
@@ -39,8 +40,40 @@ static uint32_t pow2_at_least(uint32_t v)
     return p;
 }
 
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct sg_queue *reg_head; /* live queues, under reg_mu */
+/* The registry lock.  A word of our own, not a pthread mutex: a producer's
+ * first call only tries it (thread_list_add) and its unlock is a store, so
+ * neither side of a producer's use is a system call -- a contended mutex's
+ * unlock is a futex wake when another thread sleeps on it.  Everyone else
+ * (thread exit, a client's creation and shutdown, fork) takes it with
+ * reg_lock(): pauses, then yields the CPU while a preempted holder is
+ * off it.  Holds are short: list edits and scans of the live threads. */
+static _Atomic int reg_word;
+
+static int reg_trylock(void)
+{
+    int zero = 0;
+    /* acquire: the previous holder's edits of the lists */
+    return atomic_load_explicit(&reg_word, memory_order_relaxed) == 0 &&
+           atomic_compare_exchange_strong_explicit(&reg_word, &zero, 1, memory_order_acquire,
+                                                   memory_order_relaxed);
+}
+
+static void reg_lock(void)
+{
+    for (unsigned spins = 0; !reg_trylock(); spins++) {
+        if (spins < 64)
+            ck_pr_stall();
+        else
+            sched_yield();
+    }
+}
+
+static void reg_unlock(void)
+{
+    atomic_store_explicit(&reg_word, 0, memory_order_release);
+}
+
+static struct sg_queue *reg_head; /* live queues, under the registry lock */
 static _Atomic uint32_t reg_deaths; /* queues destroyed so far */
 
 /* The thread's owned lanes: the value of thread_key, in static TLS so that
@@ -49,7 +82,7 @@ static __thread struct sg_thread_lanes sg_thread __attribute__((tls_model("initi
 static pthread_key_t thread_key;
 static int thread_key_ok;
 /* Threads that have called into any client and not exited: the closers'
- * view of the producers' `in_call` (see queue.h).  Under reg_mu. */
+ * view of the producers' `in_call` (see queue.h).  Under the registry lock. */
 static struct sg_thread_lanes *threads_head;
 
 int sg_queue_asym = -1; /* -1 until the first sg_queue_init() */
@@ -60,25 +93,41 @@ _Atomic uint32_t sg_unlisted_calls;
  * cannot hold it (its calls are then counted in sg_unlisted_calls). */
 static void thread_list_remove(struct sg_thread_lanes *t);
 
+#define SG_LIST_TRIES 256 /* tries of the registry lock by a first call:
+                             a few us of CPU pauses at most */
+
 static int thread_list_add(struct sg_thread_lanes *t)
 {
     if (!thread_key_ok)
         return -1;
     /* listed first: from here on a closer waits for this call */
     t->fast = &sg_tls_lane;
-    pthread_mutex_lock(&reg_mu);
+    /* No system call and no sleep: never reg_lock(), which yields.  The
+     * lock is held only briefly (another thread's first call or exit, a
+     * client's creation, a closer's scan), so try a bounded number of
+     * times with a CPU pause between; still busy, the thread is not listed
+     * this time -- the call stays counted in sg_unlisted_calls, goes
+     * through a shared lane, and the next call tries again. */
+    int locked = 0;
+    for (int i = 0; i < SG_LIST_TRIES && !locked; i++) {
+        locked = reg_trylock();
+        if (!locked)
+            ck_pr_stall();
+    }
+    if (!locked)
+        return -1;
     t->prev = NULL;
     t->next = threads_head;
     if (threads_head)
         threads_head->prev = t;
     threads_head = t;
     t->listed = 1;
-    pthread_mutex_unlock(&reg_mu);
+    reg_unlock();
     if (!t->registered) {
         if (pthread_setspecific(thread_key, t) != 0) {
-            pthread_mutex_lock(&reg_mu);
+            reg_lock();
             thread_list_remove(t);
-            pthread_mutex_unlock(&reg_mu);
+            reg_unlock();
             return -1;
         }
         t->registered = 1;
@@ -89,7 +138,7 @@ static int thread_list_add(struct sg_thread_lanes *t)
     return 0;
 }
 
-/* Caller holds reg_mu. */
+/* Caller holds the registry lock. */
 static void thread_list_remove(struct sg_thread_lanes *t)
 {
     if (!t->listed)
@@ -108,14 +157,14 @@ static void thread_list_remove(struct sg_thread_lanes *t)
 static int thread_in_call(const struct sg_queue *q)
 {
     int busy = 0;
-    pthread_mutex_lock(&reg_mu);
+    reg_lock();
     for (struct sg_thread_lanes *t = threads_head; t && !busy; t = t->next)
         busy = atomic_load_explicit(&t->fast->in_call, memory_order_seq_cst) == q;
-    pthread_mutex_unlock(&reg_mu);
+    reg_unlock();
     return busy;
 }
 
-/* The live queue of generation gen, or NULL.  Caller holds reg_mu. */
+/* The live queue of generation gen, or NULL.  Caller holds the registry lock. */
 static struct sg_queue *live(uint64_t gen)
 {
     for (struct sg_queue *q = reg_head; q; q = q->reg_next)
@@ -138,7 +187,7 @@ static void lane_release(struct sg_queue *q, struct sg_lane *l)
 static void thread_exit(void *v)
 {
     struct sg_thread_lanes *t = v;
-    pthread_mutex_lock(&reg_mu);
+    reg_lock();
     for (uint32_t i = 0; i < t->n; i++) {
         struct sg_queue *q = live(t->held[i].gen);
         if (q)
@@ -147,7 +196,7 @@ static void thread_exit(void *v)
     /* off the list before the thread's TLS goes away; a later call from
      * this thread is counted in sg_unlisted_calls instead */
     thread_list_remove(t);
-    pthread_mutex_unlock(&reg_mu);
+    reg_unlock();
     t->n = 0;
     t->exiting = 1;
     memset(&sg_tls_lane, 0, sizeof(sg_tls_lane)); /* listed = 0: counted */
@@ -172,17 +221,17 @@ __attribute__((destructor)) static void thread_key_fini(void)
 
 void sg_queue_atfork_prepare(void)
 {
-    pthread_mutex_lock(&reg_mu);
+    reg_lock();
 }
 
 void sg_queue_atfork_parent(void)
 {
-    pthread_mutex_unlock(&reg_mu);
+    reg_unlock();
 }
 
 void sg_queue_atfork_child(void)
 {
-    pthread_mutex_init(&reg_mu, NULL);
+    atomic_store(&reg_word, 0);
     /* only this thread exists here, and it is not inside a call */
     atomic_store(&sg_unlisted_calls, 0);
     /* the parent's other threads do not exist here: a closer must not wait
@@ -299,7 +348,7 @@ int sg_queue_init_tiers(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
     if (q->nowned)
         lane_touch(q, &q->lanes[0]); /* the first thread's; the sender keeps
                                         one more ahead (sg_queue_prefault) */
-    pthread_mutex_lock(&reg_mu);
+    reg_lock();
     if (sg_queue_asym < 0) {
         /* Once per process: producers read the mode before the queue. */
         int asym = 0;
@@ -318,7 +367,7 @@ int sg_queue_init_tiers(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
     q->reg_next = reg_head;
     reg_head = q;
     q->registered = 1;
-    pthread_mutex_unlock(&reg_mu);
+    reg_unlock();
     return 0;
 }
 
@@ -326,14 +375,14 @@ void sg_queue_unregister(struct sg_queue *q)
 {
     if (q->registered) {
         /* after this no thread-exit destructor touches the queue */
-        pthread_mutex_lock(&reg_mu);
+        reg_lock();
         for (struct sg_queue **pp = &reg_head; *pp; pp = &(*pp)->reg_next) {
             if (*pp == q) {
                 *pp = q->reg_next;
                 break;
             }
         }
-        pthread_mutex_unlock(&reg_mu);
+        reg_unlock();
         atomic_fetch_add_explicit(&reg_deaths, 1, memory_order_relaxed);
         q->registered = 0;
     }
@@ -394,15 +443,18 @@ static void forget_dead(struct sg_thread_lanes *t)
     uint32_t deaths = atomic_load_explicit(&reg_deaths, memory_order_relaxed);
     if (deaths == t->deaths_seen)
         return;
+    /* a producer call never waits for the lock (see thread_list_add):
+     * busy, this call uses a shared lane and a later one looks again */
+    if (!reg_trylock())
+        return;
     t->deaths_seen = deaths;
-    pthread_mutex_lock(&reg_mu);
     for (uint32_t i = 0; i < t->n;) {
         if (!live(t->held[i].gen))
             t->held[i] = t->held[--t->n];
         else
             i++;
     }
-    pthread_mutex_unlock(&reg_mu);
+    reg_unlock();
 }
 
 static struct sg_lane *enter_slow(struct sg_queue *q);
@@ -426,20 +478,17 @@ static struct sg_lane *enter_slow(struct sg_queue *q)
             l = t->held[i].lane;
     if (!l && t->n == SG_HELD_MAX)
         forget_dead(t);
-    /* an exiting thread (its key destructor ran) never claims: nothing
-     * would give the lane back */
-    if (!l && !t->exiting && t->n < SG_HELD_MAX && thread_key_ok) {
+    /* Only a listed thread claims: nothing would give the lane back at
+     * the exit of one that is exiting (its key destructor ran) or whose
+     * key could not be set.  A thread unlisted because thread_list_add
+     * found the registry lock busy takes a shared lane and records no
+     * miss: its next call tries the lock, and the owned lanes, again. */
+    if (!l && !t->exiting && t->listed && t->n < SG_HELD_MAX) {
         uint32_t ep = atomic_load_explicit(&q->epoch, memory_order_acquire);
         if (!(sg_tls_miss.tried && sg_tls_miss.gen == q->gen && sg_tls_miss.epoch == ep)) {
             l = claim_owned(q);
-            if (l)
-                lane_touch(q, l);
-            if (l && !t->listed) {
-                /* nothing would give the lane back at exit */
-                atomic_store_explicit(&l->owned, 0, memory_order_release);
-                l = NULL;
-            }
             if (l) {
+                lane_touch(q, l);
                 /* in the sender's span before its first publication */
                 uint32_t idx = (uint32_t)(l - q->lanes) + 1;
                 uint32_t sc = atomic_load_explicit(&q->scan, memory_order_relaxed);

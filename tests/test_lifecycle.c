@@ -149,25 +149,27 @@ Test(lifecycle, a_track_from_a_later_thread_exit_destructor_never_writes_a_lane_
 
 /* The window: glibc has decided to run the library's thread-exit
  * destructor, and the destructor has not yet touched the queue, when the
- * client shuts down and frees it.  It is widened here by link-time
- * wrapping (-Wl,--wrap=pthread_mutex_lock, this program only): the exiting
- * thread's first lock after a key destructor that runs before the
- * library's (its key was made first, by a constructor) waits until the
- * client has shut down.  The library must then find its queue gone, not
- * write into freed memory (the ASan build checks). */
-int __real_pthread_mutex_lock(pthread_mutex_t *m);
-static __thread int pause_next_lock;
+ * client shuts down and frees it.  It is widened here: a key destructor
+ * that runs before the library's (its key was made first, by a
+ * constructor) takes the library's registry lock (through the fork
+ * handler that takes it), so the library's destructor finds it busy and
+ * yields; the first sched_yield() after that (link-time wrapping,
+ * -Wl,--wrap=sched_yield, this program only) lets the lock go and waits
+ * until the client has shut down.  The library must then find its queue
+ * gone, not write into freed memory (the ASan build checks). */
+static __thread int pause_next_yield;
 static atomic_int paused, resume;
 
-int __wrap_pthread_mutex_lock(pthread_mutex_t *m)
+/* called by the sched_yield() wrapper below */
+static void pause_exiting_thread(void)
 {
-    if (pause_next_lock) {
-        pause_next_lock = 0;
+    if (pause_next_yield) {
+        pause_next_yield = 0;
+        sg_queue_atfork_parent(); /* the lock early_destructor took */
         atomic_store(&paused, 1);
         while (!atomic_load(&resume))
             h_sleep_ms(1);
     }
-    return __real_pthread_mutex_lock(m);
 }
 
 static pthread_key_t early_key;
@@ -175,7 +177,8 @@ static pthread_key_t early_key;
 static void early_destructor(void *v)
 {
     (void)v;
-    pause_next_lock = 1; /* the library's destructor runs next */
+    sg_queue_atfork_prepare(); /* the library's destructor runs next */
+    pause_next_yield = 1;
 }
 
 __attribute__((constructor(101))) static void make_early_key(void)
@@ -202,7 +205,7 @@ Test(lifecycle, a_thread_exiting_while_its_client_shuts_down_touches_no_freed_me
     for (int i = 0; i < 10000 && !atomic_load(&paused); i++)
         h_sleep_ms(1);
     cr_assert(atomic_load(&paused),
-              "the exiting thread never took a lock in the library's destructor");
+              "the library's destructor never waited for its registry lock");
     uint64_t lost = 99;
     cr_expect_eq(segops_shutdown(H.c, 5000, &lost), 0);
     H.c = NULL;
@@ -244,6 +247,7 @@ int __wrap_pthread_setspecific(pthread_key_t k, const void *v)
 
 int __wrap_sched_yield(void)
 {
+    pause_exiting_thread();
     if (atomic_load(&closer_is_set) && pthread_equal(pthread_self(), closer_thread) &&
         atomic_load(&claim_in_window))
         atomic_store(&closer_waiting, 1);
@@ -290,6 +294,65 @@ Test(lifecycle, shutdown_waits_for_a_first_call_still_claiming_its_lane)
                  "segops_shutdown() returned (and freed the client) while a call was inside");
     cr_expect_eq(atomic_load(&first_call_rc), SEGOPS_ESHUTDOWN);
     cr_expect_eq(atomic_load(&closer_rc), 0);
+}
+
+/* A thread's first call lists the thread under the registry lock
+ * (queue.c).  It must never wait in the kernel for that lock -- a
+ * contended mutex is a futex wait: bench_hotpath's seccomp trap caught one
+ * when four threads made their first calls at once, and glibc aborted on
+ * the refused futex.  With the lock held elsewhere (here by the test,
+ * through the fork handler that takes it), the call tries it a bounded
+ * number of times and returns, through a shared lane; the thread's next
+ * call, once the lock is free, lists it. */
+static atomic_int locked_first_rc = 1, locked_first_done, locked_go_on;
+static atomic_int locked_second_rc = 1;
+static atomic_uint lanes_after_first = 99, lanes_after_second = 99;
+
+static unsigned lanes_in_use(segops_client *c)
+{
+    segops_counters s = SEGOPS_COUNTERS_INIT;
+    return segops_stats(c, &s) == 0 ? s.lanes_in_use : 99;
+}
+
+static void *first_call_under_lock(void *arg)
+{
+    segops_client *c = arg;
+    atomic_store(&locked_first_rc, track_tag(c, 7, 0));
+    atomic_store(&lanes_after_first, lanes_in_use(c));
+    atomic_store(&locked_first_done, 1);
+    while (!atomic_load(&locked_go_on))
+        h_sleep_ms(1);
+    atomic_store(&locked_second_rc, track_tag(c, 7, 1));
+    atomic_store(&lanes_after_second, lanes_in_use(c));
+    return NULL;
+}
+
+Test(lifecycle, a_first_call_never_waits_for_the_registry_lock)
+{
+    h_start_sink(&H, NULL, 100);
+    segops_options o = h_opts();
+    o.batch_size = 2;
+    cr_assert_eq(h_client(&H, &o), 0);
+    sg_queue_atfork_prepare(); /* holds the registry lock */
+    pthread_t p;
+    cr_assert_eq(pthread_create(&p, NULL, first_call_under_lock, H.c), 0);
+    for (int i = 0; i < 30000 && !atomic_load(&locked_first_done); i++)
+        h_sleep_ms(1);
+    int returned = atomic_load(&locked_first_done);
+    sg_queue_atfork_parent(); /* lets it go (the call, if it waited) */
+    atomic_store(&locked_go_on, 1);
+    pthread_join(p, NULL);
+    cr_expect(returned, "the first call waited for the registry lock");
+    cr_expect_eq(atomic_load(&locked_first_rc), 0);
+    cr_expect_eq(atomic_load(&locked_second_rc), 0);
+    /* unlisted, the first call took no owned lane (nothing would give it
+     * back at exit); the second listed the thread and claimed one */
+    cr_expect_eq(atomic_load(&lanes_after_first), 0);
+    cr_expect_eq(atomic_load(&lanes_after_second), 1);
+    cr_expect_eq(h_wait_queued(&H, 2, 30000), 2, "both events delivered");
+    segops_counters s = SEGOPS_COUNTERS_INIT;
+    cr_assert_eq(segops_stats(H.c, &s), 0);
+    cr_expect_eq(s.accepted, 2);
 }
 
 /* A call interrupted anywhere inside -- reading the client's generation,
