@@ -500,17 +500,13 @@ static inline __attribute__((always_inline)) int encode_plain(void *slot, size_t
 static inline __attribute__((always_inline)) int encode_prepared(void *slot, size_t slot_size,
                                                                  const void *in, uint64_t stamp)
 {
-    const struct sg_prepared_in *p = in;
-    static const struct sg_value_layout lay = SG_VALUE_LAYOUT(segops_value);
-    return sg_encode_prepared(slot, slot_size, p, stamp, (const unsigned char *)p->values, lay);
+    return sg_encode_prepared_values(slot, slot_size, (const struct sg_prepared_in *)in, stamp);
 }
 
 static inline __attribute__((always_inline)) int
 encode_prepared_props(void *slot, size_t slot_size, const void *in, uint64_t stamp)
 {
-    const struct sg_prepared_in *p = in;
-    static const struct sg_value_layout lay = SG_VALUE_LAYOUT(segops_prop);
-    return sg_encode_prepared(slot, slot_size, p, stamp, (const unsigned char *)p->props, lay);
+    return sg_encode_prepared_props(slot, slot_size, (const struct sg_prepared_in *)in, stamp);
 }
 
 static inline __attribute__((always_inline)) int produce(segops_client *c,

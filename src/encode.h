@@ -327,4 +327,22 @@ sg_encode_prepared(void *slot, size_t slot_size, const struct sg_prepared_in *in
     return 0;
 }
 
+/* The two layouts a prepared call's values come in: segops_value (from
+ * segops_track_prepared()) and segops_prop (from segops_track_site()). */
+static inline __attribute__((always_inline)) int
+sg_encode_prepared_values(void *slot, size_t slot_size, const struct sg_prepared_in *in,
+                          uint64_t stamp)
+{
+    static const struct sg_value_layout lay = SG_VALUE_LAYOUT(segops_value);
+    return sg_encode_prepared(slot, slot_size, in, stamp, (const unsigned char *)in->values, lay);
+}
+
+static inline __attribute__((always_inline)) int
+sg_encode_prepared_props(void *slot, size_t slot_size, const struct sg_prepared_in *in,
+                         uint64_t stamp)
+{
+    static const struct sg_value_layout lay = SG_VALUE_LAYOUT(segops_prop);
+    return sg_encode_prepared(slot, slot_size, in, stamp, (const unsigned char *)in->props, lay);
+}
+
 #endif

@@ -31,15 +31,13 @@ int sg_event_encode(void *slot, size_t slot_size, const struct sg_event_in *ev,
 int sg_event_encode_prepared(void *slot, size_t slot_size, const struct sg_prepared_in *in,
                              uint64_t stamp)
 {
-    static const struct sg_value_layout lay = SG_VALUE_LAYOUT(segops_value);
-    return sg_encode_prepared(slot, slot_size, in, stamp, (const unsigned char *)in->values, lay);
+    return sg_encode_prepared_values(slot, slot_size, in, stamp);
 }
 
 int sg_event_encode_prepared_props(void *slot, size_t slot_size,
                                    const struct sg_prepared_in *in, uint64_t stamp)
 {
-    static const struct sg_value_layout lay = SG_VALUE_LAYOUT(segops_prop);
-    return sg_encode_prepared(slot, slot_size, in, stamp, (const unsigned char *)in->props, lay);
+    return sg_encode_prepared_props(slot, slot_size, in, stamp);
 }
 
 /* ------------------------------------------------------ prepared events */
