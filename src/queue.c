@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "barrier.h"
 #include "segops.h"
@@ -45,8 +46,9 @@ static uint32_t pow2_at_least(uint32_t v)
  * neither side of a producer's use is a system call -- a contended mutex's
  * unlock is a futex wake when another thread sleeps on it.  Everyone else
  * (thread exit, a client's creation and shutdown, fork) takes it with
- * reg_lock(): pauses, then yields the CPU while a preempted holder is
- * off it.  Holds are short: list edits and scans of the live threads. */
+ * reg_lock(): pauses, then yields the CPU, then sleeps, so that a
+ * preempted holder runs even when the waiter is a real-time thread on its
+ * CPU.  Holds are short: list edits and scans of the live threads. */
 static _Atomic int reg_word;
 
 static int reg_trylock(void)
@@ -61,10 +63,16 @@ static int reg_trylock(void)
 static void reg_lock(void)
 {
     for (unsigned spins = 0; !reg_trylock(); spins++) {
-        if (spins < 64)
+        if (spins < 64) {
             ck_pr_stall();
-        else
+        } else if (spins < 128) {
             sched_yield();
+        } else {
+            /* A real-time thread's yield never lets a lower-priority
+             * holder run on its CPU; a sleep does. */
+            struct timespec ts = {0, 50000};
+            nanosleep(&ts, NULL);
+        }
     }
 }
 

@@ -44,6 +44,28 @@ static int track_tag(segops_client *c, int thread, int seq)
                .user_id = "user-1", .event_type = "page_viewed", .payload = p, .payload_len = 2});
 }
 
+/* A client of `o` on the harness's sink, and one thread running fn(client);
+ * with `hold_registry`, the library's registry lock is taken (through the
+ * fork handler that takes it) between the two */
+static pthread_t client_and_thread(segops_options *o, void *(*fn)(void *), int hold_registry)
+{
+    h_start_sink(&H, NULL, 100);
+    cr_assert_eq(h_client(&H, o), 0);
+    if (hold_registry)
+        sg_queue_atfork_prepare();
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, fn, H.c), 0);
+    return t;
+}
+
+/* Waits (up to 30 s: only a hang takes that long) for *flag; its value */
+static int wait_flag(atomic_int *flag)
+{
+    for (int i = 0; i < 30000 && !atomic_load(flag); i++)
+        h_sleep_ms(1);
+    return atomic_load(flag);
+}
+
 /* ------------------------------------------ track from a late destructor */
 
 #define LATE_EVENTS 20000
@@ -196,15 +218,10 @@ static void *claim_then_exit(void *arg)
 
 Test(lifecycle, a_thread_exiting_while_its_client_shuts_down_touches_no_freed_memory)
 {
-    h_start_sink(&H, NULL, 100);
     segops_options o = h_opts();
     o.max_producers = 2;
-    cr_assert_eq(h_client(&H, &o), 0);
-    pthread_t t;
-    cr_assert_eq(pthread_create(&t, NULL, claim_then_exit, H.c), 0);
-    for (int i = 0; i < 10000 && !atomic_load(&paused); i++)
-        h_sleep_ms(1);
-    cr_assert(atomic_load(&paused),
+    pthread_t t = client_and_thread(&o, claim_then_exit, 0);
+    cr_assert(wait_flag(&paused),
               "the library's destructor never waited for its registry lock");
     uint64_t lost = 99;
     cr_expect_eq(segops_shutdown(H.c, 5000, &lost), 0);
@@ -329,16 +346,10 @@ static void *first_call_under_lock(void *arg)
 
 Test(lifecycle, a_first_call_never_waits_for_the_registry_lock)
 {
-    h_start_sink(&H, NULL, 100);
     segops_options o = h_opts();
     o.batch_size = 2;
-    cr_assert_eq(h_client(&H, &o), 0);
-    sg_queue_atfork_prepare(); /* holds the registry lock */
-    pthread_t p;
-    cr_assert_eq(pthread_create(&p, NULL, first_call_under_lock, H.c), 0);
-    for (int i = 0; i < 30000 && !atomic_load(&locked_first_done); i++)
-        h_sleep_ms(1);
-    int returned = atomic_load(&locked_first_done);
+    pthread_t p = client_and_thread(&o, first_call_under_lock, 1);
+    int returned = wait_flag(&locked_first_done);
     sg_queue_atfork_parent(); /* lets it go (the call, if it waited) */
     atomic_store(&locked_go_on, 1);
     pthread_join(p, NULL);
