@@ -25,6 +25,10 @@
 #include "barrier.h"
 #include "segops.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 /* the per-call fields share the lane's first line (queue.h) */
 _Static_assert(offsetof(struct sg_lane, stash) <= SG_CACHELINE - 3 * sizeof(void *),
                "a call's lane fields and the first stash entries fit one line");
@@ -218,6 +222,21 @@ __attribute__((constructor)) static void thread_key_init(void)
     if (!thread_key_ok)
         thread_key_ok = pthread_key_create(&thread_key, thread_exit) == 0;
 }
+
+int sg_have_prefetchw;
+
+#if defined(__x86_64__) || defined(__i386__)
+/* PREFETCHW: CPUID 0x80000001 ECX bit 8 (PRFCHW), or EDX bit 31 (3DNow!,
+ * whose CPUs had it first).  Set before any thread of ours runs; producers
+ * only read it. */
+__attribute__((constructor)) static void prefetchw_detect(void)
+{
+    unsigned a, b, c, d;
+    if (__get_cpuid(0x80000000u, &a, &b, &c, &d) && a >= 0x80000001u &&
+        __get_cpuid(0x80000001u, &a, &b, &c, &d))
+        sg_have_prefetchw = ((c >> 8) & 1u) || ((d >> 31) & 1u);
+}
+#endif
 
 /* Unloaded (dlclose): no destructor may point into the unloaded code. */
 __attribute__((destructor)) static void thread_key_fini(void)

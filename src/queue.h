@@ -26,6 +26,12 @@
  * writes to memory that is still in cache and TLB instead of to the slot
  * the lane used `capacity` events ago.  Under load `hot` runs dry and the
  * lane uses its whole capacity; full still means both rings are empty.
+ * A warm slot is warm in the cache of the core that ran the sender: it
+ * read the slot last.  When the holder runs on another core, each of its
+ * lines has to move over, and the holder must own it before its stores
+ * complete; so a refill asks for every slot it takes, for writing, at once
+ * (sg_lane_publish): the transfers overlap, and a slot the holder took
+ * before a pause is its own when the next burst writes it.
  *
  * Slot ownership.  Each lane has capacity+1 slots.  The holder always owns
  * `cur` and the slots in its `stash` (taken from the rings SG_STASH at a
@@ -342,11 +348,32 @@ static inline void sg_lane_leave(struct sg_lane *l)
     atomic_store_explicit(&l->active, 0, memory_order_release);
 }
 
+/* x86: the CPU has PREFETCHW (CPUID PRFCHW or 3DNow!), from the library's
+ * load on (queue.c); 0 where unknown, and elsewhere. */
+extern int sg_have_prefetchw;
+
+/* A prefetch for writing: the line comes in owned, and other cores' copies
+ * are invalidated now, not at the first store.  On x86 only PREFETCHW does
+ * that; GCC and clang emit it for __builtin_prefetch(p, 1, ...) only where
+ * the target has it (-mprfchw, most -march=), and PREFETCHT0 otherwise --
+ * a read prefetch, after which the store still waits for the other core
+ * to give the line up.  aarch64: PRFM PSTL1KEEP. */
+static inline void sg_prefetch_w(const void *p)
+{
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(__PRFCHW__)
+    if (__builtin_expect(sg_have_prefetchw, 1)) {
+        __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+        return;
+    }
+#endif
+    __builtin_prefetch(p, 1, 3);
+}
+
 /* Warms a slot's first two lines for writing (see sg_lane_publish). */
 static inline void sg_prefetch_slot(const void *slot)
 {
-    __builtin_prefetch(slot, 1, 3);
-    __builtin_prefetch((const char *)slot + SG_CACHELINE, 1, 3);
+    sg_prefetch_w(slot);
+    sg_prefetch_w((const char *)slot + SG_CACHELINE);
 }
 
 /* The ring operations below touch ck's ring entries and indices only
@@ -439,11 +466,20 @@ static inline int sg_lane_publish(struct sg_lane *l)
         l->nstash = n;
         if (n == 0)
             return -1;
-        sg_prefetch_slot(l->stash[l->nstash - 1]); /* becomes `next` below */
+        /* every slot taken, for writing, in the order they will be used
+         * (the stash pops from its end): a slot usually last sat in the
+         * sender's cache (it rendered it) or cold in the slab.  Asked for
+         * one call ahead only, each transfer from the sender's core took
+         * longer than a call here (2 vCPUs whose cache-line round trip is
+         * 300-400 ns at times: every call paid one, p50 120-330 ns instead
+         * of 70).  Asked for together they overlap, and the slots of the
+         * next burst are the holder's before it starts. */
+        for (uint32_t i = n; i-- > 0;)
+            sg_prefetch_slot(l->stash[i]);
     }
-    /* Every slot is warmed for writing one call before it becomes `cur`: it
-     * usually last sat in the sender's cache (it rendered it) or cold in
-     * the slab, so the first store to it would wait for the line; asking a
+    /* And each slot again one call before it becomes `cur`, in case its
+     * lines left the cache since the refill (a long pause, a migration):
+     * the first store to it would otherwise wait for the line; asking a
      * call ahead overlaps that transfer with the caller's own work. */
     void *next = l->stash[--l->nstash];
     if (l->nstash)
