@@ -546,7 +546,7 @@ Test(queue, refills_prefetch_for_writing)
 #if defined(__x86_64__) || defined(__i386__)
     FILE *f = fopen("/proc/cpuinfo", "r");
     if (f) {
-        char line[4096];
+        static char line[65536]; /* the flags line whole (~1.5 KB today) */
         int kernel = -1;
         while (kernel < 0 && fgets(line, sizeof(line), f))
             if (strncmp(line, "flags", 5) == 0)
