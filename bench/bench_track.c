@@ -41,6 +41,7 @@
  *   bench_track [--threads 1,2,4,8] [--mode all|LIST of burst,pressured,saturate]
  *               [--impl floor,segops,prepared,mutex,spdlog] [--calls N] [--budget-ms MS]
  *               [--capacity N] [--slot BYTES] [--lanes N] [--reps N] [--dat FILE]
+ *               [--no-parts]
  *   bench_track --rate R [--threads 256] [--events N] [--capacity N]
  *               [--lanes N] [--shared N] [--pin-sender CPU]
  *               [--producer-cpus LIST] [--sender-nice N] [--sender-fifo PRIO]
@@ -88,6 +89,9 @@
  *   - ratios to the baselines (when one ran) and saturate scaling.
  * Every table after the main one, and --dat, reads the medians over the
  * reps (with one rep: its figures).
+ * --no-parts leaves out the empty bracket and the parts of a call (about
+ * 1.2 M loop iterations before the first run): for a slow instrument
+ * (scripts/lines_per_call.sh runs this program under valgrind's lackey).
  * Figures, not assertions: this program never fails for being slow.
  */
 #include <pthread.h>
@@ -390,6 +394,7 @@ static void *run(void *arg)
 static uint16_t sink_port;
 static uint32_t opt_capacity = 8192, opt_slot = 0, opt_lanes = 0;
 static long opt_reps = 1; /* latency runs: sweeps; --rate: runs of each row */
+static int opt_no_parts;  /* --no-parts: no bracket_cost(), no cost_breakdown() */
 
 /* libsegops' client for one run (segops-prep's too: the same options). */
 static segops_client *run_client(int threads)
@@ -1162,11 +1167,14 @@ int main(int argc, char **argv)
             opt_lanes = (uint32_t)bench_num(v), i++;
         else if (!strcmp(a, "--dat") && v)
             dat = v, i++;
+        else if (!strcmp(a, "--no-parts"))
+            opt_no_parts = 1;
         else {
             fprintf(stderr,
                     "usage: %s [--threads 1,2,4,8] [--mode all|LIST of burst,pressured,saturate]\n"
                     "          [--impl floor,segops,prepared,mutex,spdlog] [--calls N] [--budget-ms MS]\n"
                     "          [--capacity N] [--slot BYTES] [--lanes N] [--reps N] [--dat FILE]\n"
+                    "          [--no-parts]\n"
                     "       %s --rate R [--threads 256] [--events N] [--capacity N] [--lanes N]\n"
                     "          [--shared N] [--pin-sender CPU] [--producer-cpus LIST]\n"
                     "          [--sender-nice N] [--sender-fifo PRIO] [--sink-nice N]\n"
@@ -1204,8 +1212,10 @@ int main(int argc, char **argv)
 #else
     printf("# baselines: mutex+malloc (C SDK design)\n");
 #endif
-    bracket_cost();
-    cost_breakdown();
+    if (!opt_no_parts) {
+        bracket_cost();
+        cost_breakdown();
+    }
     printf("# latency in ns per call (bracket included); Mcalls/s and Macc/s are totals over "
            "all threads;\n# 'full' = SEGOPS_EFULL (libsegops) or dropped at the bound (mutex)\n");
     /* The implementations in the order they run; each rep starts one
