@@ -5,10 +5,12 @@
 #   bench/results/latency.png   B1 latency percentiles per thread count
 #   bench/results/b1f_floor.txt B1f: the issue 14 floor targets over 5 sweeps
 #   bench/results/*.txt, *.dat  raw outputs of each program
+#   bench/results/b8_lines.txt  B8l: cache lines per call (lackey, build/prof)
 # Installs what it needs first (scripts/deps.sh test, then gnuplot-nox,
-# libspdlog-dev, g++ and, optionally, linux-perf and valgrind), builds
-# Release into build/rel and runs every program in bench/.  About 5-7
-# minutes on 2 vCPUs (bench_rtt alone: about 1 minute).  Nothing here is a
+# libspdlog-dev, g++, valgrind, gdb and, optionally, linux-perf), builds
+# Release into build/rel (and, for B8l, Release with -g into build/prof)
+# and runs every program in bench/.  About 7-9 minutes on 2 vCPUs
+# (bench_rtt alone: about 1 minute; B8l about 2).  Nothing here is a
 # test: nothing fails for being slow.
 #
 #   scripts/bench.sh [--quick]      --quick: shorter runs, for a smoke check
@@ -23,7 +25,7 @@ quick=0
 scripts/deps.sh test
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-want=(gnuplot-nox libspdlog-dev g++ valgrind)
+want=(gnuplot-nox libspdlog-dev g++ valgrind gdb)
 missing=()
 for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -51,12 +53,12 @@ if [ $quick -eq 1 ]; then
     T_ARGS=(--budget-ms 1000 --calls 20000); H_CALLS=100000; S_SECS=1; W_TRIALS=200
     F_ARGS=(--reps 3 --calls 5000)
     RTT_ARGS=(--secs 1 --sat-secs 1)
-    F_EVENTS=1000000; HO_MS=300; SINK_REQ=2000; CG_CALLS=5000
+    F_EVENTS=1000000; HO_MS=300; SINK_REQ=2000; CG_CALLS=5000; LN_CALLS=200
 else
     T_ARGS=(--budget-ms 4000); H_CALLS=1000000; S_SECS=4; W_TRIALS=1000
     F_ARGS=(--reps 5 --calls 20000)
     RTT_ARGS=(--secs 5 --sat-secs 4)
-    F_EVENTS=10000000; HO_MS=1000; SINK_REQ=10000; CG_CALLS=20000
+    F_EVENTS=10000000; HO_MS=1000; SINK_REQ=10000; CG_CALLS=20000; LN_CALLS=1000
 fi
 start=$(date +%s)
 step() { echo "== $1 ($(( $(date +%s) - start )) s)"; }
@@ -127,6 +129,19 @@ if command -v valgrind >/dev/null; then
     } | tee "$R/b8_callgrind.txt"
 else
     echo "# valgrind not available" | tee "$R/b8_callgrind.txt"
+fi
+# B8l: the cache lines each call touches (lackey traces every access; the
+# floor, prepared and plain calls of bench_track, burst mode).  Needs a
+# build with debug info (build/prof) and gdb; about 2 minutes
+step "B8l cache lines per call (valgrind lackey)"
+if command -v valgrind >/dev/null && command -v gdb >/dev/null; then
+    cmake -S . -B build/prof -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g >/dev/null
+    cmake --build build/prof -j2 --target bench_track >/dev/null
+    scripts/lines_per_call.sh build/prof --calls "$LN_CALLS" --details >"$R/b8_lines.txt" ||
+        echo "# scripts/lines_per_call.sh failed" >>"$R/b8_lines.txt"
+    sed -n '/^## per call/,/^## the whole bracket/p' "$R/b8_lines.txt" | head -n -1
+else
+    echo "# valgrind or gdb not available" | tee "$R/b8_lines.txt"
 fi
 perf_note="perf: not installed"
 if command -v perf >/dev/null; then
@@ -268,5 +283,10 @@ cc=$(gcc --version | head -1)
     echo "## B8 instructions per call (callgrind)"
     echo
     md "$R/b8_callgrind.txt"
+    echo
+    echo "### B8l cache lines touched per call (lackey; every line named in \`b8_lines.txt\`)"
+    echo
+    sed -n '1,/^## the whole bracket/p' "$R/b8_lines.txt" | head -n -1 |
+        sed -e 's/^## \(.*\)$/**\1**/' | md /dev/stdin
 } >"$R/REPORT.md"
 echo "bench.sh: wrote $R/REPORT.md and $R/latency.png in ${elapsed} s"
