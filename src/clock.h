@@ -16,8 +16,10 @@
 
 struct sg_clock {
     int use_tsc;          /* set once at creation, read by producers */
-    /* sender-owned calibration: wall = a_ns + (tsc - a_tsc) * ns_per_tick */
-    uint64_t base_tsc;    /* first sample: the long baseline for the rate */
+    /* sender-owned calibration: wall = a_ns + (tsc - a_tsc) * ns_per_tick.
+     * On its own line: sg_clock_recalibrate() rewrites it every ~100 ms,
+     * and sharing use_tsc's line made each producer miss on it then. */
+    _Alignas(64) uint64_t base_tsc; /* first sample: the long baseline */
     int64_t base_ns;
     uint64_t a_tsc;       /* latest anchor */
     int64_t a_ns;

@@ -32,6 +32,9 @@
 /* the per-call fields share the lane's first line (queue.h) */
 _Static_assert(offsetof(struct sg_lane, stash) <= SG_CACHELINE - 3 * sizeof(void *),
                "a call's lane fields and the first stash entries fit one line");
+/* the sender's reads at a take stay off the holder's lines */
+_Static_assert(offsetof(struct sg_lane, filled_rbuf) >= offsetof(struct sg_lane, deq),
+               "sg_lane_take() reads only the sender's part of the lane");
 
 __thread struct sg_tls_lane sg_tls_lane __attribute__((tls_model("initial-exec")));
 
@@ -354,6 +357,7 @@ int sg_queue_init_tiers(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
         l->slots = slots;
         l->nslots = cap + 1;
         l->filled_buf = buf;
+        l->filled_rbuf = buf;
         l->free_buf = l->filled_buf + ring;
         l->hot_buf = l->free_buf + ring;
         ck_ring_init(&l->filled, ring);

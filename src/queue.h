@@ -167,6 +167,10 @@ struct sg_lane {
                                    sg_queue_init_tiers) */
     /* ---- sender ---- */
     _Alignas(SG_CACHELINE) _Atomic uint64_t deq; /* events taken */
+    /* filled_buf again, for sg_lane_take(): read from the first line, it
+     * pulled the holder's busiest line to the sender's core at every
+     * take (read-only after init) */
+    struct ck_ring_buffer *filled_rbuf;
     /* each ring on its own lines: ck separates c_head from p_tail, and
      * the alignment keeps one ring's tail off the next ring's head */
     _Alignas(SG_CACHELINE) struct ck_ring filled;
@@ -509,7 +513,7 @@ static inline void sg_count(_Atomic uint64_t *c)
 static inline void *sg_lane_take(struct sg_lane *l)
 {
     void *s;
-    if (!ck_ring_dequeue_spsc(&l->filled, l->filled_buf, &s))
+    if (!ck_ring_dequeue_spsc(&l->filled, l->filled_rbuf, &s))
         return NULL;
     SG_TSAN_ACQUIRE(s);
     atomic_store_explicit(&l->deq,
