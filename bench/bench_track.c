@@ -184,8 +184,11 @@ struct floor {
     _Atomic uint32_t nrings;
     _Atomic int stop;
     pthread_t consumer;
-    uint64_t consumed, sum;
-    struct floor_ring ring[FLOOR_RINGS];
+    /* the consumer's, written for every event: on their own line (next to
+     * len and stride, which every call reads, each call after a pause
+     * fetched that line back from the consumer's core) */
+    _Alignas(64) uint64_t consumed, sum;
+    _Alignas(64) struct floor_ring ring[FLOOR_RINGS];
 };
 
 static __thread struct floor_ring *floor_mine;
