@@ -153,6 +153,16 @@ RE_SEG = re.compile(r"aspacem\s+\d+: (\w+)\s+([0-9a-f]+)-([0-9a-f]+)\s+\S+\s+(\S
 RE_SHOW = re.compile(r"SHOW_SEGMENTS: Memory layout at client (\w+)")
 
 
+def access(line):
+    """(address, size) of a lackey access line ("I  addr,size" or
+    " L addr,size"), or None when the line is not one."""
+    try:
+        a, s = line[3:].split(",")
+        return int(a, 16), int(s)
+    except ValueError:
+        return None
+
+
 def cmd_scan(st, inp):
     exe_path = st["bin"].split("/")[-1]
     run_lo_s, run_hi_s = st["run"]
@@ -319,24 +329,20 @@ def cmd_scan(st, inp):
                 if line.startswith(end_prefix):
                     finish()
                     continue
-                try:
-                    a, s = line[3:].split(",")
-                    a, s = int(a, 16), int(s)
-                except ValueError:
+                acc = access(line)
+                if acc is None:
                     other(line)
                     continue
-                instr(a, s)
+                instr(*acc)
             elif line.startswith(start_prefix):
                 in_win, win = True, begin()
             continue
         if c == " " and line[2:3] == " ":
-            try:
-                a, s = line[3:].split(",")
-                a, s = int(a, 16), int(s)
-            except ValueError:
+            acc = access(line)
+            if acc is None:
                 other(line)
                 continue
-            data(line[1], a, s)
+            data(line[1], *acc)
             continue
         other(line)
     if base is None:
