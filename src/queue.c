@@ -115,14 +115,22 @@ static int thread_list_add(struct sg_thread_lanes *t)
 {
     if (!thread_key_ok)
         return -1;
-    /* listed first: from here on a closer waits for this call */
+    /* The key's value first: its exit destructor then runs whether or not
+     * the thread gets listed below (thread_exit copes with either), so a
+     * failure here needs no undoing under the lock. */
+    if (!t->registered) {
+        if (pthread_setspecific(thread_key, t) != 0)
+            return -1;
+        t->registered = 1;
+    }
+    /* listed from here: a closer waits for this thread's calls */
     t->fast = &sg_tls_lane;
     /* No system call and no sleep: never reg_lock(), which yields.  The
      * lock is held only briefly (another thread's first call or exit, a
-     * client's creation, a closer's scan), so try a bounded number of
-     * times with a CPU pause between; still busy, the thread is not listed
-     * this time -- the call stays counted in sg_unlisted_calls, goes
-     * through a shared lane, and the next call tries again. */
+     * client's creation, a closer's scan, a fork()), so try a bounded
+     * number of times with a CPU pause between; still busy, the thread is
+     * not listed this time -- the call stays counted in sg_unlisted_calls,
+     * goes through a shared lane, and the next call tries again. */
     int locked = 0;
     for (int i = 0; i < SG_LIST_TRIES && !locked; i++) {
         locked = reg_trylock();
@@ -138,15 +146,6 @@ static int thread_list_add(struct sg_thread_lanes *t)
     threads_head = t;
     t->listed = 1;
     reg_unlock();
-    if (!t->registered) {
-        if (pthread_setspecific(thread_key, t) != 0) {
-            reg_lock();
-            thread_list_remove(t);
-            reg_unlock();
-            return -1;
-        }
-        t->registered = 1;
-    }
     /* from the next call on, in_call alone tells closers (this call stays
      * counted in sg_unlisted_calls until it leaves) */
     sg_tls_lane.listed = 1;
@@ -228,18 +227,22 @@ __attribute__((constructor)) static void thread_key_init(void)
 
 int sg_have_prefetchw;
 
-#if defined(__x86_64__) || defined(__i386__)
 /* PREFETCHW: CPUID 0x80000001 ECX bit 8 (PRFCHW), or EDX bit 31 (3DNow!,
- * whose CPUs had it first).  Set before any thread of ours runs; producers
- * only read it. */
-__attribute__((constructor)) static void prefetchw_detect(void)
+ * whose CPUs had it first).  Run once per process by the first
+ * sg_queue_init(), under the registry lock: producers read the flag only
+ * through a queue, so the queue's creation orders it before them (a
+ * constructor would not: a program linked statically runs its own
+ * constructors first, and one could start producers). */
+static int prefetchw_detect(void)
 {
+#if defined(__x86_64__) || defined(__i386__)
     unsigned a, b, c, d;
     if (__get_cpuid(0x80000000u, &a, &b, &c, &d) && a >= 0x80000001u &&
         __get_cpuid(0x80000001u, &a, &b, &c, &d))
-        sg_have_prefetchw = ((c >> 8) & 1u) || ((d >> 31) & 1u);
-}
+        return ((c >> 8) & 1u) || ((d >> 31) & 1u);
 #endif
+    return 0;
+}
 
 /* Unloaded (dlclose): no destructor may point into the unloaded code. */
 __attribute__((destructor)) static void thread_key_fini(void)
@@ -389,6 +392,7 @@ int sg_queue_init_tiers(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
         if (!(mb && mb[0] == '0'))
             asym = sg_barrier_register();
 #endif
+        sg_have_prefetchw = prefetchw_detect();
         sg_queue_asym = asym;
     }
     q->asym = sg_queue_asym;

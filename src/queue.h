@@ -352,8 +352,8 @@ static inline void sg_lane_leave(struct sg_lane *l)
     atomic_store_explicit(&l->active, 0, memory_order_release);
 }
 
-/* x86: the CPU has PREFETCHW (CPUID PRFCHW or 3DNow!), from the library's
- * load on (queue.c); 0 where unknown, and elsewhere. */
+/* x86: the CPU has PREFETCHW (CPUID PRFCHW or 3DNow!), from the first
+ * sg_queue_init() on (queue.c); 0 where unknown, and elsewhere. */
 extern int sg_have_prefetchw;
 
 /* A prefetch for writing: the line comes in owned, and other cores' copies

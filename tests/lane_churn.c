@@ -213,7 +213,7 @@ int main(int argc, char **argv)
         hold_max = (uint32_t)atoi(argv[4]);
     if (hold_max < 1 || hold_max > 64)
         hold_max = 3;
-    alarm(600); /* a hang is a failure, not a stuck CI job */
+    alarm(540); /* a hang is a failure (before ctest's 600 s timeout) */
     if (sg_queue_init(&q, 2, 2, capacity, SLOT) != 0) {
         fprintf(stderr, "sg_queue_init failed\n");
         return 2;

@@ -537,12 +537,16 @@ Test(queue, tiers_size_the_lanes_and_the_span_covers_every_claimed_lane)
 }
 
 /* A refill prefetches its slots for writing (sg_lane_publish): on x86 with
- * PREFETCHW, which the library detects when it is loaded.  The detection
- * agrees with the kernel's ("3dnowprefetch" in /proc/cpuinfo is CPUID's
- * PRFCHW bit), and every slot still arrives once through many refills
- * from both return rings. */
+ * PREFETCHW, which the first queue's creation detects.  The kernel's
+ * "3dnowprefetch" flag in /proc/cpuinfo is set whenever CPUID's PRFCHW (or
+ * 3DNow!) bit is -- and also on every 64-bit AMD CPU, whose CPUID may
+ * hide the bit (a VM's CPU model, valgrind) -- so a detected PREFETCHW
+ * must have the flag; the flag alone proves nothing.  Every slot still
+ * arrives once through many refills from both return rings. */
 Test(queue, refills_prefetch_for_writing)
 {
+    struct sg_queue q;
+    cr_assert_eq(sg_queue_init(&q, 1, 0, 100, 64), 0);
 #if defined(__x86_64__) || defined(__i386__)
     FILE *f = fopen("/proc/cpuinfo", "r");
     if (f) {
@@ -552,15 +556,12 @@ Test(queue, refills_prefetch_for_writing)
             if (strncmp(line, "flags", 5) == 0)
                 kernel = strstr(line, " 3dnowprefetch") != NULL;
         fclose(f);
-        if (kernel >= 0)
-            cr_expect_eq(sg_have_prefetchw, kernel, "PREFETCHW: detected %d, kernel says %d",
-                         sg_have_prefetchw, kernel);
+        if (kernel == 0)
+            cr_expect_eq(sg_have_prefetchw, 0, "PREFETCHW detected, the kernel says none");
     }
 #else
     cr_expect_eq(sg_have_prefetchw, 0);
 #endif
-    struct sg_queue q;
-    cr_assert_eq(sg_queue_init(&q, 1, 0, 100, 64), 0);
     uint64_t next = 0;
     for (uint64_t round = 0; round < 50; round++) {
         /* 37 events: refills take from `hot` and then `free` */
