@@ -103,9 +103,10 @@ static struct sg_thread_lanes *threads_head;
 int sg_queue_asym = -1; /* -1 until the first sg_queue_init() */
 _Atomic uint32_t sg_unlisted_calls;
 
-/* Puts the calling thread on the thread list and sets the key's value, so
- * its exit destructor takes it off again.  Returns 0, or -1 when the key
- * cannot hold it (its calls are then counted in sg_unlisted_calls). */
+/* Sets the key's value, so that the thread's exit destructor runs, and
+ * puts the calling thread on the thread list.  Returns 0, or -1 when the
+ * key cannot hold it or the registry lock stayed busy (this call is then
+ * counted in sg_unlisted_calls; a later call tries again). */
 static void thread_list_remove(struct sg_thread_lanes *t);
 
 #define SG_LIST_TRIES 256 /* tries of the registry lock by a first call:
