@@ -100,7 +100,7 @@ static int thread_key_ok;
  * view of the producers' `in_call` (see queue.h).  Under the registry lock. */
 static struct sg_thread_lanes *threads_head;
 
-int sg_queue_asym = -1; /* -1 until the first sg_queue_init() */
+_Alignas(SG_CACHELINE) struct sg_modes sg_mode = {-1, 0}; /* queue.h */
 _Atomic uint32_t sg_unlisted_calls;
 
 /* Sets the key's value, so that the thread's exit destructor runs, and
@@ -225,8 +225,6 @@ __attribute__((constructor)) static void thread_key_init(void)
     if (!thread_key_ok)
         thread_key_ok = pthread_key_create(&thread_key, thread_exit) == 0;
 }
-
-int sg_have_prefetchw;
 
 /* PREFETCHW: CPUID 0x80000001 ECX bit 8 (PRFCHW), or EDX bit 31 (3DNow!,
  * whose CPUs had it first).  Run once per process by the first
@@ -384,7 +382,7 @@ int sg_queue_init_tiers(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
         lane_touch(q, &q->lanes[0]); /* the first thread's; the sender keeps
                                         one more ahead (sg_queue_prefault) */
     reg_lock();
-    if (sg_queue_asym < 0) {
+    if (sg_mode.asym < 0) {
         /* Once per process: producers read the mode before the queue. */
         int asym = 0;
 #ifndef SG_TSAN /* TSan does not model membarrier(): keep seq_cst there */
@@ -393,10 +391,10 @@ int sg_queue_init_tiers(struct sg_queue *q, uint32_t nowned, uint32_t nshared,
         if (!(mb && mb[0] == '0'))
             asym = sg_barrier_register();
 #endif
-        sg_have_prefetchw = prefetchw_detect();
-        sg_queue_asym = asym;
+        sg_mode.prefetchw = prefetchw_detect();
+        sg_mode.asym = asym;
     }
-    q->asym = sg_queue_asym;
+    q->asym = sg_mode.asym;
     q->barrier_allowed = SG_BARRIER_ALL;
     if (!thread_key_ok)
         thread_key_init(); /* the constructor did not run (cannot fail twice) */

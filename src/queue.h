@@ -189,7 +189,7 @@ struct sg_queue {
     uint64_t gen;               /* unique per queue in the process */
     int asym;                   /* membarrier() serves the shutdown
                                    handshake: producers need no fence
-                                   (== sg_queue_asym) */
+                                   (== sg_mode.asym) */
     int barrier_allowed;        /* barrier.h methods close may use (all;
                                    tests narrow it) */
     int barrier_used;           /* last sg_queue_close(): barrier.h method */
@@ -279,10 +279,19 @@ void sg_queue_atfork_prepare(void);
 void sg_queue_atfork_parent(void);
 void sg_queue_atfork_child(void);
 
-/* The handshake mode, process-wide, fixed by the first sg_queue_init():
- * 1 when membarrier() is registered (producers use plain stores), else 0.
- * A call reads it before it reads anything of the queue. */
-extern int sg_queue_asym;
+/* Process-wide modes, fixed once by the first sg_queue_init() under the
+ * registry lock, read by every call: together on one line of their own
+ * (two globals on two lines cost a call one line more, B8l).
+ *   asym       the handshake mode: 1 when membarrier() is registered
+ *              (producers use plain stores), else 0; -1 before the first
+ *              queue.  A call reads it before anything of the queue.
+ *   prefetchw  x86: the CPU has PREFETCHW (CPUID PRFCHW or 3DNow!); 0
+ *              where unknown, and elsewhere (sg_prefetch_w). */
+struct sg_modes {
+    int asym;
+    int prefetchw;
+};
+extern struct sg_modes sg_mode;
 
 /* Calls made by threads not on the thread list (a thread's first call,
  * before it is listed; calls from thread-exit destructors after the
@@ -300,7 +309,7 @@ static inline void sg_call_enter(const struct sg_queue *q)
         atomic_fetch_add_explicit(&sg_unlisted_calls, 1, memory_order_seq_cst);
         sg_tls_lane.counted = 1;
     }
-    if (__builtin_expect(sg_queue_asym, 1)) {
+    if (__builtin_expect(sg_mode.asym, 1)) {
         atomic_store_explicit(&sg_tls_lane.in_call, q, memory_order_relaxed);
         atomic_signal_fence(memory_order_seq_cst);
     } else {
@@ -352,10 +361,6 @@ static inline void sg_lane_leave(struct sg_lane *l)
     atomic_store_explicit(&l->active, 0, memory_order_release);
 }
 
-/* x86: the CPU has PREFETCHW (CPUID PRFCHW or 3DNow!), from the first
- * sg_queue_init() on (queue.c); 0 where unknown, and elsewhere. */
-extern int sg_have_prefetchw;
-
 /* A prefetch for writing: the line comes in owned, and other cores' copies
  * are invalidated now, not at the first store.  On x86 only PREFETCHW does
  * that; GCC and clang emit it for __builtin_prefetch(p, 1, ...) only where
@@ -365,7 +370,7 @@ extern int sg_have_prefetchw;
 static inline void sg_prefetch_w(const void *p)
 {
 #if (defined(__x86_64__) || defined(__i386__)) && !defined(__PRFCHW__)
-    if (__builtin_expect(sg_have_prefetchw, 1)) {
+    if (__builtin_expect(sg_mode.prefetchw, 1)) {
         __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
         return;
     }

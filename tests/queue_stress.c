@@ -500,7 +500,7 @@ static void reset_handshake_mode(const char *membarrier_env)
         setenv("SEGOPS_MEMBARRIER", membarrier_env, 1);
     else
         unsetenv("SEGOPS_MEMBARRIER");
-    sg_queue_asym = -1;
+    sg_mode.asym = -1;
 }
 
 static int migrate_works; /* set by test_barrier, which runs first */

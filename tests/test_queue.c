@@ -557,10 +557,10 @@ Test(queue, refills_prefetch_for_writing)
                 kernel = strstr(line, " 3dnowprefetch") != NULL;
         fclose(f);
         if (kernel == 0)
-            cr_expect_eq(sg_have_prefetchw, 0, "PREFETCHW detected, the kernel says none");
+            cr_expect_eq(sg_mode.prefetchw, 0, "PREFETCHW detected, the kernel says none");
     }
 #else
-    cr_expect_eq(sg_have_prefetchw, 0);
+    cr_expect_eq(sg_mode.prefetchw, 0);
 #endif
     uint64_t next = 0;
     for (uint64_t round = 0; round < 50; round++) {

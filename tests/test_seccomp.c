@@ -439,7 +439,7 @@ static void mb_child(struct mb_result *r, int deny_affinity)
     if (segops_client_new(&o, &c) != 0)
         return;
     r->stage = 1;
-    r->asym = sg_queue_asym;
+    r->asym = sg_mode.asym;
     pthread_t th[THREADS];
     struct mb_prod p[THREADS];
     memset(p, 0, sizeof(p));
