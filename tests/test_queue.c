@@ -422,15 +422,16 @@ static void *destroy_queue(void *q)
     return NULL;
 }
 
-/* A thread holds owned lanes of at most SG_HELD_MAX clients; the next one
- * gives it a shared lane.  Once one of its clients is gone (shut down by
- * another thread), its place is free again. */
-Test(queue, a_thread_holds_lanes_of_eight_clients_and_reuses_the_place_of_one_gone)
+enum { NHELD = SG_HELD_MAX + 2 };
+
+/* NHELD queues; this thread holds owned lanes of the first SG_HELD_MAX, and
+ * the next one gives it a shared lane; then another thread destroys q[0]
+ * (a client shut down elsewhere) */
+static struct sg_queue *eight_held_and_one_gone(void)
 {
-    enum { N = SG_HELD_MAX + 2 };
-    struct sg_queue *q = calloc(N, sizeof(*q));
+    struct sg_queue *q = calloc(NHELD, sizeof(*q));
     cr_assert(q);
-    for (int i = 0; i < N; i++)
+    for (int i = 0; i < NHELD; i++)
         cr_assert_eq(sg_queue_init(&q[i], 2, 1, 16, 128), 0);
     for (int i = 0; i <= SG_HELD_MAX; i++) {
         struct sg_lane *l = sg_lane_enter(&q[i]);
@@ -442,13 +443,49 @@ Test(queue, a_thread_holds_lanes_of_eight_clients_and_reuses_the_place_of_one_go
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, destroy_queue, &q[0]), 0);
     pthread_join(t, NULL);
-    struct sg_lane *l = sg_lane_enter(&q[N - 1]);
+    return q;
+}
+
+static int lane_is_owned(struct sg_queue *q)
+{
+    struct sg_lane *l = sg_lane_enter(q);
     cr_assert(l);
-    cr_expect(l < &q[N - 1].lanes[q[N - 1].nowned], "the place of the client gone is free");
+    int owned = l < &q->lanes[q->nowned];
     sg_lane_leave(l);
-    for (int i = 1; i < N; i++)
+    return owned;
+}
+
+static void destroy_held(struct sg_queue *q)
+{
+    for (int i = 1; i < NHELD; i++)
         sg_queue_destroy(&q[i]);
     free(q);
+}
+
+/* A thread holds owned lanes of at most SG_HELD_MAX clients; the next one
+ * gives it a shared lane.  Once one of its clients is gone (shut down by
+ * another thread), its place is free again. */
+Test(queue, a_thread_holds_lanes_of_eight_clients_and_reuses_the_place_of_one_gone)
+{
+    struct sg_queue *q = eight_held_and_one_gone();
+    cr_expect(lane_is_owned(&q[NHELD - 1]), "the place of the client gone is free");
+    destroy_held(q);
+}
+
+/* Finding that place (forget_dead) needs the registry lock, and a producer
+ * call never waits for it: with the lock busy (held here, through the fork
+ * handler that takes it) the call takes a shared lane and returns -- a call
+ * that waited would never return, and the timeout fails the test -- and a
+ * later call, the lock free, finds the place. */
+Test(queue, a_call_that_finds_the_registry_lock_busy_takes_a_shared_lane, .timeout = 120)
+{
+    struct sg_queue *q = eight_held_and_one_gone();
+    sg_queue_atfork_prepare();
+    int owned = lane_is_owned(&q[NHELD - 1]);
+    sg_queue_atfork_parent();
+    cr_expect(!owned, "an owned lane with the registry lock busy?");
+    cr_expect(lane_is_owned(&q[NHELD - 1]), "the place of the client gone is free");
+    destroy_held(q);
 }
 
 /* The fallback barrier (src/barrier.h) visits every CPU this thread may
